@@ -1,0 +1,1 @@
+"""Qiyi: a chatbot for membership organisations on WeChat and QQ."""

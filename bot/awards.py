@@ -1,0 +1,138 @@
+"""How points are earned: the rules of `content/rules.toml` applied to the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.rules import PointsRules
+from content.texts import render
+from data import points, study
+
+
+@dataclass(frozen=True)
+class StudyProgress:
+    day: dt.date
+    minutes: int
+    goal: int
+    streak: int
+    points_gained: int
+
+    @property
+    def reached(self) -> bool:
+        return self.minutes >= self.goal
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.goal - self.minutes)
+
+
+async def _award(
+    session: AsyncSession,
+    member_id: int,
+    amount: int,
+    source: str,
+    ref: str,
+    day: dt.date,
+    at: dt.datetime,
+    **reason: object,
+) -> int:
+    text = render("ledger_reason", source=source, day=day, **reason)
+    done = await points.award(
+        session, member_id, amount, source=source, ref=ref, reason=text, day=day, at=at
+    )
+    return amount if done else 0
+
+
+async def for_study(
+    session: AsyncSession,
+    rules: PointsRules,
+    goal: int,
+    member_id: int,
+    day: dt.date,
+    entry_id: int,
+    at: dt.datetime,
+) -> StudyProgress:
+    """Award what the day's study now earns (blocks, goal bonus, streak bonus), once each."""
+    minutes = await study.minutes_on(session, member_id, day)
+    owed = min(rules.study_daily_cap, minutes // rules.study_block_minutes * rules.study_points)
+    already = await points.awarded(session, member_id, "study", day)
+    gained = await _award(
+        session, member_id, owed - already, "study", f"study:{entry_id}", day, at, minutes=minutes
+    )
+    streak = await study.streak_until(session, member_id, day, goal)
+    if minutes >= goal:
+        gained += await _award(
+            session, member_id, rules.goal_bonus, "goal", f"goal:{day}", day, at, minutes=minutes
+        )
+        if streak and streak % rules.streak_days == 0:
+            gained += await _award(
+                session,
+                member_id,
+                rules.streak_bonus,
+                "streak",
+                f"streak:{day}",
+                day,
+                at,
+                streak=streak,
+            )
+    return StudyProgress(day, minutes, goal, streak, gained)
+
+
+async def for_volunteer(
+    session: AsyncSession,
+    rules: PointsRules,
+    member_id: int,
+    entry_id: int,
+    minutes: int,
+    day: dt.date,
+    at: dt.datetime,
+) -> int:
+    amount = minutes // 30 * rules.volunteer_per_hour // 2
+    return await _award(
+        session, member_id, amount, "volunteer", f"volunteer:{entry_id}", day, at, minutes=minutes
+    )
+
+
+async def for_quiz(
+    session: AsyncSession,
+    rules: PointsRules,
+    member_id: int,
+    article_id: int,
+    title: str,
+    day: dt.date,
+    at: dt.datetime,
+) -> int:
+    return await _award(
+        session, member_id, rules.quiz_correct, "quiz", f"quiz:{article_id}", day, at, title=title
+    )
+
+
+async def for_note(
+    session: AsyncSession,
+    rules: PointsRules,
+    member_id: int,
+    chars: int,
+    day: dt.date,
+    at: dt.datetime,
+) -> int:
+    gained = 0
+    if chars >= rules.note_min_chars:
+        gained += await _award(
+            session, member_id, rules.note_points, "note", f"note:{day}", day, at, chars=chars
+        )
+    if chars >= rules.article_min_chars:
+        year, week, _ = day.isocalendar()
+        gained += await _award(
+            session,
+            member_id,
+            rules.article_bonus,
+            "article",
+            f"article:{year}-W{week:02d}",
+            day,
+            at,
+            chars=chars,
+        )
+    return gained

@@ -1,0 +1,1 @@
+"""Channel adapters: each translates one platform's wire format to `Inbound` and back."""

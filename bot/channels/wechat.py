@@ -1,0 +1,153 @@
+"""The WeChat Official Account webhook: `GET /wechat` (URL check) and `POST /wechat` (messages)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from wechatpy import parse_message
+from wechatpy.messages import BaseMessage
+from wechatpy.replies import TextReply
+
+from bot.appkeys import CONVERSATION
+from bot.channels.wechat_envelope import Refused, SafeMode, check_fresh, check_signature, parse_xml
+from bot.clock import Clock, unix_seconds
+from bot.messages import Inbound, InboundKind, Sender, cut_to_fit
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "wechat"
+MAX_BODY_BYTES = 1024 * 1024
+TEXT_TYPES = {"text"}
+MEDIA_TYPES = {"image", "video", "shortvideo", "location", "link", "file"}
+
+
+def dedupe_key(message: BaseMessage) -> str:
+    """MsgId for messages; events carry none, so sender + time + event + key stand for it."""
+    if message.id:
+        return str(message.id)
+    event = getattr(message, "event", "")
+    key = getattr(message, "key", "") or ""
+    return f"{message.source}:{message.time}:{event}:{key}"
+
+
+def to_inbound(message: BaseMessage, clock: Clock, click_commands: Mapping[str, str]) -> Inbound:
+    sender = Sender(CHANNEL, str(message.source))
+    key = dedupe_key(message)
+
+    def inbound(kind: InboundKind, text: str = "") -> Inbound:
+        return Inbound(sender, key, kind, clock.now(), text)
+
+    kind = message.type
+    if kind in TEXT_TYPES:
+        return inbound(InboundKind.TEXT, str(message.content or ""))
+    if kind == "voice":
+        # Speech recognition must be switched on in the account's console to fill this.
+        recognised = str(getattr(message, "recognition", None) or "").rstrip("。.!！")
+        return (
+            inbound(InboundKind.TEXT, recognised)
+            if recognised
+            else inbound(InboundKind.UNSUPPORTED)
+        )
+    if kind in MEDIA_TYPES:
+        return inbound(InboundKind.UNSUPPORTED)
+    if kind == "event":
+        event = message.event
+        if event in ("subscribe", "subscribe_scan"):
+            return inbound(InboundKind.SUBSCRIBE)
+        if event == "unsubscribe":
+            return inbound(InboundKind.UNSUBSCRIBE)
+        if event == "click" and message.key in click_commands:
+            return inbound(InboundKind.TEXT, click_commands[message.key])
+    return inbound(InboundKind.SILENT)
+
+
+def _cdata_safe(text: str) -> str:
+    # wechatpy writes text into CDATA unescaped; a "]]>" typed by a member would end it.
+    return text.replace("]]>", "]]]]><![CDATA[>")
+
+
+class WeChatWebhook:
+    """Translates between the WeChat wire format and the conversation; decides nothing itself."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        click_commands: Mapping[str, str],
+    ) -> None:
+        settings.require_wechat()
+        assert settings.wechat_token is not None
+        self.token = settings.wechat_token
+        self.window = settings.replay_window_seconds
+        self.clock = clock
+        self.click_commands = dict(click_commands)
+        self.safe: SafeMode | None = None
+        if settings.wechat_aes_key:
+            assert settings.wechat_appid is not None
+            self.safe = SafeMode.create(
+                self.token,
+                settings.wechat_appid,
+                settings.wechat_aes_key,
+                settings.wechat_aes_key_previous,
+            )
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/wechat", self.verify_url), web.post("/wechat", self.receive)]
+
+    def _check_query(self, query: Mapping[str, str]) -> None:
+        check_fresh(query.get("timestamp"), unix_seconds(self.clock), self.window)
+        parts = (self.token, query.get("timestamp", ""), query.get("nonce", ""))
+        check_signature(parts, query.get("signature"))
+
+    async def verify_url(self, request: web.Request) -> web.Response:
+        try:
+            self._check_query(request.query)
+        except Refused as refused:
+            return web.Response(status=refused.status, text=refused.reason)
+        return web.Response(text=request.query.get("echostr", ""))
+
+    async def receive(self, request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            self._check_query(query)
+            body = await request.read()
+            envelope = parse_xml(body)
+            encrypted = query.get("encrypt_type") == "aes"
+            xml: bytes | str = body
+            if encrypted:
+                if self.safe is None:
+                    raise Refused(400, "encrypted message but QIYI_WECHAT_AES_KEY is not set")
+                xml = self.safe.decrypt(
+                    envelope, query.get("msg_signature"), query["timestamp"], query["nonce"]
+                )
+                parse_xml(xml)
+            message = parse_message(xml)
+            inbound = to_inbound(message, self.clock, self.click_commands)
+        except Refused as refused:
+            log.warning("refused WeChat request: %s", refused.reason)
+            return web.Response(status=refused.status, text=refused.reason)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("unreadable WeChat message: %r", exc)
+            return web.Response(status=400, text="unreadable message")
+        text = await request.app[CONVERSATION].respond(inbound)
+        return self._reply(message, text, query, encrypted)
+
+    def _reply(
+        self, message: BaseMessage, text: str, query: Mapping[str, Any], encrypted: bool
+    ) -> web.Response:
+        if not text:
+            return web.Response(text="success")
+        now = unix_seconds(self.clock)
+        reply = TextReply(
+            source=message.target,
+            target=message.source,
+            content=_cdata_safe(cut_to_fit(text)),
+            time=now,
+        ).render()
+        if encrypted and self.safe is not None:
+            reply = self.safe.encrypt(reply, query["nonce"], now)
+        return web.Response(text=reply, content_type="application/xml")

@@ -1,0 +1,266 @@
+"""`qiyi`: the command line. Each command is a thin call into what the server uses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import aiohttp
+import typer
+from aiohttp import web
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import build_conversation, create_app
+from bot.channels import console as console_channel
+from bot.channels import wechat_api, wechat_menu
+from bot.channels.wechat_sample import curl_command, signed_request
+from bot.clock import SystemClock, unix_seconds
+from bot.roster import RosterError, read_roster
+from bot.settings import ConfigError, Settings, load_settings
+from content.library import ContentError, read_all
+from data import articles, members, migrate
+from data.db import create_engine, session_factory, transaction
+
+app = typer.Typer(help="Qiyi: the membership organisation's chatbot.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+members_app = typer.Typer(help="The member roster.", no_args_is_help=True)
+content_app = typer.Typer(help="Micro-lessons and micro-news.", no_args_is_help=True)
+wechat_app = typer.Typer(help="The WeChat Official Account.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(members_app, name="members")
+app.add_typer(content_app, name="content")
+app.add_typer(wechat_app, name="wechat")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Settings], Awaitable[T]], settings: Settings | None = None) -> T:
+    return asyncio.run(work(settings or load_settings()))
+
+
+async def _engine(settings: Settings) -> AsyncEngine:
+    engine = create_engine(settings.database_url)
+    await migrate.upgrade(engine)
+    return engine
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    web.run_app(create_app(settings), host=host, port=port, print=None)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Run the server (applies pending migrations first)."""
+    settings = load_settings()
+    out.print(f"Qiyi listening on http://{host}:{port} (WeChat webhook at /wechat)")
+    _serve(settings, host, port)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations."""
+
+    async def work(settings: Settings) -> None:
+        engine = await _engine(settings)
+        await engine.dispose()
+
+    _run(work)
+    out.print("Database is up to date.")
+
+
+@members_app.command("import")
+def members_import(file: Path) -> None:
+    """Add or update members from a CSV/XLSX file (header member_id,name,branch,role)."""
+    try:
+        rows = read_roster(file)
+    except RosterError as problem:
+        err.print(f"[red]Rejected {file}[/red]: {problem}. Nothing was imported.")
+        raise typer.Exit(1) from None
+
+    async def work(settings: Settings) -> tuple[int, int]:
+        engine = await _engine(settings)
+        try:
+            async with transaction(session_factory(engine)) as session:
+                return await members.upsert_roster(session, rows, SystemClock(settings.zone).now())
+        finally:
+            await engine.dispose()
+
+    added, updated = _run(work)
+    out.print(f"Imported {len(rows)} members: {added} added, {updated} updated.")
+
+
+@members_app.command("list")
+def members_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the roster with each member's bound channels."""
+
+    async def work(settings: Settings) -> list[members.MemberListing]:
+        engine = await _engine(settings)
+        try:
+            async with session_factory(engine)() as session:
+                return await members.list_members(session)
+        finally:
+            await engine.dispose()
+
+    listing = _run(work)
+    if as_json:
+        print(json.dumps([asdict(row) for row in listing], ensure_ascii=False, indent=2))
+        return
+    table = Table("member_id", "name", "branch", "role", "bound on")
+    for row in listing:
+        table.add_row(row.member_id, row.name, row.branch, row.role, row.channels or "-")
+    out.print(table)
+
+
+@content_app.command("sync")
+def content_sync(
+    folder: Annotated[Path | None, typer.Option(help="Content folder (default: shipped).")] = None,
+) -> None:
+    """Load the lessons and news files into the database (update by slug)."""
+    try:
+        found = read_all(folder) if folder else read_all()
+    except ContentError as problem:
+        err.print(f"[red]Content rejected[/red]: {problem}")
+        raise typer.Exit(1) from None
+
+    async def work(settings: Settings) -> tuple[int, int]:
+        engine = await _engine(settings)
+        try:
+            async with transaction(session_factory(engine)) as session:
+                return await articles.upsert(session, found)
+        finally:
+            await engine.dispose()
+
+    added, updated = _run(work)
+    out.print(f"Content synced: {added} added, {updated} updated.")
+
+
+@app.command()
+def chat(member_id: Annotated[str, typer.Option("--as", help="The member's member_id.")]) -> None:
+    """Talk to the bot as a member, in this terminal (empty line ignored, 退出 to leave)."""
+
+    async def work(settings: Settings) -> None:
+        engine = await _engine(settings)
+        try:
+            conversation = build_conversation(settings, SystemClock(settings.zone), engine)
+            try:
+                sender = await console_channel.open_as(conversation, member_id)
+            except console_channel.UnknownMember:
+                err.print(f"[red]No member with member_id {member_id}[/red] (qiyi members list)")
+                raise typer.Exit(1) from None
+            interactive = sys.stdin.isatty()
+            if interactive:
+                out.print("Type a message (帮助 for the commands, 退出 to leave).")
+
+            def read() -> str | None:
+                try:
+                    return input("> " if interactive else "")
+                except EOFError:
+                    return None
+
+            def write(reply: str) -> None:
+                out.print(reply, markup=False, highlight=False)
+                out.print()
+
+            await console_channel.repl(conversation, sender, read, write)
+        finally:
+            await engine.dispose()
+
+    _run(work)
+
+
+@wechat_app.command("menu")
+def wechat_menu_command(
+    push: Annotated[bool, typer.Option("--push", help="Install it on the account.")] = False,
+) -> None:
+    """Print the custom menu (content/menu.toml) as the platform's JSON; --push installs it."""
+    menu = wechat_menu.platform_json(wechat_menu.load())
+    print(json.dumps(menu, ensure_ascii=False, indent=2))
+    if not push:
+        return
+
+    async def work(settings: Settings) -> None:
+        settings.require_wechat_api()
+        assert settings.wechat_appid and settings.wechat_secret
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+            base = settings.wechat_api_base
+            token = await wechat_api.stable_token(
+                http, base, settings.wechat_appid, settings.wechat_secret
+            )
+            await wechat_api.create_menu(http, base, token, menu)
+
+    try:
+        _run(work)
+    except (wechat_api.WeChatApiError, aiohttp.ClientError) as problem:
+        err.print(f"[red]Menu not installed[/red]: {problem}")
+        raise typer.Exit(1) from None
+    out.print("Menu installed.")
+
+
+@wechat_app.command("sample")
+def wechat_sample(
+    text: Annotated[str, typer.Option(help="The message text.")] = "学习 30",
+    openid: Annotated[str, typer.Option(help="The sender's openid.")] = "o_demo_member_1001",
+    url: Annotated[str, typer.Option(help="The server's base URL.")] = "http://127.0.0.1:8080",
+) -> None:
+    """Print a curl command with a correctly signed (and, in safe mode, encrypted) message."""
+    settings = load_settings()
+    settings.require_wechat()
+    query, body = signed_request(settings, openid, text, unix_seconds(SystemClock(settings.zone)))
+    print(curl_command(url, query, body))
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve a throwaway database with a sample roster and content."""
+    from bot import demo as sample
+
+    folder = Path(tempfile.mkdtemp(prefix="qiyi-demo-"))
+    url = f"sqlite+aiosqlite:///{folder / 'demo.db'}"
+    settings = load_settings(database_url=url, wechat_token=sample.TOKEN)
+    clock = SystemClock(settings.zone)
+
+    async def work(settings: Settings) -> None:
+        engine = await _engine(settings)
+        try:
+            await sample.seed(session_factory(engine), clock.now())
+        finally:
+            await engine.dispose()
+
+    _run(work, settings)
+    query, body = signed_request(settings, sample.OPENID, "学习 30", unix_seconds(clock))
+    roster = ", ".join(f"{row.member_id} {row.name} ({row.role})" for row in sample.ROSTER)
+    out.print(f"[bold]Qiyi demo[/bold] — database {folder / 'demo.db'}")
+    out.print(f"Members: {roster}")
+    out.print("Chat as a member, in another terminal:")
+    out.print(f"  QIYI_DATABASE_URL={url} qiyi chat --as 1001", markup=False)
+    out.print("Or send a signed WeChat message (valid 5 minutes; Token qiyi-demo-token):")
+    out.print("  " + curl_command(f"http://{host}:{port}", query, body), markup=False)
+    out.print(f"A fresh one: QIYI_WECHAT_TOKEN={sample.TOKEN} qiyi wechat sample --text 积分")
+    out.print(f"Serving on http://{host}:{port} — Ctrl+C to stop.")
+    _serve(settings, host, port)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as problem:
+        err.print(f"[red]Configuration error[/red]: {problem}", markup=True, highlight=False)
+        sys.exit(2)

@@ -1,0 +1,130 @@
+"""One way through: an `Inbound` becomes one transaction, one handler call and one reply text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock, today
+from bot.messages import Inbound, InboundKind, fits
+from bot.router import Command, Router, UsageError, call
+from bot.rules import Rules
+from bot.settings import Settings
+from content.texts import render
+from data import mailbox, members, processed
+from data.db import Sessions, transaction
+from data.models import MailboxItem, Member, Role
+
+log = logging.getLogger(__name__)
+
+
+def mask(external_id: str) -> str:
+    """Chat ids in logs: enough to correlate, not enough to identify."""
+    return external_id[:4] + "***" if len(external_id) > 4 else "***"
+
+
+class Conversation:
+    """Answers inbound messages from any channel with the same router and handlers."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        sessions: Sessions,
+        rules: Rules,
+        router: Router,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.sessions = sessions
+        self.rules = rules
+        self.router = router
+
+    async def respond(self, inbound: Inbound) -> str:
+        """The reply text for `inbound` ("" for none); a retried message gets the first reply."""
+        context = {"channel": inbound.sender.channel, "sender": mask(inbound.sender.external_id)}
+        try:
+            return await self._respond_once(inbound)
+        except processed.AlreadyProcessed:
+            log.info("duplicate message %s", inbound.key, extra=context)
+            async with self.sessions() as session:
+                reply = await processed.stored_reply(session, inbound.sender.channel, inbound.key)
+            return reply or ""
+        except Exception:
+            log.exception("failed to answer message %s", inbound.key, extra=context)
+            return render("error")
+
+    async def _respond_once(self, inbound: Inbound) -> str:
+        now = self.clock.now()
+        async with transaction(self.sessions) as session:
+            record = await processed.claim(session, inbound.sender.channel, inbound.key, now)
+            member = await members.member_for(session, inbound.sender)
+            available = {
+                "member": member,
+                "session": session,
+                "clock": self.clock,
+                "settings": self.settings,
+                "rules": self.rules.points,
+                "sender": inbound.sender,
+                "today": today(self.clock),
+                "router": self.router,
+                "args": "",
+            }
+            reply = await self._dispatch(inbound, member, available)
+            if member is not None and inbound.kind is InboundKind.TEXT:
+                assert member.id is not None
+                reply = await self._with_notices(session, member.id, reply, now)
+            record.reply = reply
+            session.add(record)
+        return reply
+
+    async def _with_notices(
+        self, session: AsyncSession, member_id: int, reply: str, now: dt.datetime
+    ) -> str:
+        """Prepend the member's waiting notices that fit; the rest wait for the next reply."""
+        waiting = await mailbox.open_items(session, member_id)
+        shown: list[MailboxItem] = []
+        for item in waiting:
+            candidate = render("mailbox", notices=[*shown, item], reply=reply)
+            if not fits(candidate):
+                break
+            shown.append(item)
+        if not shown:
+            return reply
+        mailbox.mark_delivered(session, shown, now)
+        return render("mailbox", notices=shown, reply=reply)
+
+    async def _dispatch(
+        self, inbound: Inbound, member: Member | None, available: dict[str, Any]
+    ) -> str:
+        if inbound.kind is not InboundKind.TEXT:
+            event = self.router.event_handler(inbound.kind)
+            if event is not None:
+                return await call(*event, available)
+            return render("unsupported") if inbound.kind is InboundKind.UNSUPPORTED else ""
+        matched = self.router.match(inbound.text)
+        if matched is None:
+            return render("unknown") if member else render("bind_prompt")
+        command, args = matched
+        if command.role is not None:
+            if member is None:
+                return render("bind_prompt")
+            if Role(member.role).rank < command.role.rank:
+                return render("no_permission", command=command.name)
+        return await self._run(command, args, available)
+
+    async def _run(self, command: Command, args: str, available: dict[str, Any]) -> str:
+        session = available["session"]
+        try:
+            available["args"] = command.parse(args) if command.parse else args
+            # A handler that finds a problem late raises UsageError: the savepoint
+            # undoes whatever it wrote, so bad input changes nothing.
+            async with session.begin_nested():
+                return await call(command.handler, command.params, available)
+        except UsageError as problem:
+            hint = render(f"hints/{problem.hint}", **problem.details) if problem.hint else ""
+            return render("usage", usage=command.usage, hint=hint)

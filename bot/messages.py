@@ -1,0 +1,49 @@
+"""The channel-neutral message model: adapters build `Inbound`, the bot answers with text."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class InboundKind(StrEnum):
+    TEXT = "text"
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+    UNSUPPORTED = "unsupported"  # media the bot cannot read yet
+    SILENT = "silent"  # events that need an acknowledgement and no answer
+
+
+@dataclass(frozen=True)
+class Sender:
+    """An opaque chat address: handlers pass it to `data/` but never look inside."""
+
+    channel: str
+    external_id: str
+
+
+@dataclass(frozen=True)
+class Inbound:
+    sender: Sender
+    key: str  # unique per channel: the platform's message id, or what stands for it
+    kind: InboundKind
+    received_at: dt.datetime
+    text: str = ""
+
+
+# The tightest text limit of the channels (a WeChat passive reply): handlers that
+# compose long texts choose a shorter form above it, adapters cut as a last resort.
+TEXT_LIMIT_BYTES = 2048
+
+
+def fits(text: str, limit: int = TEXT_LIMIT_BYTES) -> bool:
+    return len(text.encode("utf-8")) <= limit
+
+
+def cut_to_fit(text: str, limit: int = TEXT_LIMIT_BYTES) -> str:
+    """`text` shortened on a character boundary, with an ellipsis, to at most `limit` bytes."""
+    if fits(text, limit):
+        return text
+    cut = text.encode("utf-8")[: limit - len("…".encode())].decode("utf-8", errors="ignore")
+    return cut + "…"

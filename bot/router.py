@@ -1,0 +1,110 @@
+"""Commands are declared where they are handled; the router matches text and injects arguments."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.messages import InboundKind
+from data.models import Role
+
+Handler = Callable[..., Awaitable[str]]
+Parser = Callable[[str], Any]
+
+# What a handler may ask for by parameter name; `Conversation` provides them.
+INJECTABLE = frozenset(
+    {"args", "member", "session", "clock", "settings", "rules", "sender", "today", "router"}
+)
+
+
+class UsageError(ValueError):
+    """The arguments do not fit the command; `hint` names what was wrong (a template name)."""
+
+    def __init__(self, hint: str = "", **details: Any) -> None:
+        super().__init__(hint)
+        self.hint = hint
+        self.details = details
+
+
+@dataclass(frozen=True)
+class Command:
+    names: tuple[str, ...]
+    handler: Handler
+    role: Role | None  # None: answers members and strangers alike (绑定, 帮助)
+    usage: str
+    summary: str
+    parse: Parser | None
+    params: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.names[0]
+
+
+def _parameters(handler: Handler) -> tuple[str, ...]:
+    names = tuple(inspect.signature(handler).parameters)
+    unknown = set(names) - INJECTABLE
+    if unknown:
+        raise TypeError(f"{handler.__qualname__} asks for unknown parameters {sorted(unknown)}")
+    return names
+
+
+class Router:
+    def __init__(self) -> None:
+        self._commands: list[Command] = []
+        self._by_name: dict[str, Command] = {}
+        self._events: dict[InboundKind, tuple[Handler, tuple[str, ...]]] = {}
+
+    def command(
+        self,
+        *names: str,
+        usage: str,
+        summary: str,
+        role: Role | None = Role.MEMBER,
+        parse: Parser | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Declare a command: its words, who may use it, its help line and its argument parser."""
+
+        def register(handler: Handler) -> Handler:
+            command = Command(names, handler, role, usage, summary, parse, _parameters(handler))
+            for name in names:
+                if name in self._by_name:
+                    raise ValueError(f"command word {name!r} is declared twice")
+                self._by_name[name] = command
+            self._commands.append(command)
+            return handler
+
+        return register
+
+    def event(self, kind: InboundKind) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self._events[kind] = (handler, _parameters(handler))
+            return handler
+
+        return register
+
+    def match(self, text: str) -> tuple[Command, str] | None:
+        """The command a text starts with (longest word first) and the rest as its arguments."""
+        text = text.strip().lstrip("/／").lstrip()
+        for name in sorted(self._by_name, key=len, reverse=True):
+            if text.startswith(name):
+                return self._by_name[name], text[len(name) :].strip().lstrip(":：").strip()
+        return None
+
+    def event_handler(self, kind: InboundKind) -> tuple[Handler, tuple[str, ...]] | None:
+        return self._events.get(kind)
+
+    def commands_for(self, role: Role | None) -> list[Command]:
+        """The commands someone with `role` (None: not bound) may use, in declaration order."""
+        rank = role.rank if role else 0
+        return [c for c in self._commands if (c.role.rank if c.role else 0) <= rank]
+
+    @property
+    def commands(self) -> list[Command]:
+        return list(self._commands)
+
+
+async def call(handler: Handler, params: tuple[str, ...], available: dict[str, Any]) -> str:
+    return await handler(**{name: available[name] for name in params})

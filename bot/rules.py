@@ -1,0 +1,43 @@
+"""The points rules, from `content/rules.toml` or the file in QIYI_RULES_FILE."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from bot.settings import ConfigError
+
+DEFAULT_RULES_FILE = Path(__file__).parent.parent / "content" / "rules.toml"
+
+
+class PointsRules(BaseModel, frozen=True):
+    study_block_minutes: int = Field(30, ge=1)
+    study_points: int = Field(1, ge=0)
+    study_daily_cap: int = Field(4, ge=0)
+    goal_bonus: int = Field(2, ge=0)
+    streak_days: int = Field(7, ge=1)
+    streak_bonus: int = Field(5, ge=0)
+    volunteer_per_hour: int = Field(2, ge=0)
+    quiz_correct: int = Field(2, ge=0)
+    note_min_chars: int = Field(100, ge=1)
+    note_points: int = Field(1, ge=0)
+    article_min_chars: int = Field(800, ge=1)
+    article_bonus: int = Field(5, ge=0)
+
+
+class Rules(BaseModel, frozen=True):
+    points: PointsRules = PointsRules()
+
+
+def load_rules(path: Path | None = None) -> Rules:
+    path = path or DEFAULT_RULES_FILE
+    try:
+        with path.open("rb") as file:
+            return Rules.model_validate(tomllib.load(file))
+    except FileNotFoundError:
+        raise ConfigError(f"QIYI_RULES_FILE: no such file {path}") from None
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        first = str(exc).splitlines()[0]
+        raise ConfigError(f"QIYI_RULES_FILE: {path} is not valid: {first}") from None

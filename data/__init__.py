@@ -1,0 +1,1 @@
+"""Persistence: tables, the engine and session factory, migrations and named queries."""

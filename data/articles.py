@@ -1,0 +1,113 @@
+"""Micro-lessons and micro-news, who read them, and the quiz answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from data.models import Article, ArticleKind, ArticleRead, QuizAnswer
+
+
+async def upsert(session: AsyncSession, articles: Sequence[Article]) -> tuple[int, int]:
+    """Insert or update by slug; returns (added, updated)."""
+    slugs = [article.slug for article in articles]
+    known = {
+        article.slug: article
+        for article in await session.exec(select(Article).where(col(Article.slug).in_(slugs)))
+    }
+    added = updated = 0
+    for incoming in articles:
+        current = known.get(incoming.slug)
+        if current is None:
+            session.add(incoming)
+            added += 1
+            continue
+        for field, value in incoming.model_dump(exclude={"id"}).items():
+            setattr(current, field, value)
+        session.add(current)
+        updated += 1
+    return added, updated
+
+
+async def latest(session: AsyncSession, kind: ArticleKind, now: dt.datetime) -> Article | None:
+    statement = (
+        select(Article)
+        .where(Article.kind == kind.value, Article.publish_at <= now)
+        .order_by(col(Article.publish_at).desc(), col(Article.id).desc())
+        .limit(1)
+    )
+    return (await session.exec(statement)).first()
+
+
+async def mark_read(
+    session: AsyncSession, member_id: int, article_id: int, at: dt.datetime
+) -> None:
+    try:
+        async with session.begin_nested():
+            session.add(ArticleRead(member_id=member_id, article_id=article_id, read_at=at))
+    except IntegrityError:
+        pass  # read before: the first reading is the one that counts
+
+
+async def quiz_in_question(
+    session: AsyncSession, member_id: int, now: dt.datetime
+) -> Article | None:
+    """The quiz `答` answers: the last lesson the member read that has one, else the latest."""
+    read = (
+        select(Article)
+        .join(ArticleRead, col(ArticleRead.article_id) == col(Article.id))
+        .where(
+            ArticleRead.member_id == member_id,
+            Article.kind == ArticleKind.LESSON.value,
+            Article.quiz_answer != "",
+        )
+        .order_by(col(ArticleRead.read_at).desc(), col(ArticleRead.id).desc())
+        .limit(1)
+    )
+    article = (await session.exec(read)).first()
+    if article is not None:
+        return article
+    published = (
+        select(Article)
+        .where(
+            Article.kind == ArticleKind.LESSON.value,
+            Article.quiz_answer != "",
+            Article.publish_at <= now,
+        )
+        .order_by(col(Article.publish_at).desc())
+        .limit(1)
+    )
+    return (await session.exec(published)).first()
+
+
+async def previous_answer(
+    session: AsyncSession, member_id: int, article_id: int
+) -> QuizAnswer | None:
+    statement = select(QuizAnswer).where(
+        QuizAnswer.member_id == member_id, QuizAnswer.article_id == article_id
+    )
+    return (await session.exec(statement)).first()
+
+
+async def record_answer(
+    session: AsyncSession,
+    member_id: int,
+    article_id: int,
+    choice: str,
+    correct: bool,
+    at: dt.datetime,
+) -> bool:
+    """Keep the first answer; False when the member had answered already."""
+    answer = QuizAnswer(
+        member_id=member_id, article_id=article_id, choice=choice, correct=correct, answered_at=at
+    )
+    try:
+        async with session.begin_nested():
+            session.add(answer)
+    except IntegrityError:
+        return False
+    return True

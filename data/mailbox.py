@@ -1,0 +1,31 @@
+"""Notices kept for a member until their next message (review results, missed pushes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from data.models import MailboxItem
+
+
+async def post(session: AsyncSession, member_id: int, text: str, at: dt.datetime) -> None:
+    session.add(MailboxItem(member_id=member_id, text=text, created_at=at))
+
+
+async def open_items(session: AsyncSession, member_id: int) -> list[MailboxItem]:
+    """The member's undelivered notices, oldest first."""
+    statement = (
+        select(MailboxItem)
+        .where(MailboxItem.member_id == member_id, col(MailboxItem.delivered_at).is_(None))
+        .order_by(col(MailboxItem.id))
+    )
+    return list(await session.exec(statement))
+
+
+def mark_delivered(session: AsyncSession, items: Sequence[MailboxItem], at: dt.datetime) -> None:
+    for item in items:
+        item.delivered_at = at
+        session.add(item)

@@ -1,0 +1,160 @@
+"""Members, branches and their chat bindings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.messages import Sender
+from data.models import BindFailure, Binding, Branch, Member, Role
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    member_id: str
+    name: str
+    branch: str
+    role: Role
+
+
+class AlreadyBound(Exception):
+    """The member has an account on this channel already, or this account has a member."""
+
+
+async def member_for(session: AsyncSession, sender: Sender) -> Member | None:
+    statement = (
+        select(Member)
+        .join(Binding, col(Binding.member_id) == col(Member.id))
+        .where(Binding.channel == sender.channel, Binding.external_id == sender.external_id)
+    )
+    return (await session.exec(statement)).first()
+
+
+async def member_by_roster_id(session: AsyncSession, roster_id: str) -> Member | None:
+    return (await session.exec(select(Member).where(Member.roster_id == roster_id))).first()
+
+
+async def branch_name(session: AsyncSession, branch_id: int) -> str:
+    branch = await session.get(Branch, branch_id)
+    return branch.name if branch else ""
+
+
+async def bind(session: AsyncSession, sender: Sender, member: Member, at: dt.datetime) -> None:
+    """Link the chat account to the member; `AlreadyBound` if either side is taken."""
+    binding = Binding(
+        channel=sender.channel, external_id=sender.external_id, member_id=member.id, bound_at=at
+    )
+    try:
+        async with session.begin_nested():
+            session.add(binding)
+    except IntegrityError:
+        raise AlreadyBound from None
+
+
+async def mark_unreachable(session: AsyncSession, sender: Sender) -> bool:
+    statement = select(Binding).where(
+        Binding.channel == sender.channel, Binding.external_id == sender.external_id
+    )
+    binding = (await session.exec(statement)).first()
+    if binding is None:
+        return False
+    binding.reachable = False
+    session.add(binding)
+    return True
+
+
+async def mark_reachable(session: AsyncSession, sender: Sender) -> None:
+    statement = select(Binding).where(
+        Binding.channel == sender.channel, Binding.external_id == sender.external_id
+    )
+    binding = (await session.exec(statement)).first()
+    if binding is not None and not binding.reachable:
+        binding.reachable = True
+        session.add(binding)
+
+
+async def record_bind_failure(session: AsyncSession, sender: Sender, at: dt.datetime) -> None:
+    session.add(BindFailure(channel=sender.channel, external_id=sender.external_id, at=at))
+
+
+async def bind_failures_since(session: AsyncSession, sender: Sender, since: dt.datetime) -> int:
+    statement = select(func.count()).where(
+        BindFailure.channel == sender.channel,
+        BindFailure.external_id == sender.external_id,
+        BindFailure.at >= since,
+    )
+    return (await session.exec(statement)).one()
+
+
+async def branch_ids_by_name(session: AsyncSession, names: set[str]) -> dict[str, int]:
+    """The ids of the named branches, creating the ones that do not exist yet."""
+    existing = await session.exec(select(Branch).where(col(Branch.name).in_(names)))
+    ids = {branch.name: branch.id for branch in existing if branch.id is not None}
+    for name in sorted(names - ids.keys()):
+        branch = Branch(name=name)
+        session.add(branch)
+        await session.flush()
+        assert branch.id is not None
+        ids[name] = branch.id
+    return ids
+
+
+async def upsert_roster(
+    session: AsyncSession, rows: Sequence[RosterRow], at: dt.datetime
+) -> tuple[int, int]:
+    """Insert new members and update known ones by member_id; returns (added, updated)."""
+    branches = await branch_ids_by_name(session, {row.branch for row in rows})
+    ids = [row.member_id for row in rows]
+    known = {
+        member.roster_id: member
+        for member in await session.exec(select(Member).where(col(Member.roster_id).in_(ids)))
+    }
+    added = updated = 0
+    for row in rows:
+        member = known.get(row.member_id)
+        if member is None:
+            member = Member(roster_id=row.member_id, joined_at=at, name="", branch_id=0)
+            added += 1
+        else:
+            updated += 1
+        member.name = row.name
+        member.branch_id = branches[row.branch]
+        member.role = row.role.value
+        session.add(member)
+    return added, updated
+
+
+@dataclass(frozen=True)
+class MemberListing:
+    member_id: str
+    name: str
+    branch: str
+    role: str
+    channels: str
+
+
+async def list_members(session: AsyncSession) -> list[MemberListing]:
+    bindings: dict[int, list[str]] = {}
+    for binding in await session.exec(select(Binding).order_by(col(Binding.channel))):
+        bindings.setdefault(binding.member_id, []).append(binding.channel)
+    statement = (
+        select(Member, Branch.name)
+        .join(Branch, col(Branch.id) == col(Member.branch_id))
+        .order_by(col(Branch.name), col(Member.roster_id))
+    )
+    return [
+        MemberListing(
+            member.roster_id,
+            member.name,
+            branch,
+            member.role,
+            ",".join(bindings.get(member.id, [])),
+        )
+        for member, branch in await session.exec(statement)
+    ]

@@ -1,0 +1,179 @@
+"""The tables. Timestamps are aware, stored as UTC; `day` columns are days in QIYI_TIMEZONE."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Role(StrEnum):
+    MEMBER = "member"
+    SECRETARY = "secretary"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return {"member": 1, "secretary": 2, "admin": 3}[self.value]
+
+
+class ReviewState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ArticleKind(StrEnum):
+    LESSON = "lesson"
+    NEWS = "news"
+
+
+class Branch(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+
+
+class Member(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    roster_id: str = Field(max_length=50, unique=True)  # the roster's member_id (工号)
+    name: str = Field(max_length=100)
+    branch_id: int = Field(foreign_key="branch.id", index=True)
+    role: str = Field(default=Role.MEMBER.value, max_length=20)
+    joined_at: dt.datetime
+
+
+class Binding(SQLModel, table=True):
+    """One chat account of a member on one channel (WeChat openid, QQ number…)."""
+
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        UniqueConstraint("channel", "member_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    external_id: str = Field(max_length=128)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    reachable: bool = True
+    bound_at: dt.datetime
+
+
+class BindFailure(SQLModel, table=True):
+    """A failed `绑定`, kept to throttle guessing from one account."""
+
+    __table_args__ = (Index("ix_bindfailure_sender", "channel", "external_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    external_id: str = Field(max_length=128)
+    at: dt.datetime
+
+
+class StudyEntry(SQLModel, table=True):
+    __table_args__ = (Index("ix_studyentry_member_day", "member_id", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    day: dt.date = Field(index=True)
+    minutes: int
+    note: str = Field(default="", max_length=200)
+    created_at: dt.datetime
+
+
+class VolunteerEntry(SQLModel, table=True):
+    __table_args__ = (Index("ix_volunteerentry_state", "state", "member_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    minutes: int
+    description: str = Field(max_length=200)
+    day: dt.date
+    state: str = Field(default=ReviewState.PENDING.value, max_length=20)
+    reviewer_id: int | None = Field(default=None, foreign_key="member.id")
+    reviewed_at: dt.datetime | None = None
+    reason: str = Field(default="", max_length=200)
+    created_at: dt.datetime
+
+
+class Note(SQLModel, table=True):
+    __table_args__ = (Index("ix_note_member_day", "member_id", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    day: dt.date
+    chars: int
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime
+
+
+class Article(SQLModel, table=True):
+    """A micro-lesson or a micro-news item, loaded from `content/` by `qiyi content sync`."""
+
+    __table_args__ = (Index("ix_article_kind_publish", "kind", "publish_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=120, unique=True)
+    kind: str = Field(max_length=20)
+    title: str = Field(max_length=200)
+    summary: str = Field(default="", max_length=500)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    url: str = Field(default="", max_length=500)
+    publish_at: dt.datetime
+    quiz_question: str = Field(default="", max_length=500)
+    quiz_options: str = Field(default="", sa_column=Column(Text, nullable=False))  # JSON
+    quiz_answer: str = Field(default="", max_length=5)
+    quiz_explanation: str = Field(default="", max_length=500)
+
+
+class ArticleRead(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("member_id", "article_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    article_id: int = Field(foreign_key="article.id", index=True)
+    read_at: dt.datetime
+
+
+class QuizAnswer(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("member_id", "article_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    article_id: int = Field(foreign_key="article.id", index=True)
+    choice: str = Field(max_length=5)
+    correct: bool
+    answered_at: dt.datetime
+
+
+class PointsEntry(SQLModel, table=True):
+    """The append-only points ledger: one row per award, never updated."""
+
+    __table_args__ = (
+        UniqueConstraint("member_id", "source", "ref"),
+        Index("ix_pointsentry_member_day", "member_id", "day"),
+        Index("ix_pointsentry_day", "day"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    points: int
+    source: str = Field(max_length=20)
+    ref: str = Field(max_length=80)  # what earned it, e.g. "study:2026-11-25:3"
+    reason: str = Field(max_length=200)
+    day: dt.date
+    created_at: dt.datetime
+
+
+class MailboxItem(SQLModel, table=True):
+    """A notice waiting for the member's next message (review results, missed pushes)."""
+
+    __table_args__ = (Index("ix_mailboxitem_member_open", "member_id", "delivered_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime
+    delivered_at: dt.datetime | None = None
+
+
+class ProcessedMessage(SQLModel, table=True):
+    """Every inbound message once: the unique key is the retry dedupe, across processes."""
+
+    __table_args__ = (UniqueConstraint("channel", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    key: str = Field(max_length=200)
+    reply: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = Field(index=True)

@@ -1,0 +1,84 @@
+"""Volunteer entries and their review."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from data.models import Member, ReviewState, VolunteerEntry
+
+PENDING_LIST_LIMIT = 20
+
+
+async def submit(
+    session: AsyncSession,
+    member_id: int,
+    minutes: int,
+    description: str,
+    day: dt.date,
+    at: dt.datetime,
+) -> VolunteerEntry:
+    entry = VolunteerEntry(
+        member_id=member_id, minutes=minutes, description=description, day=day, created_at=at
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    id: int
+    member_name: str
+    minutes: int
+    description: str
+    day: dt.date
+
+
+async def pending(
+    session: AsyncSession, branch_id: int | None, limit: int = PENDING_LIST_LIMIT
+) -> tuple[list[PendingEntry], int]:
+    """Pending entries, oldest first (of one branch, or all when `branch_id` is None)."""
+    statement = (
+        select(VolunteerEntry, Member.name)
+        .join(Member, col(Member.id) == col(VolunteerEntry.member_id))
+        .where(VolunteerEntry.state == ReviewState.PENDING.value)
+        .order_by(col(VolunteerEntry.id))
+    )
+    if branch_id is not None:
+        statement = statement.where(Member.branch_id == branch_id)
+    rows = list(await session.exec(statement))
+    entries = [
+        PendingEntry(entry.id or 0, name, entry.minutes, entry.description, entry.day)
+        for entry, name in rows[:limit]
+    ]
+    return entries, len(rows)
+
+
+async def entry_with_member(
+    session: AsyncSession, entry_id: int
+) -> tuple[VolunteerEntry, Member] | None:
+    statement = (
+        select(VolunteerEntry, Member)
+        .join(Member, col(Member.id) == col(VolunteerEntry.member_id))
+        .where(VolunteerEntry.id == entry_id)
+        .with_for_update()
+    )
+    row = (await session.exec(statement)).first()
+    return (row[0], row[1]) if row else None
+
+
+def decide(
+    entry: VolunteerEntry,
+    state: ReviewState,
+    reviewer_id: int,
+    at: dt.datetime,
+    reason: str = "",
+) -> None:
+    entry.state = state.value
+    entry.reviewer_id = reviewer_id
+    entry.reviewed_at = at
+    entry.reason = reason

@@ -1,0 +1,24 @@
+"""Features, one module each; importing this package declares every command on `router`."""
+
+from importlib import import_module
+
+from bot.router import Router
+
+router = Router()
+
+# In this order `帮助` lists the commands: the daily ones first.
+FEATURES = (
+    "binding",
+    "study",
+    "lessons",
+    "news",
+    "notes",
+    "volunteer",
+    "points",
+    "ranking",
+    "review",
+    "help",
+    "events",
+)
+for feature in FEATURES:
+    import_module(f"handlers.{feature}")

@@ -1,0 +1,25 @@
+"""Following and unfollowing the account."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.messages import InboundKind, Sender
+from content.texts import render
+from data import members
+from data.models import Member
+from handlers import router
+
+
+@router.event(InboundKind.SUBSCRIBE)
+async def welcome(member: Member | None, session: AsyncSession, sender: Sender) -> str:
+    if member is None:
+        return render("welcome")
+    await members.mark_reachable(session, sender)
+    return render("welcome_back", name=member.name)
+
+
+@router.event(InboundKind.UNSUBSCRIBE)
+async def farewell(session: AsyncSession, sender: Sender) -> str:
+    await members.mark_unreachable(session, sender)
+    return ""

@@ -1,0 +1,14 @@
+"""`帮助`: the commands this person may use, generated from the declarations."""
+
+from __future__ import annotations
+
+from bot.router import Router
+from content.texts import render
+from data.models import Member, Role
+from handlers import router
+
+
+@router.command("帮助", "菜单", "help", usage="帮助", summary="查看可用的指令", role=None)
+async def show_help(member: Member | None, router: Router) -> str:
+    role = Role(member.role) if member else None
+    return render("help", commands=router.commands_for(role), bound=member is not None)

@@ -1,0 +1,78 @@
+"""`微党课`/`课`: the latest micro-lesson with its quiz; `答 B` answers the quiz."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import awards
+from bot.clock import Clock
+from bot.messages import fits
+from bot.router import UsageError
+from bot.rules import PointsRules
+from content.texts import render
+from data import articles
+from data.models import Article, ArticleKind, Member
+from handlers import router
+from handlers.amounts import normalize
+
+CHOICES = "ABCDEF"
+
+
+def options(article: Article) -> dict[str, str]:
+    return json.loads(article.quiz_options) if article.quiz_options else {}
+
+
+def article_text(template: str, article: Article) -> str:
+    """The whole article when it fits one reply, else its summary and link."""
+    full = render(template, article=article, options=options(article), whole=True)
+    if fits(full):
+        return full
+    return render(template, article=article, options=options(article), whole=False)
+
+
+@router.command("微党课", "课", usage="微党课", summary="阅读最新一期微党课并答题")
+async def latest_lesson(member: Member, session: AsyncSession, clock: Clock) -> str:
+    assert member.id is not None
+    lesson = await articles.latest(session, ArticleKind.LESSON, clock.now())
+    if lesson is None or lesson.id is None:
+        return render("lesson_none")
+    await articles.mark_read(session, member.id, lesson.id, clock.now())
+    return article_text("lesson", lesson)
+
+
+def parse_choice(args: str) -> str:
+    choice = normalize(args).upper()
+    if len(choice) != 1 or choice not in CHOICES:
+        raise UsageError("quiz_choice")
+    return choice
+
+
+@router.command("答", usage="答 <选项>", summary="回答微党课测验，如：答 B", parse=parse_choice)
+async def answer_quiz(
+    args: str,
+    member: Member,
+    session: AsyncSession,
+    clock: Clock,
+    rules: PointsRules,
+    today: dt.date,
+) -> str:
+    assert member.id is not None
+    lesson = await articles.quiz_in_question(session, member.id, clock.now())
+    if lesson is None or lesson.id is None:
+        return render("quiz_none")
+    if args not in options(lesson):
+        raise UsageError("quiz_choice")
+    earlier = await articles.previous_answer(session, member.id, lesson.id)
+    if earlier is not None:
+        return render("quiz_answered_before", lesson=lesson, earlier=earlier)
+    correct = args == lesson.quiz_answer
+    await articles.record_answer(session, member.id, lesson.id, args, correct, clock.now())
+    gained = 0
+    if correct:
+        gained = await awards.for_quiz(
+            session, rules, member.id, lesson.id, lesson.title, today, clock.now()
+        )
+    return render("quiz_result", lesson=lesson, correct=correct, points=gained)

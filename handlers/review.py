@@ -1,0 +1,118 @@
+"""Secretaries review their branch's volunteer hours, admins everyone's: `审核`, `通过`, `驳回`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import awards
+from bot.clock import Clock
+from bot.router import UsageError
+from bot.rules import PointsRules
+from content.texts import render
+from data import mailbox, volunteer
+from data.models import Member, ReviewState, Role, VolunteerEntry
+from handlers import router
+from handlers.amounts import normalize
+
+REASON_LIMIT = 200
+
+
+def _scope(reviewer: Member) -> int | None:
+    """The branch a reviewer sees: their own, or every branch (None) for an admin."""
+    return None if reviewer.role == Role.ADMIN.value else reviewer.branch_id
+
+
+def parse_entry_id(args: str) -> int:
+    text = normalize(args).lstrip("#")
+    if not text.isdigit():
+        raise UsageError("entry_id")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    entry_id: int
+    reason: str
+
+
+def parse_rejection(args: str) -> Rejection:
+    number, _, reason = normalize(args).partition(" ")
+    if not reason.strip():
+        raise UsageError("reject_reason")
+    return Rejection(parse_entry_id(number), reason.strip()[:REASON_LIMIT])
+
+
+async def _reviewable(
+    session: AsyncSession, reviewer: Member, entry_id: int
+) -> tuple[VolunteerEntry, Member] | str:
+    """The pending entry and its member, or the reply that says why it cannot be reviewed."""
+    found = await volunteer.entry_with_member(session, entry_id)
+    scope = _scope(reviewer)
+    if found is None or (scope is not None and found[1].branch_id != scope):
+        return render("review_not_found", entry_id=entry_id)
+    entry, owner = found
+    if owner.id == reviewer.id:
+        return render("review_own", entry_id=entry_id)
+    if entry.state != ReviewState.PENDING.value:
+        return render("review_done_before", entry=entry)
+    return entry, owner
+
+
+@router.command("审核", usage="审核", summary="查看待审核的志愿服务", role=Role.SECRETARY)
+async def pending(member: Member, session: AsyncSession) -> str:
+    entries, total = await volunteer.pending(session, _scope(member))
+    return render("review_pending", entries=entries, total=total)
+
+
+@router.command(
+    "通过",
+    usage="通过 <编号>",
+    summary="通过一条志愿服务记录",
+    role=Role.SECRETARY,
+    parse=parse_entry_id,
+)
+async def approve(
+    args: int,
+    member: Member,
+    session: AsyncSession,
+    clock: Clock,
+    rules: PointsRules,
+    today: dt.date,
+) -> str:
+    found = await _reviewable(session, member, args)
+    if isinstance(found, str):
+        return found
+    entry, owner = found
+    assert member.id is not None and owner.id is not None and entry.id is not None
+    now = clock.now()
+    volunteer.decide(entry, ReviewState.APPROVED, member.id, now)
+    session.add(entry)
+    gained = await awards.for_volunteer(
+        session, rules, owner.id, entry.id, entry.minutes, today, now
+    )
+    notice = render("notice_volunteer_approved", entry=entry, points=gained)
+    await mailbox.post(session, owner.id, notice, now)
+    return render("review_approved", entry=entry, owner=owner, points=gained)
+
+
+@router.command(
+    "驳回",
+    usage="驳回 <编号> <原因>",
+    summary="驳回一条志愿服务记录并说明原因",
+    role=Role.SECRETARY,
+    parse=parse_rejection,
+)
+async def reject(args: Rejection, member: Member, session: AsyncSession, clock: Clock) -> str:
+    found = await _reviewable(session, member, args.entry_id)
+    if isinstance(found, str):
+        return found
+    entry, owner = found
+    assert member.id is not None and owner.id is not None
+    now = clock.now()
+    volunteer.decide(entry, ReviewState.REJECTED, member.id, now, args.reason)
+    session.add(entry)
+    await mailbox.post(session, owner.id, render("notice_volunteer_rejected", entry=entry), now)
+    return render("review_rejected", entry=entry, owner=owner)

@@ -1,0 +1,111 @@
+"""Study time: `学习`/`打卡` today, `补卡` for yesterday until noon, `今日`/`进度`."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import awards
+from bot.clock import Clock
+from bot.router import UsageError
+from bot.rules import PointsRules
+from bot.settings import Settings
+from content.texts import render
+from data import study
+from data.models import Member
+from handlers import router
+from handlers.amounts import Amount, parse_amount
+
+ENTRY_MINUTES = range(1, 241)
+DAY_MINUTES = 24 * 60
+NOTE_LIMIT = 200
+BACKFILL_UNTIL_HOUR = 12
+
+
+def parse_study(args: str) -> Amount:
+    amount = parse_amount(args, bare="minutes")
+    if amount is None:
+        raise UsageError("study_amount")
+    if amount.minutes not in ENTRY_MINUTES:
+        raise UsageError("study_range", minutes=amount.minutes, most=ENTRY_MINUTES[-1])
+    return Amount(amount.minutes, amount.rest[:NOTE_LIMIT])
+
+
+async def _record(
+    amount: Amount,
+    member: Member,
+    session: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    rules: PointsRules,
+    day: dt.date,
+) -> awards.StudyProgress:
+    assert member.id is not None
+    before = await study.minutes_on(session, member.id, day)
+    if before + amount.minutes > DAY_MINUTES:
+        raise UsageError("study_day_full", recorded=before)
+    entry = await study.add_entry(session, member.id, day, amount.minutes, amount.rest, clock.now())
+    assert entry.id is not None
+    return await awards.for_study(
+        session, rules, settings.daily_goal_minutes, member.id, day, entry.id, clock.now()
+    )
+
+
+@router.command(
+    "学习",
+    "打卡",
+    usage="学习 <时长> [备注]",
+    summary="记录今天的学习，如：学习 30、学习 1.5小时、打卡 45 读《党章》",
+    parse=parse_study,
+)
+async def check_in(
+    args: Amount,
+    member: Member,
+    session: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    rules: PointsRules,
+    today: dt.date,
+) -> str:
+    progress = await _record(args, member, session, clock, settings, rules, today)
+    return render("study_recorded", progress=progress, added=args.minutes, backfill=False)
+
+
+@router.command(
+    "补卡",
+    usage="补卡 <时长> [备注]",
+    summary="中午12点前补记昨天的学习",
+    parse=parse_study,
+)
+async def backfill(
+    args: Amount,
+    member: Member,
+    session: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    rules: PointsRules,
+    today: dt.date,
+) -> str:
+    if clock.now().hour >= BACKFILL_UNTIL_HOUR:
+        return render("backfill_closed", hour=BACKFILL_UNTIL_HOUR)
+    yesterday = today - dt.timedelta(days=1)
+    progress = await _record(args, member, session, clock, settings, rules, yesterday)
+    return render("study_recorded", progress=progress, added=args.minutes, backfill=True)
+
+
+@router.command("今日", "进度", usage="今日", summary="查看今天的学习进度")
+async def progress(
+    member: Member, session: AsyncSession, settings: Settings, today: dt.date
+) -> str:
+    assert member.id is not None
+    goal = settings.daily_goal_minutes
+    minutes = await study.minutes_on(session, member.id, today)
+    streak = await study.streak_until(session, member.id, today, goal)
+    return render(
+        "study_today",
+        minutes=minutes,
+        goal=goal,
+        remaining=max(0, goal - minutes),
+        streak=streak,
+    )
