@@ -56,8 +56,10 @@ async def _engine(settings: Settings) -> AsyncEngine:
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
+    server = create_app(settings)  # a configuration error stops here, before anything prints
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    web.run_app(create_app(settings), host=host, port=port, print=None)
+    out.print(f"Qiyi listening on http://{host}:{port} (WeChat webhook at /wechat)")
+    web.run_app(server, host=host, port=port, print=None)
 
 
 @app.command()
@@ -66,9 +68,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:
     """Run the server (applies pending migrations first)."""
-    settings = load_settings()
-    out.print(f"Qiyi listening on http://{host}:{port} (WeChat webhook at /wechat)")
-    _serve(settings, host, port)
+    _serve(load_settings(), host, port)
 
 
 @db_app.command("upgrade")
@@ -254,7 +254,7 @@ def demo(
     out.print("Or send a signed WeChat message (valid 5 minutes; Token qiyi-demo-token):")
     out.print("  " + curl_command(f"http://{host}:{port}", query, body), markup=False)
     out.print(f"A fresh one: QIYI_WECHAT_TOKEN={sample.TOKEN} qiyi wechat sample --text 积分")
-    out.print(f"Serving on http://{host}:{port} — Ctrl+C to stop.")
+    out.print("Ctrl+C stops the demo.")
     _serve(settings, host, port)
 
 
