@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -50,7 +51,10 @@ def _backends() -> list[pytest.param]:
         postgres_marks = [
             pytest.mark.skip(reason=f"PostgreSQL leg: set {POSTGRES_ENV} to a test database")
         ]
-    return [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="pg", marks=postgres_marks)]
+    return [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="pg", marks=postgres_marks),
+    ]
 
 
 async def _create_database(admin_url: str, name: str, drop: bool = False) -> None:
@@ -74,14 +78,14 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=_backends())
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # noqa: ANN001
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'qiyi.db'}"
     return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:  # noqa: ANN001
+def sqlite_url(tmp_path: Path) -> str:
     """For tests about the server or CLI that need one database, not both."""
     return f"sqlite+aiosqlite:///{tmp_path / 'qiyi.db'}"
 
@@ -135,9 +139,7 @@ async def seed(conversation: Conversation, *, content: bool = True) -> None:
 
 
 @pytest.fixture
-async def conversation(
-    settings: Settings, clock: FixedClock, engine: AsyncEngine
-) -> Conversation:
+async def conversation(settings: Settings, clock: FixedClock, engine: AsyncEngine) -> Conversation:
     conversation = build_conversation(settings, clock, engine)
     await seed(conversation)
     return conversation
@@ -157,7 +159,9 @@ class Chat:
         async with transaction(self.conversation.sessions) as session:
             member = await members.member_by_roster_id(session, roster_id)
             assert member is not None
-            await members.bind(session, self.sender(roster_id), member, self.conversation.clock.now())
+            await members.bind(
+                session, self.sender(roster_id), member, self.conversation.clock.now()
+            )
 
     async def say(self, roster_id: str, text: str, key: str | None = None) -> str:
         inbound = Inbound(
