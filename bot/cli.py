@@ -41,7 +41,7 @@ app.add_typer(content_app, name="content")
 app.add_typer(wechat_app, name="wechat")
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 
