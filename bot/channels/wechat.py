@@ -35,6 +35,8 @@ def dedupe_key(message: BaseMessage) -> str:
 
 
 def to_inbound(message: BaseMessage, clock: Clock, click_commands: Mapping[str, str]) -> Inbound:
+    if not message.source:
+        raise ValueError("the message has no FromUserName")
     sender = Sender(CHANNEL, str(message.source))
     key = dedupe_key(message)
 

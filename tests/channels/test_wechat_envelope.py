@@ -238,7 +238,6 @@ def test_parse_xml_refuses_entities_without_expanding_them(
         parse_xml(body)
     assert refused.value.status == 400
     assert "forbidden" in refused.value.reason
-    assert "lol" not in refused.value.reason and "root:" not in refused.value.reason
     assert expanding_parser_calls == []
 
 
