@@ -67,18 +67,44 @@ async def for_study(
         gained += await _award(
             session, member_id, rules.goal_bonus, "goal", f"goal:{day}", day, at, minutes=minutes
         )
-        if streak and streak % rules.streak_days == 0:
-            gained += await _award(
-                session,
-                member_id,
-                rules.streak_bonus,
-                "streak",
-                f"streak:{day}",
-                day,
-                at,
-                streak=streak,
-            )
+        gained += await _streak_bonus(session, rules, member_id, day, streak, at)
     return StudyProgress(day, minutes, goal, streak, gained)
+
+
+async def _streak_bonus(
+    session: AsyncSession,
+    rules: PointsRules,
+    member_id: int,
+    day: dt.date,
+    streak: int,
+    at: dt.datetime,
+) -> int:
+    if not streak or streak % rules.streak_days:
+        return 0
+    return await _award(
+        session, member_id, rules.streak_bonus, "streak", f"streak:{day}", day, at, streak=streak
+    )
+
+
+async def for_later_streaks(
+    session: AsyncSession,
+    rules: PointsRules,
+    goal: int,
+    member_id: int,
+    after: dt.date,
+    until: dt.date,
+    at: dt.datetime,
+) -> int:
+    """A day filled in late can complete streaks that end on the days after it: pay those."""
+    gained = 0
+    day = after + dt.timedelta(days=1)
+    while day <= until:
+        if await study.minutes_on(session, member_id, day) < goal:
+            break
+        streak = await study.streak_until(session, member_id, day, goal)
+        gained += await _streak_bonus(session, rules, member_id, day, streak, at)
+        day += dt.timedelta(days=1)
+    return gained
 
 
 async def for_volunteer(
@@ -110,6 +136,12 @@ async def for_quiz(
     )
 
 
+def article_ref(day: dt.date) -> str:
+    """The ledger reference of the weekly-article bonus: one per ISO week."""
+    year, week, _ = day.isocalendar()
+    return f"article:{year}-W{week:02d}"
+
+
 async def for_note(
     session: AsyncSession,
     rules: PointsRules,
@@ -124,13 +156,12 @@ async def for_note(
             session, member_id, rules.note_points, "note", f"note:{day}", day, at, chars=chars
         )
     if chars >= rules.article_min_chars:
-        year, week, _ = day.isocalendar()
         gained += await _award(
             session,
             member_id,
             rules.article_bonus,
             "article",
-            f"article:{year}-W{week:02d}",
+            article_ref(day),
             day,
             at,
             chars=chars,

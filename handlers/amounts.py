@@ -28,7 +28,7 @@ _AMOUNT = re.compile(
     """,
     re.VERBOSE | re.IGNORECASE,
 )
-_SEPARATORS = " \t,，、:;；"
+_SEPARATORS = " \t\u3000,，、:：;；"
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,19 @@ class Amount:
 def normalize(text: str) -> str:
     """Full-width digits, letters, spaces and colons to their ASCII forms."""
     return unicodedata.normalize("NFKC", text).strip()
+
+
+def _normalized_with_origins(text: str) -> tuple[str, list[int]]:
+    """`text` normalized char by char, and for each normalized position its original index,
+    so the words after an amount are taken from what the member typed, punctuation intact."""
+    pieces: list[str] = []
+    origins: list[int] = []
+    for index, char in enumerate(text):
+        piece = unicodedata.normalize("NFKC", char)
+        pieces.append(piece)
+        origins.extend([index] * len(piece))
+    origins.append(len(text))
+    return "".join(pieces), origins
 
 
 def chinese_number(text: str) -> int | None:
@@ -81,11 +94,12 @@ def parse_amount(text: str, bare: Literal["minutes", "hours"]) -> Amount | None:
 
     A number without a unit counts in `bare` units: minutes for study, hours for volunteering.
     """
-    text = normalize(text)
+    original = text.strip()
+    text, origins = _normalized_with_origins(original)
     match = _AMOUNT.match(text)
     if match is None:
         return None
-    rest = text[match.end() :].strip(_SEPARATORS)
+    rest = original[origins[match.end()] :].strip().strip(_SEPARATORS).strip()
     if match["half_only"]:
         minutes = Decimal(30)
     elif match["hours"]:

@@ -11,7 +11,7 @@ from bot.clock import Clock
 from bot.router import UsageError
 from bot.rules import PointsRules
 from content.texts import render
-from data import notes
+from data import notes, points
 from data.models import Member
 from handlers import router
 
@@ -46,11 +46,13 @@ async def write_note(
     note = await notes.add_note(session, member.id, args, today, clock.now())
     gained = await awards.for_note(session, rules, member.id, note.chars, today, clock.now())
     monday = today - dt.timedelta(days=today.weekday())
-    week_chars = await notes.chars_between(session, member.id, monday, today)
     return render(
         "note_saved",
         chars=note.chars,
-        week_chars=week_chars,
+        week_chars=await notes.chars_between(session, member.id, monday, today),
+        article_done=await points.has_award(
+            session, member.id, "article", awards.article_ref(today)
+        ),
         article_chars=rules.article_min_chars,
         points=gained,
     )

@@ -39,10 +39,11 @@ class Rejection:
 
 
 def parse_rejection(args: str) -> Rejection:
-    number, _, reason = normalize(args).partition(" ")
-    if not reason.strip():
-        raise UsageError("reject_reason")
-    return Rejection(parse_entry_id(number), reason.strip()[:REASON_LIMIT])
+    # Only the number is normalized: the reason is shown to the member as written.
+    parts = args.strip().split(maxsplit=1)
+    if len(parts) < 2:
+        raise UsageError("reject_reason" if parts else "entry_id")
+    return Rejection(parse_entry_id(parts[0]), parts[1].strip()[:REASON_LIMIT])
 
 
 async def _reviewable(

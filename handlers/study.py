@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -91,6 +92,11 @@ async def backfill(
         return render("backfill_closed", hour=BACKFILL_UNTIL_HOUR)
     yesterday = today - dt.timedelta(days=1)
     progress = await _record(args, member, session, clock, settings, rules, yesterday)
+    assert member.id is not None
+    later = await awards.for_later_streaks(
+        session, rules, settings.daily_goal_minutes, member.id, yesterday, today, clock.now()
+    )
+    progress = dataclasses.replace(progress, points_gained=progress.points_gained + later)
     return render("study_recorded", progress=progress, added=args.minutes, backfill=True)
 
 

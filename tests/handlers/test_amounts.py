@@ -14,8 +14,11 @@ DIGITS = "零一二三四五六七八九"
 FULL_WIDTH_DIGITS = "０１２３４５６７８９"
 
 
-def write_chinese(n: int) -> str:
-    """`n` (1..9999) as a Chinese numeral the way people write it: 十五, 一百零五, 一千零一十."""
+def write_chinese(n: int, *, liang: bool = False) -> str:
+    """`n` (1..9999) as a Chinese numeral the way people write it: 十五, 一百零五, 一千零一十.
+
+    With `liang`, a 2 before 百 or 千 is written 两 (两百四十), as people often say it.
+    """
     assert 1 <= n <= 9999
     if 10 <= n < 20:
         # Spoken form without the leading 一: 十, 十五.
@@ -32,7 +35,8 @@ def write_chinese(n: int) -> str:
         if pending_zero:
             parts.append("零")
             pending_zero = False
-        parts.append(DIGITS[digit] + unit)
+        spelled = "两" if liang and digit == 2 and unit in ("百", "千") else DIGITS[digit]
+        parts.append(spelled + unit)
     return "".join(parts)
 
 
@@ -51,6 +55,8 @@ def test_the_writer_itself() -> None:
     assert write_chinese(1001) == "一千零一"
     assert write_chinese(1010) == "一千零一十"
     assert write_chinese(9999) == "九千九百九十九"
+    assert write_chinese(240, liang=True) == "两百四十"
+    assert write_chinese(2222, liang=True) == "两千两百二十二"
 
 
 @pytest.mark.parametrize(
@@ -116,9 +122,9 @@ def test_chinese_number_examples(text: str, expected: int | None) -> None:
     assert chinese_number(text) == expected
 
 
-@given(st.integers(min_value=1, max_value=9999))
-def test_chinese_numerals_round_trip(n: int) -> None:
-    assert chinese_number(write_chinese(n)) == n
+@given(st.integers(min_value=1, max_value=9999), st.booleans())
+def test_chinese_numerals_round_trip(n: int, liang: bool) -> None:
+    assert chinese_number(write_chinese(n, liang=liang)) == n
 
 
 @given(st.integers(min_value=1, max_value=240))
@@ -129,6 +135,7 @@ def test_minutes_in_every_spelling(n: int) -> None:
         to_full_width(f"{n}"),
         to_full_width(f"{n}分钟"),
         f"{write_chinese(n)}分钟",
+        f"{write_chinese(n, liang=True)}分钟",
     ]
     for text in spellings:
         assert parse_amount(text, bare="minutes") == Amount(n, ""), text
@@ -149,3 +156,20 @@ def test_half_hours(h: int) -> None:
     # A bare half-hour amount in volunteer hours means the same.
     bare = f"{h // 2}.5" if h % 2 else f"{h // 2}"
     assert parse_amount(bare, bare="hours") == Amount(h * 30, "")
+
+
+@pytest.mark.parametrize(
+    ("text", "bare", "rest"),
+    [
+        ("45 读《党章》，很有收获！", "minutes", "读《党章》，很有收获！"),
+        ("2 陪老人（体检）", "hours", "陪老人（体检）"),
+        ("１２０ 读书：《红岩》", "minutes", "读书：《红岩》"),
+    ],
+    ids=["note", "description", "full-width-amount"],
+)
+def test_rest_is_kept_as_typed(text: str, bare: Literal["minutes", "hours"], rest: str) -> None:
+    # Full-width forms are normalised to read the amount, but the note or description
+    # after it is the member's own text: Chinese punctuation must survive.
+    amount = parse_amount(text, bare=bare)
+    assert amount is not None
+    assert amount.rest == rest
