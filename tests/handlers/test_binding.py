@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
-from sqlalchemy import func
-from sqlmodel import select
 
 from bot.conversation import Conversation
 from bot.messages import Inbound, InboundKind, Sender
 from data import members
 from data.models import BindFailure, Binding, StudyEntry
 from tests.conftest import Chat
+from tests.queries import count
 
 BIND_PROMPT = "您还没有绑定身份。请发送：绑定 工号 姓名"
 BIND_FAILED = "工号和姓名对不上"
@@ -24,12 +22,6 @@ async def say_as(conversation: Conversation, sender: Sender, text: str) -> str:
     """A text from any chat account, bound or not."""
     inbound = Inbound(sender, uuid.uuid4().hex, InboundKind.TEXT, conversation.clock.now(), text)
     return await conversation.respond(inbound)
-
-
-async def count(conversation: Conversation, model: type[Any], *where: Any) -> int:
-    async with conversation.sessions() as session:
-        statement = select(func.count()).select_from(model).where(*where)
-        return (await session.exec(statement)).one()
 
 
 async def bound_member(conversation: Conversation, sender: Sender) -> str | None:

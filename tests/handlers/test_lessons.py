@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
 
 import pytest
 from sqlalchemy import func
@@ -12,7 +11,7 @@ from sqlmodel import select
 
 from bot.conversation import Conversation
 from bot.messages import TEXT_LIMIT_BYTES
-from data import articles, members
+from data import articles
 from data.db import transaction
 from data.models import (
     Article,
@@ -23,22 +22,10 @@ from data.models import (
     VolunteerEntry,
 )
 from tests.conftest import SHANGHAI, Chat
+from tests.queries import count, member_id
 
 NOV_23_LESSON = "【微党课】弘扬志愿服务精神"
 NOV_30_LESSON = "【微党课】廉洁自律与中央八项规定精神"
-
-
-async def member_id(conversation: Conversation, roster_id: str) -> int:
-    async with conversation.sessions() as session:
-        member = await members.member_by_roster_id(session, roster_id)
-        assert member is not None and member.id is not None
-        return member.id
-
-
-async def count(conversation: Conversation, model: type[Any], *where: Any) -> int:
-    async with conversation.sessions() as session:
-        statement = select(func.count()).select_from(model).where(*where)
-        return (await session.exec(statement)).one()
 
 
 async def quiz_points(conversation: Conversation, roster_id: str) -> int:

@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import pytest
-from sqlalchemy import func
 from sqlmodel import col, select
 
 from bot.conversation import Conversation
-from data import members, points, study
+from data import points, study
 from data.models import PointsEntry, StudyEntry
 from tests.conftest import MORNING, SHANGHAI, Chat
+from tests.queries import count, ledger, member_id
 
 TODAY = MORNING.date()  # 2026-11-25
 USAGE = "用法：学习 <时长> [备注]"
-
-
-async def member_id(conversation: Conversation, roster_id: str) -> int:
-    async with conversation.sessions() as session:
-        member = await members.member_by_roster_id(session, roster_id)
-        assert member is not None and member.id is not None
-        return member.id
-
-
-async def count(conversation: Conversation, model: type[Any], *where: Any) -> int:
-    async with conversation.sessions() as session:
-        statement = select(func.count()).select_from(model).where(*where)
-        return (await session.exec(statement)).one()
 
 
 async def study_entries(conversation: Conversation, roster_id: str) -> list[StudyEntry]:
@@ -36,15 +22,6 @@ async def study_entries(conversation: Conversation, roster_id: str) -> list[Stud
     async with conversation.sessions() as session:
         statement = (
             select(StudyEntry).where(StudyEntry.member_id == mid).order_by(col(StudyEntry.id))
-        )
-        return list(await session.exec(statement))
-
-
-async def ledger(conversation: Conversation, roster_id: str) -> list[PointsEntry]:
-    mid = await member_id(conversation, roster_id)
-    async with conversation.sessions() as session:
-        statement = (
-            select(PointsEntry).where(PointsEntry.member_id == mid).order_by(col(PointsEntry.id))
         )
         return list(await session.exec(statement))
 

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
-from sqlalchemy import func
 from sqlmodel import col, select
 
 from bot.conversation import Conversation
-from data import members
 from data.models import MailboxItem, PointsEntry, ReviewState, VolunteerEntry
 from tests.conftest import MORNING, Chat
+from tests.queries import count, member_id
 
 NOTICE_HEADER = "【你有 1 条新通知】"
-
-
-async def member_id(conversation: Conversation, roster_id: str) -> int:
-    async with conversation.sessions() as session:
-        member = await members.member_by_roster_id(session, roster_id)
-        assert member is not None and member.id is not None
-        return member.id
-
-
-async def count(conversation: Conversation, model: type[Any], *where: Any) -> int:
-    async with conversation.sessions() as session:
-        statement = select(func.count()).select_from(model).where(*where)
-        return (await session.exec(statement)).one()
 
 
 async def entry(conversation: Conversation, entry_id: int) -> VolunteerEntry:
