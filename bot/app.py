@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,12 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.appkeys import CONVERSATION, ENGINE, SETTINGS
 from bot.channels import wechat_menu
 from bot.channels.wechat import MAX_BODY_BYTES, WeChatWebhook
+from bot.channels.wechat_api import WeChatApi
 from bot.clock import Clock, SystemClock
 from bot.conversation import Conversation
+from bot.dispatcher import Dispatcher
 from bot.rules import Rules, load_rules
 from bot.settings import Settings
 from data import migrate
-from data.db import create_engine, session_factory
+from data.db import Sessions, create_engine, session_factory
+from scheduler.jobs import PushJobs, build_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +41,32 @@ def build_conversation(
     )
 
 
+def wechat_api_for(
+    settings: Settings, http: aiohttp.ClientSession, sessions: Sessions, clock: Clock
+) -> WeChatApi | None:
+    """The outbound API when AppID and AppSecret are configured; without them pushes wait
+    in the members' mailboxes."""
+    if not (settings.wechat_appid and settings.wechat_secret):
+        return None
+    return WeChatApi(
+        http,
+        sessions,
+        clock,
+        base=settings.wechat_api_base,
+        appid=settings.wechat_appid,
+        secret=settings.wechat_secret,
+    )
+
+
 def create_app(
-    settings: Settings, clock: Clock | None = None, *, run_migrations: bool = True
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    run_migrations: bool = True,
+    background: bool = True,
 ) -> web.Application:
-    """The server: `/wechat` and `/healthz`, on one engine opened at start and closed at stop."""
+    """The server: `/wechat` and `/healthz`, on one engine opened at start and closed at stop,
+    with the dispatcher and the scheduler in the background (`background=False`: neither)."""
     clock = clock or SystemClock(settings.zone)
     rules = load_rules(settings.rules_file)  # a bad rules file fails here, not on a message
     webhook = WeChatWebhook(settings, clock, wechat_menu.click_commands(wechat_menu.load()))
@@ -55,7 +82,29 @@ def create_app(
         yield
         await engine.dispose()
 
+    async def pushing(app: web.Application) -> AsyncIterator[None]:
+        """The dispatcher always runs; the scheduler when QIYI_SCHEDULER=on."""
+        sessions = session_factory(app[ENGINE])
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            dispatcher = Dispatcher(
+                settings, clock, sessions, wechat_api_for(settings, http, sessions, clock)
+            )
+            stop = asyncio.Event()
+            task = asyncio.create_task(dispatcher.run_forever(stop), name="dispatcher")
+            scheduler = None
+            if settings.scheduler == "on":
+                scheduler = build_scheduler(settings, PushJobs(settings, clock, sessions))
+                scheduler.start()
+            yield
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+                await asyncio.sleep(0)  # APScheduler stops on the next loop turn
+            stop.set()
+            await task
+
     app.cleanup_ctx.append(database)
+    if background:
+        app.cleanup_ctx.append(pushing)
     app.router.add_routes(webhook.routes())
     app.router.add_get("/healthz", healthz)
     return app

@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import aiohttp
 import typer
 from aiohttp import web
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import build_conversation, create_app
 from bot.channels import console as console_channel
 from bot.channels import wechat_api, wechat_menu
 from bot.channels.wechat_sample import curl_command, signed_request
+from bot.cli_pushes import jobs_app, outbox_app, push
+from bot.cli_runtime import database, err, out, run
 from bot.clock import SystemClock, unix_seconds
 from bot.roster import RosterError, read_roster
 from bot.settings import ConfigError, Settings, load_settings
 from content.library import ContentError, read_all
-from data import articles, members, migrate
-from data.db import create_engine, session_factory, transaction
+from data import articles, members
+from data.db import session_factory, transaction
 
 app = typer.Typer(help="Qiyi: the membership organisation's chatbot.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -39,20 +37,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(members_app, name="members")
 app.add_typer(content_app, name="content")
 app.add_typer(wechat_app, name="wechat")
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-T = TypeVar("T")
-
-
-def _run(work: Callable[[Settings], Awaitable[T]], settings: Settings | None = None) -> T:
-    return asyncio.run(work(settings or load_settings()))
-
-
-async def _engine(settings: Settings) -> AsyncEngine:
-    engine = create_engine(settings.database_url)
-    await migrate.upgrade(engine)
-    return engine
+app.command("push")(push)
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(outbox_app, name="outbox")
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
@@ -76,10 +63,10 @@ def db_upgrade() -> None:
     """Apply the database migrations."""
 
     async def work(settings: Settings) -> None:
-        engine = await _engine(settings)
-        await engine.dispose()
+        async with database(settings):
+            pass
 
-    _run(work)
+    run(work)
     out.print("Database is up to date.")
 
 
@@ -93,14 +80,11 @@ def members_import(file: Path) -> None:
         raise typer.Exit(1) from None
 
     async def work(settings: Settings) -> tuple[int, int]:
-        engine = await _engine(settings)
-        try:
-            async with transaction(session_factory(engine)) as session:
-                return await members.upsert_roster(session, rows, SystemClock(settings.zone).now())
-        finally:
-            await engine.dispose()
+        now = SystemClock(settings.zone).now()
+        async with database(settings) as engine, transaction(session_factory(engine)) as session:
+            return await members.upsert_roster(session, rows, now)
 
-    added, updated = _run(work)
+    added, updated = run(work)
     out.print(f"Imported {len(rows)} members: {added} added, {updated} updated.")
 
 
@@ -109,14 +93,10 @@ def members_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     """List the roster with each member's bound channels."""
 
     async def work(settings: Settings) -> list[members.MemberListing]:
-        engine = await _engine(settings)
-        try:
-            async with session_factory(engine)() as session:
-                return await members.list_members(session)
-        finally:
-            await engine.dispose()
+        async with database(settings) as engine, session_factory(engine)() as session:
+            return await members.list_members(session)
 
-    listing = _run(work)
+    listing = run(work)
     if as_json:
         print(json.dumps([asdict(row) for row in listing], ensure_ascii=False, indent=2))
         return
@@ -138,14 +118,10 @@ def content_sync(
         raise typer.Exit(1) from None
 
     async def work(settings: Settings) -> tuple[int, int]:
-        engine = await _engine(settings)
-        try:
-            async with transaction(session_factory(engine)) as session:
-                return await articles.upsert(session, found)
-        finally:
-            await engine.dispose()
+        async with database(settings) as engine, transaction(session_factory(engine)) as session:
+            return await articles.upsert(session, found)
 
-    added, updated = _run(work)
+    added, updated = run(work)
     out.print(f"Content synced: {added} added, {updated} updated.")
 
 
@@ -154,8 +130,7 @@ def chat(member_id: Annotated[str, typer.Option("--as", help="The member's membe
     """Talk to the bot as a member, in this terminal (empty line ignored, 退出 to leave)."""
 
     async def work(settings: Settings) -> None:
-        engine = await _engine(settings)
-        try:
+        async with database(settings) as engine:
             conversation = build_conversation(settings, SystemClock(settings.zone), engine)
             try:
                 sender = await console_channel.open_as(conversation, member_id)
@@ -177,10 +152,8 @@ def chat(member_id: Annotated[str, typer.Option("--as", help="The member's membe
                 out.print()
 
             await console_channel.repl(conversation, sender, read, write)
-        finally:
-            await engine.dispose()
 
-    _run(work)
+    run(work)
 
 
 @wechat_app.command("menu")
@@ -198,14 +171,14 @@ def wechat_menu_command(
         assert settings.wechat_appid and settings.wechat_secret
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
             base = settings.wechat_api_base
-            token = await wechat_api.stable_token(
+            token, _ = await wechat_api.stable_token(
                 http, base, settings.wechat_appid, settings.wechat_secret
             )
             await wechat_api.create_menu(http, base, token, menu)
 
     try:
-        _run(work)
-    except (wechat_api.WeChatApiError, aiohttp.ClientError) as problem:
+        run(work)
+    except (wechat_api.WeChatApiError, wechat_api.TransientError) as problem:
         err.print(f"[red]Menu not installed[/red]: {problem}")
         raise typer.Exit(1) from None
     out.print("Menu installed.")
@@ -238,13 +211,10 @@ def demo(
     clock = SystemClock(settings.zone)
 
     async def work(settings: Settings) -> None:
-        engine = await _engine(settings)
-        try:
+        async with database(settings) as engine:
             await sample.seed(session_factory(engine), clock.now())
-        finally:
-            await engine.dispose()
 
-    _run(work, settings)
+    run(work, settings)
     query, body = signed_request(settings, sample.OPENID, "学习 30", unix_seconds(clock))
     roster = ", ".join(f"{row.member_id} {row.name} ({row.role})" for row in sample.ROSTER)
     out.print(f"[bold]Qiyi demo[/bold] — database {folder / 'demo.db'}")

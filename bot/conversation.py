@@ -14,9 +14,9 @@ from bot.router import Command, Router, UsageError, call
 from bot.rules import Rules
 from bot.settings import Settings
 from content.texts import render
-from data import mailbox, members, processed
+from data import mailbox, members, outbox, processed
 from data.db import Sessions, transaction
-from data.models import MailboxItem, Member, Role
+from data.models import MailboxItem, Member, OutboxItem, Role
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,11 @@ class Conversation:
         async with transaction(self.sessions) as session:
             record = await processed.claim(session, inbound.sender.channel, inbound.key, now)
             member = await members.member_for(session, inbound.sender)
+            if member is not None and inbound.window is not None:
+                window = inbound.window
+                await members.open_window(
+                    session, inbound.sender, now + window.duration, window.budget
+                )
             available = {
                 "member": member,
                 "session": session,
@@ -85,17 +90,25 @@ class Conversation:
     async def _with_notices(
         self, session: AsyncSession, member_id: int, reply: str, now: dt.datetime
     ) -> str:
-        """Prepend the member's waiting notices that fit; the rest wait for the next reply."""
-        waiting = await mailbox.open_items(session, member_id)
-        shown: list[MailboxItem] = []
+        """Prepend what waits for the member (notices, pushes not sent yet) as far as it fits:
+        a passive reply costs no push budget. The rest waits for the next reply."""
+        notices = await mailbox.open_items(session, member_id)
+        pushes = await outbox.waiting_for(session, member_id)
+        waiting: list[MailboxItem | OutboxItem] = [*notices, *pushes]
+        shown: list[str] = []
+        taken: list[MailboxItem | OutboxItem] = []
         for item in waiting:
-            candidate = render("mailbox", notices=[*shown, item], reply=reply)
-            if not fits(candidate):
+            line = item.text if isinstance(item, MailboxItem) else item.brief
+            if not fits(render("mailbox", notices=[*shown, line], reply=reply)):
                 break
-            shown.append(item)
-        if not shown:
+            shown.append(line)
+            taken.append(item)
+        if not taken:
             return reply
-        mailbox.mark_delivered(session, shown, now)
+        mailbox.mark_delivered(session, [i for i in taken if isinstance(i, MailboxItem)], now)
+        for item in taken:
+            if isinstance(item, OutboxItem):
+                outbox.deliver_in_reply(session, item, now)
         return render("mailbox", notices=shown, reply=reply)
 
     async def _dispatch(

@@ -24,12 +24,21 @@ class Sender:
 
 
 @dataclass(frozen=True)
+class ContactWindow:
+    """What the platform allows after this inbound: pushes for `duration`, `budget` of them."""
+
+    duration: dt.timedelta
+    budget: int
+
+
+@dataclass(frozen=True)
 class Inbound:
     sender: Sender
     key: str  # unique per channel: the platform's message id, or what stands for it
     kind: InboundKind
     received_at: dt.datetime
     text: str = ""
+    window: ContactWindow | None = None
 
 
 # The tightest text limit of the channels (a WeChat passive reply): handlers that

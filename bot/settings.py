@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,6 +17,39 @@ WECHAT_API_BASE = "https://api.weixin.qq.com"
 
 class ConfigError(Exception):
     """A setting is missing or wrong; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily span when nothing is pushed; it may wrap past midnight (22:00-07:00)."""
+
+    start: dt.time
+    end: dt.time
+
+    def contains(self, moment: dt.time) -> bool:
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+    def next_end(self, now: dt.datetime) -> dt.datetime:
+        """The first moment at or after `now` (aware) outside the quiet span."""
+        if not self.contains(now.timetz().replace(tzinfo=None)):
+            return now
+        end = now.replace(hour=self.end.hour, minute=self.end.minute, second=0, microsecond=0)
+        return end if end > now else end + dt.timedelta(days=1)
+
+
+def parse_quiet_hours(value: str) -> QuietHours | None:
+    """ "22:00-07:00" -> QuietHours; "" -> None (no quiet hours)."""
+    if not value.strip():
+        return None
+    try:
+        start, end = (dt.time.fromisoformat(part.strip()) for part in value.split("-"))
+    except ValueError:
+        raise ValueError("quiet hours are written HH:MM-HH:MM, e.g. 22:00-07:00") from None
+    if start == end:
+        raise ValueError("quiet hours need a start and an end that differ")
+    return QuietHours(start, end)
 
 
 class Settings(BaseSettings):
@@ -34,6 +69,26 @@ class Settings(BaseSettings):
     scheduler: Literal["on", "off"] = "on"
     rules_file: Path | None = None
     replay_window_seconds: int = Field(default=300, ge=1)
+    lesson_time: dt.time = dt.time(7, 30)
+    news_time: dt.time = dt.time(12, 0)
+    reminder_time: dt.time = dt.time(20, 30)
+    reminder_sweep_minutes: int = Field(default=5, ge=1, le=60)
+    quiet_hours: str = "22:00-07:00"
+    delivery_concurrency: int = Field(default=8, ge=1, le=500)
+    delivery_rate: float = Field(default=20.0, gt=0)
+    delivery_max_attempts: int = Field(default=5, ge=1, le=50)
+    delivery_backoff_seconds: float = Field(default=30.0, gt=0)
+    delivery_lease_seconds: int = Field(default=120, ge=5)
+    wechat_template_reminder: str | None = None
+    wechat_template_lesson: str | None = None
+    wechat_template_news: str | None = None
+    wechat_template_review: str | None = None
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours_shape(cls, value: str) -> str:
+        parse_quiet_hours(value)
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -56,6 +111,14 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def quiet(self) -> QuietHours | None:
+        return parse_quiet_hours(self.quiet_hours)
+
+    def template_for(self, kind: str) -> str | None:
+        """The template message id configured for a push kind, if any."""
+        return getattr(self, f"wechat_template_{kind}", None) or None
 
     @property
     def safe_mode(self) -> bool:

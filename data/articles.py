@@ -111,3 +111,25 @@ async def record_answer(
     except IntegrityError:
         return False
     return True
+
+
+async def take_next_to_push(
+    session: AsyncSession, kind: ArticleKind, now: dt.datetime
+) -> Article | None:
+    """The newest published article not pushed yet, marked pushed (older unpushed ones too:
+    a backlog is not pushed day after day; it stays readable with `微党课`/`资讯`)."""
+    statement = (
+        select(Article)
+        .where(
+            Article.kind == kind.value,
+            Article.publish_at <= now,
+            col(Article.pushed_at).is_(None),
+        )
+        .order_by(col(Article.publish_at).desc(), col(Article.id).desc())
+        .with_for_update()
+    )
+    waiting = list(await session.exec(statement))
+    for article in waiting:
+        article.pushed_at = now
+        session.add(article)
+    return waiting[0] if waiting else None

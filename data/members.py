@@ -158,3 +158,34 @@ async def list_members(session: AsyncSession) -> list[MemberListing]:
         )
         for member, branch in await session.exec(statement)
     ]
+
+
+async def open_window(
+    session: AsyncSession, sender: Sender, until: dt.datetime, budget: int
+) -> None:
+    """The member just wrote (or clicked): the platform lets us push until `until`, `budget` times.
+
+    A shorter window (a click's minute) never cuts a longer one that is still open.
+    """
+    statement = select(Binding).where(
+        Binding.channel == sender.channel, Binding.external_id == sender.external_id
+    )
+    binding = (await session.exec(statement)).first()
+    if binding is None:
+        return
+    current = binding.window_until
+    if current is not None and current > until and binding.window_used < binding.window_budget:
+        return
+    binding.window_until = until
+    binding.window_budget = budget
+    binding.window_used = 0
+    session.add(binding)
+
+
+async def bindings_of(
+    session: AsyncSession, member_ids: Sequence[int], channel: str
+) -> dict[int, Binding]:
+    statement = select(Binding).where(
+        col(Binding.member_id).in_(member_ids), Binding.channel == channel
+    )
+    return {binding.member_id: binding for binding in await session.exec(statement)}

@@ -42,6 +42,8 @@ class Member(SQLModel, table=True):
     branch_id: int = Field(foreign_key="branch.id", index=True)
     role: str = Field(default=Role.MEMBER.value, max_length=20)
     joined_at: dt.datetime
+    reminder_enabled: bool = True
+    reminder_time: dt.time | None = None  # None: the organisation's QIYI_REMINDER_TIME
 
 
 class Binding(SQLModel, table=True):
@@ -57,6 +59,11 @@ class Binding(SQLModel, table=True):
     member_id: int = Field(foreign_key="member.id", index=True)
     reachable: bool = True
     bound_at: dt.datetime
+    # The platform's window for pushing to this account (WeChat: 48 h and 5 messages
+    # after the member writes; 1 minute and 3 after a subscribe or a menu click).
+    window_until: dt.datetime | None = None
+    window_budget: int = 0
+    window_used: int = 0
 
 
 class BindFailure(SQLModel, table=True):
@@ -119,6 +126,7 @@ class Article(SQLModel, table=True):
     quiz_options: str = Field(default="", sa_column=Column(Text, nullable=False))  # JSON
     quiz_answer: str = Field(default="", max_length=5)
     quiz_explanation: str = Field(default="", max_length=500)
+    pushed_at: dt.datetime | None = None
 
 
 class ArticleRead(SQLModel, table=True):
@@ -177,3 +185,72 @@ class ProcessedMessage(SQLModel, table=True):
     key: str = Field(max_length=200)
     reply: str = Field(default="", sa_column=Column(Text, nullable=False))
     created_at: dt.datetime = Field(index=True)
+
+
+class PushKind(StrEnum):
+    REVIEW = "review"
+    REMINDER = "reminder"
+    LESSON = "lesson"
+    NEWS = "news"
+    ALERT = "alert"  # a configuration problem, told to admins
+
+    @property
+    def priority(self) -> int:
+        """Lower goes first when a member's push budget is short."""
+        return {"review": 0, "reminder": 0, "alert": 0, "lesson": 1, "news": 2}[self.value]
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a dispatcher until `lease_until`
+    SENT = "sent"  # as a customer-service message
+    FALLBACK = "fallback"  # as a template message
+    MAILBOX = "mailbox"  # kept for (or already shown in) the member's next reply
+    FAILED = "failed"
+    SKIPPED = "skipped"  # the member cannot be reached any more
+
+
+class OutboxItem(SQLModel, table=True):
+    """One intended push. The unique key (member, kind, reference, local day) is the dedupe."""
+
+    __table_args__ = (
+        Index("ix_outboxitem_due", "state", "due_at"),
+        Index("ix_outboxitem_member_state", "member_id", "state"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    member_id: int = Field(foreign_key="member.id")
+    kind: str = Field(max_length=20)
+    priority: int
+    text: str = Field(sa_column=Column(Text, nullable=False))  # the whole message
+    brief: str = Field(max_length=200)  # one line, for a mailbox or a template
+    day: dt.date
+    due_at: dt.datetime
+    state: str = Field(default=OutboxState.PENDING.value, max_length=20)
+    attempts: int = 0
+    lease_until: dt.datetime | None = None
+    last_error: str = Field(default="", max_length=300)
+    done_at: dt.datetime | None = None
+    created_at: dt.datetime
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """Every try at delivering an outbox item, with the platform's answer."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="outboxitem.id", index=True)
+    at: dt.datetime
+    method: str = Field(max_length=20)  # custom | template | mailbox | reply
+    ok: bool
+    errcode: int | None = None
+    detail: str = Field(default="", max_length=300)
+
+
+class AccessToken(SQLModel, table=True):
+    """The platform access token, shared by every process through the database."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    appid: str = Field(max_length=64, unique=True)
+    token: str = Field(max_length=600)
+    expires_at: dt.datetime
+    fetched_at: dt.datetime

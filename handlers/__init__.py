@@ -14,6 +14,7 @@ FEATURES = (
     "news",
     "notes",
     "volunteer",
+    "reminders",
     "points",
     "ranking",
     "review",

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import awards
+from bot import awards, pushes
 from bot.clock import Clock
 from bot.router import UsageError
 from bot.rules import PointsRules
+from bot.settings import Settings
 from content.texts import render
-from data import mailbox, volunteer
+from data import volunteer
 from data.models import Member, ReviewState, Role, VolunteerEntry
 from handlers import router
 from handlers.amounts import normalize
@@ -80,6 +81,7 @@ async def approve(
     member: Member,
     session: AsyncSession,
     clock: Clock,
+    settings: Settings,
     rules: PointsRules,
     today: dt.date,
 ) -> str:
@@ -95,7 +97,7 @@ async def approve(
         session, rules, owner.id, entry.id, entry.minutes, today, now
     )
     notice = render("notice_volunteer_approved", entry=entry, points=gained)
-    await mailbox.post(session, owner.id, notice, now)
+    await pushes.enqueue_review_result(session, settings, clock, owner.id, entry.id, notice)
     return render("review_approved", entry=entry, owner=owner, points=gained)
 
 
@@ -106,7 +108,9 @@ async def approve(
     role=Role.SECRETARY,
     parse=parse_rejection,
 )
-async def reject(args: Rejection, member: Member, session: AsyncSession, clock: Clock) -> str:
+async def reject(
+    args: Rejection, member: Member, session: AsyncSession, clock: Clock, settings: Settings
+) -> str:
     found = await _reviewable(session, member, args.entry_id)
     if isinstance(found, str):
         return found
@@ -115,5 +119,7 @@ async def reject(args: Rejection, member: Member, session: AsyncSession, clock: 
     now = clock.now()
     volunteer.decide(entry, ReviewState.REJECTED, member.id, now, args.reason)
     session.add(entry)
-    await mailbox.post(session, owner.id, render("notice_volunteer_rejected", entry=entry), now)
+    notice = render("notice_volunteer_rejected", entry=entry)
+    assert entry.id is not None
+    await pushes.enqueue_review_result(session, settings, clock, owner.id, entry.id, notice)
     return render("review_rejected", entry=entry, owner=owner)

@@ -1,4 +1,5 @@
-"""Scheduled pushes (morning lesson, midday news, evening reminder): the pushes issue builds them.
+"""The organisation's daily rhythm: morning lesson, midday news, evening reminders.
 
-`QIYI_SCHEDULER` is read already so deployments can set it; nothing is scheduled yet.
+Jobs are declared in one place (`jobs.py`) and are thin calls into `bot.pushes`, the same
+functions `qiyi push …` runs; what they enqueue the dispatcher sends.
 """

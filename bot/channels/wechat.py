@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +15,7 @@ from wechatpy.replies import TextReply
 from bot.appkeys import CONVERSATION
 from bot.channels.wechat_envelope import Refused, SafeMode, check_fresh, check_signature, parse_xml
 from bot.clock import Clock, unix_seconds
-from bot.messages import Inbound, InboundKind, Sender, cut_to_fit
+from bot.messages import ContactWindow, Inbound, InboundKind, Sender, cut_to_fit
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,11 @@ CHANNEL = "wechat"
 MAX_BODY_BYTES = 1024 * 1024
 TEXT_TYPES = {"text"}
 MEDIA_TYPES = {"image", "video", "shortvideo", "location", "link", "file"}
+# What the platform allows after the member acts: customer-service messages for 48 hours,
+# 5 of them, after a message; for 1 minute, 3 of them, after a subscribe, scan or click.
+MESSAGE_WINDOW = ContactWindow(dt.timedelta(hours=48), 5)
+EVENT_WINDOW = ContactWindow(dt.timedelta(minutes=1), 3)
+EVENTS_OPENING_WINDOW = {"subscribe", "subscribe_scan", "scan", "click"}
 
 
 def dedupe_key(message: BaseMessage) -> str:
@@ -40,10 +46,14 @@ def to_inbound(message: BaseMessage, clock: Clock, click_commands: Mapping[str, 
     sender = Sender(CHANNEL, str(message.source))
     key = dedupe_key(message)
 
-    def inbound(kind: InboundKind, text: str = "") -> Inbound:
-        return Inbound(sender, key, kind, clock.now(), text)
-
     kind = message.type
+    window = MESSAGE_WINDOW if kind != "event" else None
+    if kind == "event" and message.event in EVENTS_OPENING_WINDOW:
+        window = EVENT_WINDOW
+
+    def inbound(kind: InboundKind, text: str = "") -> Inbound:
+        return Inbound(sender, key, kind, clock.now(), text, window)
+
     if kind in TEXT_TYPES:
         return inbound(InboundKind.TEXT, str(message.content or ""))
     if kind == "voice":

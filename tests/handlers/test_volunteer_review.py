@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.conversation import Conversation
-from data.models import MailboxItem, PointsEntry, ReviewState, VolunteerEntry
+from data.models import OutboxItem, OutboxState, PointsEntry, ReviewState, VolunteerEntry
 from tests.conftest import MORNING, Chat
 from tests.queries import count, member_id
 
@@ -179,7 +179,8 @@ async def test_approve_awards_points_once_and_notifies_once(chat: Chat) -> None:
     again = await chat.say("1001", "今日")
     assert "新通知" not in again
     assert "已通过审核" not in again
-    assert await count(conversation, MailboxItem, col(MailboxItem.delivered_at).is_(None)) == 0
+    pending = col(OutboxItem.state) == OutboxState.PENDING.value
+    assert await count(conversation, OutboxItem, pending) == 0
 
     # The reviewer does not get the owner's notice.
     assert "新通知" not in await chat.say("1003", "今日")
@@ -243,7 +244,7 @@ async def test_reject_without_reason_gives_usage(chat: Chat, text: str, hint: st
     assert "用法：驳回 <编号> <原因>" in reply
     assert hint in reply
     assert (await entry(chat.conversation, entry_id)).state == ReviewState.PENDING.value
-    assert await count(chat.conversation, MailboxItem) == 0
+    assert await count(chat.conversation, OutboxItem) == 0
 
 
 @pytest.mark.parametrize("text", ["通过", "通过 abc"])
@@ -269,7 +270,7 @@ async def test_reviewing_twice_says_already_reviewed(chat: Chat) -> None:
     assert row.state == ReviewState.APPROVED.value
     assert row.reason == ""
     assert len(await volunteer_points(conversation, "1001")) == 1
-    assert await count(conversation, MailboxItem) == 1
+    assert await count(conversation, OutboxItem) == 1
 
 
 async def test_rejected_entry_cannot_be_approved_later(chat: Chat) -> None:
@@ -291,7 +292,7 @@ async def test_secretary_cannot_review_another_branch(chat: Chat) -> None:
     assert row.state == ReviewState.PENDING.value
     assert row.reviewer_id is None
     assert await count(chat.conversation, PointsEntry) == 0
-    assert await count(chat.conversation, MailboxItem) == 0
+    assert await count(chat.conversation, OutboxItem) == 0
 
 
 async def test_secretary_cannot_review_their_own_entry(chat: Chat) -> None:

@@ -1,0 +1,100 @@
+"""What gets pushed and to whom: the morning lesson, the midday news, the evening reminder,
+review results. Each intended push becomes an outbox row; the dispatcher sends them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock, today
+from bot.settings import Settings
+from content.texts import render
+from data import articles, audience, outbox
+from data.models import Article, ArticleKind, PushKind
+from data.outbox import Push
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    kind: PushKind
+    count: int
+    subject: str = ""  # the article's title, for lessons and news
+
+
+def due_time(settings: Settings, now: dt.datetime) -> dt.datetime:
+    """Now, or the end of the quiet hours when now is inside them: deferred, never dropped."""
+    quiet = settings.quiet
+    return quiet.next_end(now) if quiet else now
+
+
+async def _article_pushes(
+    session: AsyncSession, kind: PushKind, article: Article, day: dt.date, due: dt.datetime
+) -> AsyncIterator[Push]:
+    text = render(f"push_{kind.value}", article=article)
+    brief = render("push_brief", kind=kind.value, title=article.title)
+    async for member_id, _name in audience.reachable_members(session):
+        yield Push(member_id, kind, f"article:{article.id}", day, text, brief, due)
+
+
+async def enqueue_article(
+    session: AsyncSession, settings: Settings, clock: Clock, kind: PushKind
+) -> Enqueued:
+    """Push the newest published lesson (or news) not pushed yet to every reachable member."""
+    now = clock.now()
+    article_kind = ArticleKind.LESSON if kind is PushKind.LESSON else ArticleKind.NEWS
+    article = await articles.take_next_to_push(session, article_kind, now)
+    if article is None:
+        return Enqueued(kind, 0)
+    pushes = _article_pushes(session, kind, article, today(clock), due_time(settings, now))
+    return Enqueued(
+        kind, await outbox.enqueue(session, [p async for p in pushes], now), article.title
+    )
+
+
+async def enqueue_reminders(session: AsyncSession, settings: Settings, clock: Clock) -> Enqueued:
+    """Remind every member whose reminder time has come and who is below today's goal."""
+    now = clock.now()
+    day = today(clock)
+    goal = settings.daily_goal_minutes
+    due = due_time(settings, now)
+    candidates = audience.reminder_due(
+        session, day, now.time().replace(tzinfo=None), settings.reminder_time, goal
+    )
+
+    async def pushes() -> AsyncIterator[Push]:
+        async for member_id, name, minutes in candidates:
+            yield Push(
+                member_id,
+                PushKind.REMINDER,
+                "study",
+                day,
+                render("push_reminder", name=name, minutes=minutes, goal=goal),
+                render("push_brief", kind="reminder", minutes=minutes, goal=goal, title=""),
+                due,
+            )
+
+    return Enqueued(PushKind.REMINDER, await outbox.enqueue(session, pushes(), now))
+
+
+async def enqueue_review_result(
+    session: AsyncSession,
+    settings: Settings,
+    clock: Clock,
+    member_id: int,
+    entry_id: int,
+    text: str,
+) -> None:
+    now = clock.now()
+    push = Push(
+        member_id,
+        PushKind.REVIEW,
+        f"entry:{entry_id}",
+        today(clock),
+        text,
+        text,
+        due_time(settings, now),
+    )
+    await outbox.enqueue(session, [push], now)

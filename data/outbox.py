@@ -1,0 +1,188 @@
+"""The durable outbox: pushes are rows first, sent later; the unique key is the dedupe."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Insert, func, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import and_, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from data.models import DeliveryAttempt, OutboxItem, OutboxState, PushKind
+
+INSERT_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Push:
+    """An intended push to one member."""
+
+    member_id: int
+    kind: PushKind
+    ref: str  # what it is about: "article:12", "entry:5", "day"
+    day: dt.date
+    text: str
+    brief: str
+    due_at: dt.datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.member_id}:{self.kind.value}:{self.ref}:{self.day.isoformat()}"
+
+
+def _insert(session: AsyncSession) -> Insert:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(OutboxItem).on_conflict_do_nothing(index_elements=["key"])
+
+
+async def _each(pushes: Iterable[Push] | AsyncIterable[Push]) -> AsyncIterator[Push]:
+    if isinstance(pushes, AsyncIterable):
+        async for push in pushes:
+            yield push
+    else:
+        for push in pushes:
+            yield push
+
+
+async def enqueue(
+    session: AsyncSession, pushes: Iterable[Push] | AsyncIterable[Push], now: dt.datetime
+) -> int:
+    """Insert the pushes not queued before, in chunks as they stream in; returns how many
+    are new."""
+    added = 0
+    chunk: list[dict[str, object]] = []
+
+    async def flush() -> int:
+        if not chunk:
+            return 0
+        result = await session.exec(_insert(session).returning(col(OutboxItem.id)), params=chunk)
+        count = len(result.all())
+        chunk.clear()
+        return count
+
+    async for push in _each(pushes):
+        chunk.append(
+            {
+                "key": push.key,
+                "member_id": push.member_id,
+                "kind": push.kind.value,
+                "priority": push.kind.priority,
+                "text": push.text,
+                "brief": push.brief,
+                "day": push.day,
+                "due_at": push.due_at,
+                "state": OutboxState.PENDING.value,
+                "attempts": 0,
+                "last_error": "",
+                "created_at": now,
+            }
+        )
+        if len(chunk) >= INSERT_CHUNK:
+            added += await flush()
+    return added + await flush()
+
+
+def _due(now: dt.datetime):  # type: ignore[no-untyped-def]
+    return or_(
+        and_(OutboxItem.state == OutboxState.PENDING.value, OutboxItem.due_at <= now),
+        and_(OutboxItem.state == OutboxState.SENDING.value, col(OutboxItem.lease_until) < now),
+    )
+
+
+async def claim_due(
+    session: AsyncSession, now: dt.datetime, members: int, lease: dt.timedelta
+) -> list[OutboxItem]:
+    """Lease every due item of up to `members` members (whole bundles), most urgent first.
+
+    An item whose lease ran out (its dispatcher died mid-send) is due again. On PostgreSQL
+    rows another dispatcher holds are skipped, so several dispatchers share the work.
+    """
+    member_ids = select(OutboxItem.member_id).where(_due(now)).group_by(col(OutboxItem.member_id))
+    chosen = (
+        await session.exec(
+            member_ids.order_by(func.min(OutboxItem.priority), func.min(OutboxItem.due_at)).limit(
+                members
+            )
+        )
+    ).all()
+    if not chosen:
+        return []
+    statement = (
+        select(OutboxItem)
+        .where(col(OutboxItem.member_id).in_(chosen), _due(now))
+        .order_by(col(OutboxItem.member_id), col(OutboxItem.priority), col(OutboxItem.id))
+        .with_for_update(skip_locked=True)
+    )
+    items = list(await session.exec(statement))
+    for item in items:
+        item.state = OutboxState.SENDING.value
+        item.lease_until = now + lease
+        session.add(item)
+    return items
+
+
+async def waiting_for(session: AsyncSession, member_id: int) -> list[OutboxItem]:
+    """The member's pending items (due or deferred), for folding into a reply."""
+    statement = (
+        select(OutboxItem)
+        .where(OutboxItem.member_id == member_id, OutboxItem.state == OutboxState.PENDING.value)
+        .order_by(col(OutboxItem.priority), col(OutboxItem.id))
+        .with_for_update(skip_locked=True)
+    )
+    return list(await session.exec(statement))
+
+
+def deliver_in_reply(session: AsyncSession, item: OutboxItem, at: dt.datetime) -> None:
+    """The member saw the item in a reply to their own message: done, at no push cost."""
+    item.state = OutboxState.MAILBOX.value
+    item.done_at = at
+    session.add(item)
+    record(session, item, "reply", True, at)
+
+
+def record(
+    session: AsyncSession,
+    item: OutboxItem,
+    method: str,
+    ok: bool,
+    at: dt.datetime,
+    errcode: int | None = None,
+    detail: str = "",
+) -> None:
+    assert item.id is not None
+    session.add(
+        DeliveryAttempt(
+            outbox_id=item.id, at=at, method=method, ok=ok, errcode=errcode, detail=detail[:300]
+        )
+    )
+
+
+async def by_state(
+    session: AsyncSession, state: OutboxState | None, limit: int
+) -> Sequence[OutboxItem]:
+    statement = select(OutboxItem).order_by(col(OutboxItem.id).desc()).limit(limit)
+    if state is not None:
+        statement = statement.where(OutboxItem.state == state.value)
+    return (await session.exec(statement)).all()
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    statement = select(OutboxItem.state, func.count()).group_by(col(OutboxItem.state))
+    return {state: int(n) for state, n in await session.exec(statement)}
+
+
+async def retry_failed(session: AsyncSession, now: dt.datetime, item_id: int | None = None) -> int:
+    """Failed items back to pending, due now, with a fresh attempt count."""
+    statement = (
+        update(OutboxItem)
+        .where(col(OutboxItem.state) == OutboxState.FAILED.value)
+        .values(state=OutboxState.PENDING.value, due_at=now, attempts=0, lease_until=None)
+    )
+    if item_id is not None:
+        statement = statement.where(col(OutboxItem.id) == item_id)
+    result = await session.exec(statement)
+    return int(result.rowcount or 0)

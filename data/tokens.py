@@ -1,0 +1,30 @@
+"""The shared access-token cache: one row per AppID, locked while it is refreshed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from data.models import AccessToken
+
+
+async def read(session: AsyncSession, appid: str) -> AccessToken | None:
+    return (await session.exec(select(AccessToken).where(AccessToken.appid == appid))).first()
+
+
+async def lock(session: AsyncSession, appid: str, now: dt.datetime) -> AccessToken:
+    """The token row, locked for this transaction: whoever holds it is the one refresher.
+
+    On SQLite the write lock taken at BEGIN is the lock; on PostgreSQL the row lock.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    placeholder = {"appid": appid, "token": "", "expires_at": now, "fetched_at": now}
+    await session.exec(
+        insert(AccessToken).values(**placeholder).on_conflict_do_nothing(index_elements=["appid"])
+    )
+    statement = select(AccessToken).where(AccessToken.appid == appid).with_for_update()
+    return (await session.exec(statement)).one()

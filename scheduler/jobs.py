@@ -1,0 +1,90 @@
+"""APScheduler jobs, declared in one place with their times from the settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+
+from bot import pushes
+from bot.clock import Clock
+from bot.settings import Settings
+from data.db import Sessions, transaction
+from data.models import PushKind
+
+log = logging.getLogger(__name__)
+
+MISFIRE_GRACE_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True)
+class PushJobs:
+    """The job bodies: each enqueues in one transaction and reports what it did."""
+
+    settings: Settings
+    clock: Clock
+    sessions: Sessions
+
+    async def lesson(self) -> pushes.Enqueued:
+        return await self._article(PushKind.LESSON)
+
+    async def news(self) -> pushes.Enqueued:
+        return await self._article(PushKind.NEWS)
+
+    async def reminders(self) -> pushes.Enqueued:
+        async with transaction(self.sessions) as session:
+            done = await pushes.enqueue_reminders(session, self.settings, self.clock)
+        log.info("reminders enqueued: %d", done.count)
+        return done
+
+    async def _article(self, kind: PushKind) -> pushes.Enqueued:
+        async with transaction(self.sessions) as session:
+            done = await pushes.enqueue_article(session, self.settings, self.clock, kind)
+        log.info("%s push enqueued: %d (%s)", kind.value, done.count, done.subject or "nothing new")
+        return done
+
+
+def triggers(settings: Settings) -> dict[str, tuple[str, BaseTrigger]]:
+    """Job id -> (what it does, when). Reminders: a sweep that reaches each member at their
+    own reminder time (the default one included), to the sweep's granularity."""
+    zone = settings.zone
+
+    def daily(at: dt.time) -> CronTrigger:
+        return CronTrigger(hour=at.hour, minute=at.minute, timezone=zone)
+
+    sweep = settings.reminder_sweep_minutes
+    return {
+        "lesson": ("push the new micro-lesson", daily(settings.lesson_time)),
+        "news": ("push the new micro-news", daily(settings.news_time)),
+        "reminders": (
+            f"remind members below the goal (every {sweep} min)",
+            CronTrigger(minute=f"*/{sweep}", timezone=zone),
+        ),
+    }
+
+
+def build_scheduler(settings: Settings, jobs: PushJobs) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(
+        timezone=settings.zone,
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": MISFIRE_GRACE_SECONDS,
+        },
+    )
+    bodies = {"lesson": jobs.lesson, "news": jobs.news, "reminders": jobs.reminders}
+    for job_id, (name, trigger) in triggers(settings).items():
+        scheduler.add_job(bodies[job_id], trigger, id=job_id, name=name, replace_existing=True)
+    return scheduler
+
+
+def next_runs(settings: Settings, now: dt.datetime) -> list[tuple[str, str, dt.datetime | None]]:
+    """(job id, what it does, next run) as of `now`, without starting anything."""
+    return [
+        (job_id, name, trigger.get_next_fire_time(None, now))
+        for job_id, (name, trigger) in triggers(settings).items()
+    ]
