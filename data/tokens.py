@@ -28,3 +28,11 @@ async def lock(session: AsyncSession, appid: str, now: dt.datetime) -> AccessTok
     )
     statement = select(AccessToken).where(AccessToken.appid == appid).with_for_update()
     return (await session.exec(statement)).one()
+
+
+async def store(
+    session: AsyncSession, appid: str, token: str, expires_at: dt.datetime, now: dt.datetime
+) -> None:
+    row = await lock(session, appid, now)
+    row.token, row.expires_at, row.fetched_at = token, expires_at, now
+    session.add(row)

@@ -129,25 +129,32 @@ class WeChatApi:
         return await self._refresh(stale=None)
 
     async def _refresh(self, stale: str | None) -> str:
-        """Single flight: one refresher per process (the lock), one across processes (the row)."""
+        """Single flight: one refresher per process (the lock) and, on PostgreSQL, one across
+        processes (the token row stays locked while it is fetched). SQLite serves one process
+        only, and its lock would stall every write for the length of an HTTP call."""
         async with self._refreshing:
             if self._token and self._token != stale and self._fresh(self._expires_at):
                 return self._token
             async with transaction(self.sessions) as session:
                 row = await tokens.lock(session, self.appid, self.clock.now())
-                if row.token and row.token != stale and self._fresh(row.expires_at):
-                    token, expires_at = row.token, row.expires_at
-                else:
-                    token, lifetime = await stable_token(
-                        self.http, self.base, self.appid, self.secret
-                    )
-                    now = self.clock.now()
-                    expires_at = now + dt.timedelta(seconds=lifetime)
-                    row.token, row.expires_at, row.fetched_at = token, expires_at, now
+                usable = row.token and row.token != stale and self._fresh(row.expires_at)
+                current = (row.token, row.expires_at) if usable else None
+                if current is None and session.get_bind().dialect.name == "postgresql":
+                    current = await self._fetch()
+                    row.token, row.expires_at = current
+                    row.fetched_at = self.clock.now()
                     session.add(row)
-                    log.info("access token refreshed", extra={"appid": self.appid})
-            self._token, self._expires_at = token, expires_at
-            return token
+            if current is None:
+                current = await self._fetch()
+                async with transaction(self.sessions) as session:
+                    await tokens.store(session, self.appid, *current, self.clock.now())
+            self._token, self._expires_at = current
+            return current[0]
+
+    async def _fetch(self) -> tuple[str, dt.datetime]:
+        token, lifetime = await stable_token(self.http, self.base, self.appid, self.secret)
+        log.info("access token refreshed", extra={"appid": self.appid})
+        return token, self.clock.now() + dt.timedelta(seconds=lifetime)
 
     async def _call(self, path: str, payload: dict[str, Any]) -> Answer:
         token = await self.token()
