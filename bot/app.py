@@ -11,8 +11,11 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.appkeys import CONVERSATION, ENGINE, SETTINGS
+from bot.appkeys import CONVERSATION, ENGINE, QQBOT_API, SETTINGS
 from bot.channels import wechat_menu
+from bot.channels.onebot import OneBotWebhook
+from bot.channels.onebot_api import OneBotApi
+from bot.channels.qqbot import QQBotApi, QQBotWebhook
 from bot.channels.wechat import MAX_BODY_BYTES, WeChatWebhook
 from bot.channels.wechat_api import WeChatApi
 from bot.clock import Clock, SystemClock
@@ -70,6 +73,9 @@ def create_app(
     clock = clock or SystemClock(settings.zone)
     rules = load_rules(settings.rules_file)  # a bad rules file fails here, not on a message
     webhook = WeChatWebhook(settings, clock, wechat_menu.click_commands(wechat_menu.load()))
+    qqbot = (
+        QQBotWebhook(settings, clock) if settings.qqbot_appid and settings.qqbot_secret else None
+    )
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
 
@@ -86,9 +92,11 @@ def create_app(
         """The dispatcher always runs; the scheduler when QIYI_SCHEDULER=on."""
         sessions = session_factory(app[ENGINE])
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            dispatcher = Dispatcher(
-                settings, clock, sessions, wechat_api_for(settings, http, sessions, clock)
-            )
+            wechat = wechat_api_for(settings, http, sessions, clock)
+            onebot = OneBotApi(http, settings) if settings.onebot_api_url else None
+            dispatcher = Dispatcher(settings, clock, sessions, wechat, onebot=onebot)
+            if qqbot is not None:
+                app[QQBOT_API] = QQBotApi(http, sessions, clock, settings)
             stop = asyncio.Event()
             task = asyncio.create_task(dispatcher.run_forever(stop), name="dispatcher")
             scheduler = None
@@ -101,11 +109,16 @@ def create_app(
                 await asyncio.sleep(0)  # APScheduler stops on the next loop turn
             stop.set()
             await task
+            if qqbot is not None:
+                await qqbot.drain()
 
     app.cleanup_ctx.append(database)
     if background:
         app.cleanup_ctx.append(pushing)
     app.router.add_routes(webhook.routes())
+    app.router.add_routes(OneBotWebhook(settings, clock).routes())
+    if qqbot is not None:
+        app.router.add_routes(qqbot.routes())
     app.router.add_get("/healthz", healthz)
     return app
 

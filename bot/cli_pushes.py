@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import pushes
 from bot.app import wechat_api_for
+from bot.channels.onebot_api import OneBotApi
 from bot.cli_runtime import database, out, run
 from bot.clock import Clock, SystemClock
 from bot.dispatcher import Dispatcher
@@ -48,7 +49,8 @@ async def dispatch_now(settings: Settings, clock: Clock, sessions: Sessions) -> 
     """Send what is due, with a progress bar; the same dispatcher as the server's."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
         api = wechat_api_for(settings, http, sessions, clock)
-        dispatcher = Dispatcher(settings, clock, sessions, api)
+        onebot = OneBotApi(http, settings) if settings.onebot_api_url else None
+        dispatcher = Dispatcher(settings, clock, sessions, api, onebot=onebot)
         async with sessions() as session:
             counts = await outbox.counts(session)
         due = counts.get("pending", 0) + counts.get("sending", 0)

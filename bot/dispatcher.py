@@ -20,20 +20,31 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import insert, update
 
-from bot.channels.wechat_api import Answer, TransientError, WeChatApi
+from bot.channels.onebot_api import OneBotApi
+from bot.channels.outbound import Answer, TransientError
+from bot.channels.wechat_api import WeChatApi
 from bot.clock import Clock, today
 from bot.messages import cut_to_fit
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from content.texts import render
-from data import audience, members, outbox
+from data import audience, groups, members, outbox
 from data.db import Sessions, transaction
-from data.models import Binding, DeliveryAttempt, MailboxItem, OutboxItem, OutboxState, PushKind
+from data.models import (
+    Binding,
+    DeliveryAttempt,
+    GroupPost,
+    MailboxItem,
+    OutboxItem,
+    OutboxState,
+    PushKind,
+)
 from data.outbox import Push
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "wechat"
+QQ_CHANNEL = "qq"
 BATCH_MEMBERS = 200
 # Budget units a kind leaves for more urgent kinds: news needs 3 left, a lesson 2, a
 # reminder or a review result 1 — the last message of a window is kept for what matters.
@@ -49,7 +60,9 @@ BUSY = -1
 class Bundle:
     member_id: int
     items: list[OutboxItem]
-    binding: Binding | None
+    binding: Binding | None  # WeChat
+    qq: Binding | None = None
+    in_group: bool = False  # the member's branch has a QQ group for lessons and news
 
 
 @dataclass
@@ -112,7 +125,9 @@ class Dispatcher:
         sessions: Sessions,
         api: WeChatApi | None,
         rng: random.Random | None = None,
+        onebot: OneBotApi | None = None,
     ) -> None:
+        self.onebot = onebot
         self.settings = settings
         self.clock = clock
         self.sessions = sessions
@@ -126,6 +141,8 @@ class Dispatcher:
     async def run_once(self, progress: Callable[[int], None] | None = None) -> Counter[str]:
         """Deliver everything due now; returns how many items ended in each state."""
         total: Counter[str] = Counter()
+        if self.onebot is not None:
+            total.update(await self._post_to_groups())
         while bundles := await self._claim():
             now = self.clock.now()
             results = Results(now)
@@ -146,17 +163,79 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
 
+    async def _post_to_groups(self) -> Counter[str]:
+        """Lessons and news for the branches' QQ groups, one at a time (paced by the API)."""
+        done: Counter[str] = Counter()
+        while True:
+            async with transaction(self.sessions) as session:
+                posts = await groups.claim_due(session, self.clock.now(), 50, self.lease)
+            if not posts:
+                return done
+            changes = [await self._post(post) for post in posts]
+            done.update("retry" if c["state"] == "pending" else str(c["state"]) for c in changes)
+            async with transaction(self.sessions) as session:
+                await session.exec(update(GroupPost), params=changes)
+
+    async def _post(self, post: GroupPost) -> dict[str, object]:
+        """Send one group post; the row's new values."""
+        assert self.onebot is not None
+        onebot = self.onebot
+        try:
+            answer = await self._call(lambda: onebot.send_group(post.group_id, post.text))
+            error = "" if answer.ok else f"{answer.errcode} {answer.errmsg}"
+        except TransientError as problem:
+            error = str(problem)
+        now = self.clock.now()
+        change: dict[str, object] = {"id": post.id, "lease_until": None, "last_error": error}
+        attempts = post.attempts + 1
+        if not error:
+            return change | {"state": OutboxState.SENT.value, "done_at": now}
+        if attempts >= self.settings.delivery_max_attempts:
+            return change | {
+                "state": OutboxState.FAILED.value,
+                "done_at": now,
+                "attempts": attempts,
+            }
+        return change | {
+            "state": OutboxState.PENDING.value,
+            "attempts": attempts,
+            "due_at": now + self._backoff(attempts),
+        }
+
+    def _backoff(self, attempts: int) -> dt.timedelta:
+        """Exponential from QIYI_DELIVERY_BACKOFF_SECONDS, with ±50% jitter."""
+        seconds = self.settings.delivery_backoff_seconds * 2 ** (attempts - 1)
+        return dt.timedelta(seconds=seconds * self.rng.uniform(0.5, 1.5))
+
     async def _claim(self) -> list[Bundle]:
         async with transaction(self.sessions) as session:
             items = await outbox.claim_due(session, self.clock.now(), BATCH_MEMBERS, self.lease)
             if not items:
                 return []
             member_ids = sorted({item.member_id for item in items})
-            bindings = await members.bindings_of(session, member_ids, CHANNEL)
+            wechat = await members.bindings_of(session, member_ids, CHANNEL)
+            qq: dict[int, Binding] = {}
+            grouped_branches: set[int] = set()
+            branch_of: dict[int, int] = {}
+            if self.onebot is not None:
+                qq = await members.bindings_of(session, member_ids, QQ_CHANNEL)
+                grouped_branches = {
+                    g.branch_id for g in await groups.on_channel(session, QQ_CHANNEL)
+                }
+                branch_of = await members.branches_of(session, member_ids)
         grouped: dict[int, list[OutboxItem]] = {}
         for item in items:
             grouped.setdefault(item.member_id, []).append(item)
-        return [Bundle(mid, grouped[mid], bindings.get(mid)) for mid in member_ids]
+        return [
+            Bundle(
+                mid,
+                grouped[mid],
+                wechat.get(mid),
+                qq.get(mid),
+                branch_of.get(mid) in grouped_branches,
+            )
+            for mid in member_ids
+        ]
 
     async def _call(self, send: Callable[[], Awaitable[Answer]]) -> Answer:
         async with self.slots:
@@ -168,10 +247,12 @@ class Dispatcher:
         if attempts >= self.settings.delivery_max_attempts:
             results.finish(item, OutboxState.FAILED, error, attempts=attempts)
             return
-        backoff = self.settings.delivery_backoff_seconds * 2 ** (attempts - 1)
-        delay = dt.timedelta(seconds=backoff * self.rng.uniform(0.5, 1.5))
         results.finish(
-            item, OutboxState.PENDING, error, attempts=attempts, due_at=results.now + delay
+            item,
+            OutboxState.PENDING,
+            error,
+            attempts=attempts,
+            due_at=results.now + self._backoff(attempts),
         )
 
     def _window_left(self, binding: Binding, now: dt.datetime) -> int:
@@ -189,6 +270,10 @@ class Dispatcher:
         items = [item for item in bundle.items if item not in alerts]
         if not items:
             return
+        wechat_ready = self.api is not None and binding is not None and binding.reachable
+        if not wechat_ready and bundle.qq is not None and bundle.qq.reachable and self.onebot:
+            await self._deliver_qq(bundle, bundle.qq, items, results)
+            return
         if binding is None or self.api is None:
             for item in items:
                 results.to_mailbox(item, "no WeChat account to push to")
@@ -205,6 +290,36 @@ class Dispatcher:
             later = await self._send_custom(binding, direct, results) + later
         for item in later:
             await self._fallback(binding, item, results)
+
+    async def _deliver_qq(
+        self, bundle: Bundle, qq: Binding, items: list[OutboxItem], results: Results
+    ) -> None:
+        """A QQ member: lessons and news reach them in their branch group; the rest privately."""
+        assert self.onebot is not None
+        onebot = self.onebot
+        private: list[OutboxItem] = []
+        for item in items:
+            if bundle.in_group and item.kind in (PushKind.LESSON.value, PushKind.NEWS.value):
+                results.attempt(item, "qq-group", True, None, "posted in the branch group")
+                results.finish(item, OutboxState.SKIPPED, "posted in the branch group")
+            else:
+                private.append(item)
+        if not private:
+            return
+        text = private[0].text if len(private) == 1 else render("push_digest", items=private)
+        try:
+            answer = await self._call(lambda: onebot.send_private(qq.external_id, text))
+        except TransientError as problem:
+            for item in private:
+                results.attempt(item, "qq", False, None, str(problem))
+                self._retry(results, item, str(problem))
+            return
+        for item in private:
+            results.attempt(item, "qq", answer.ok, answer)
+            if answer.ok:
+                results.finish(item, OutboxState.SENT)
+            else:
+                self._retry(results, item, f"{answer.errcode} {answer.errmsg}")
 
     async def _send_custom(
         self, binding: Binding, items: list[OutboxItem], results: Results

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock, today
 from bot.settings import Settings
 from content.texts import render
-from data import articles, audience, outbox
+from data import articles, audience, groups, outbox
 from data.models import Article, ArticleKind, PushKind
 from data.outbox import Push
 
@@ -48,10 +48,17 @@ async def enqueue_article(
     article = await articles.take_next_to_push(session, article_kind, now)
     if article is None:
         return Enqueued(kind, 0)
-    pushes = _article_pushes(session, kind, article, today(clock), due_time(settings, now))
-    return Enqueued(
-        kind, await outbox.enqueue(session, [p async for p in pushes], now), article.title
-    )
+    day, due = today(clock), due_time(settings, now)
+    count = await outbox.enqueue(session, _article_pushes(session, kind, article, day, due), now)
+    if settings.onebot_api_url:
+        text = render(f"push_{kind.value}", article=article)
+        ref = f"article:{article.id}"
+        posts = [
+            groups.Post(group.channel, group.group_id, kind.value, ref, day, text, due)
+            for group in await groups.on_channel(session, "qq")
+        ]
+        await groups.enqueue(session, posts, now)
+    return Enqueued(kind, count, article.title)
 
 
 async def enqueue_reminders(session: AsyncSession, settings: Settings, clock: Clock) -> Enqueued:

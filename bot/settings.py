@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     wechat_template_lesson: str | None = None
     wechat_template_news: str | None = None
     wechat_template_review: str | None = None
+    onebot_secret: str | None = None
+    onebot_api_url: str | None = None
+    onebot_access_token: str | None = None
+    onebot_group_commands: bool = True
+    onebot_send_interval_seconds: float = Field(default=1.5, ge=0)
+    qqbot_appid: str | None = None
+    qqbot_secret: str | None = None
+    qqbot_api_base: str = "https://api.sgroup.qq.com"
+    qqbot_token_url: str = "https://bots.qq.com/app/getAppAccessToken"
 
     @field_validator("quiet_hours")
     @classmethod

@@ -189,3 +189,8 @@ async def bindings_of(
         col(Binding.member_id).in_(member_ids), Binding.channel == channel
     )
     return {binding.member_id: binding for binding in await session.exec(statement)}
+
+
+async def branches_of(session: AsyncSession, member_ids: Sequence[int]) -> dict[int, int]:
+    statement = select(Member.id, Member.branch_id).where(col(Member.id).in_(member_ids))
+    return {mid: branch for mid, branch in await session.exec(statement) if mid is not None}

@@ -254,3 +254,36 @@ class AccessToken(SQLModel, table=True):
     token: str = Field(max_length=600)
     expires_at: dt.datetime
     fetched_at: dt.datetime
+
+
+class BranchGroup(SQLModel, table=True):
+    """A branch's chat group on a channel (a QQ group), where lessons and news are posted."""
+
+    __table_args__ = (
+        UniqueConstraint("branch_id", "channel"),
+        UniqueConstraint("channel", "group_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    branch_id: int = Field(foreign_key="branch.id")
+    channel: str = Field(max_length=20)
+    group_id: str = Field(max_length=64)
+
+
+class GroupPost(SQLModel, table=True):
+    """A lesson or news item for a branch group; the key (group, kind, reference, day) dedupes."""
+
+    __table_args__ = (Index("ix_grouppost_due", "state", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    channel: str = Field(max_length=20)
+    group_id: str = Field(max_length=64)
+    kind: str = Field(max_length=20)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    day: dt.date
+    due_at: dt.datetime
+    state: str = Field(default=OutboxState.PENDING.value, max_length=20)
+    attempts: int = 0
+    lease_until: dt.datetime | None = None
+    last_error: str = Field(default="", max_length=300)
+    done_at: dt.datetime | None = None
+    created_at: dt.datetime

@@ -7,23 +7,22 @@ one re-read or refresh and one retry, never more.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from bot.channels.outbound import Answer, TransientError
+from bot.channels.token_cache import TokenCache
 from bot.clock import Clock
-from data import tokens
-from data.db import Sessions, transaction
+from data.db import Sessions
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Answer", "TransientError", "WeChatApi", "WeChatApiError", "create_menu", "stable_token"]
+
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
-REFRESH_MARGIN = dt.timedelta(minutes=5)
 
 
 class WeChatApiError(Exception):
@@ -31,20 +30,6 @@ class WeChatApiError(Exception):
         super().__init__(f"WeChat API error {errcode}: {errmsg}")
         self.errcode = errcode
         self.errmsg = errmsg
-
-
-class TransientError(Exception):
-    """The platform did not answer usefully (network, timeout, HTTP 5xx): try again later."""
-
-
-@dataclass(frozen=True)
-class Answer:
-    errcode: int
-    errmsg: str
-
-    @property
-    def ok(self) -> bool:
-        return self.errcode == 0
 
 
 async def _post(http: aiohttp.ClientSession, url: str, **kwargs: Any) -> dict[str, Any]:
@@ -111,50 +96,13 @@ class WeChatApi:
         secret: str,
     ) -> None:
         self.http = http
-        self.sessions = sessions
-        self.clock = clock
         self.base = base
-        self.appid = appid
-        self.secret = secret
-        self._token: str | None = None
-        self._expires_at = clock.now()
-        self._refreshing = asyncio.Lock()
-
-    def _fresh(self, expires_at: dt.datetime) -> bool:
-        return expires_at - REFRESH_MARGIN > self.clock.now()
+        self.tokens = TokenCache(
+            sessions, clock, appid, lambda: stable_token(http, base, appid, secret)
+        )
 
     async def token(self) -> str:
-        if self._token and self._fresh(self._expires_at):
-            return self._token
-        return await self._refresh(stale=None)
-
-    async def _refresh(self, stale: str | None) -> str:
-        """Single flight: one refresher per process (the lock) and, on PostgreSQL, one across
-        processes (the token row stays locked while it is fetched). SQLite serves one process
-        only, and its lock would stall every write for the length of an HTTP call."""
-        async with self._refreshing:
-            if self._token and self._token != stale and self._fresh(self._expires_at):
-                return self._token
-            async with transaction(self.sessions) as session:
-                row = await tokens.lock(session, self.appid, self.clock.now())
-                usable = row.token and row.token != stale and self._fresh(row.expires_at)
-                current = (row.token, row.expires_at) if usable else None
-                if current is None and session.get_bind().dialect.name == "postgresql":
-                    current = await self._fetch()
-                    row.token, row.expires_at = current
-                    row.fetched_at = self.clock.now()
-                    session.add(row)
-            if current is None:
-                current = await self._fetch()
-                async with transaction(self.sessions) as session:
-                    await tokens.store(session, self.appid, *current, self.clock.now())
-            self._token, self._expires_at = current
-            return current[0]
-
-    async def _fetch(self) -> tuple[str, dt.datetime]:
-        token, lifetime = await stable_token(self.http, self.base, self.appid, self.secret)
-        log.info("access token refreshed", extra={"appid": self.appid})
-        return token, self.clock.now() + dt.timedelta(seconds=lifetime)
+        return await self.tokens.get()
 
     async def _call(self, path: str, payload: dict[str, Any]) -> Answer:
         token = await self.token()
@@ -165,7 +113,7 @@ class WeChatApi:
             answer = Answer(int(body.get("errcode", 0)), str(body.get("errmsg", "")))
             if answer.errcode not in TOKEN_ERRORS or attempt:
                 return answer
-            token = await self._refresh(stale=token)
+            token = await self.tokens.refresh(stale=token)
         return answer
 
     async def send_text(self, openid: str, content: str) -> Answer:
