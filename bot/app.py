@@ -68,14 +68,13 @@ def create_app(
     run_migrations: bool = True,
     background: bool = True,
 ) -> web.Application:
-    """The server: `/wechat` and `/healthz`, on one engine opened at start and closed at stop,
-    with the dispatcher and the scheduler in the background (`background=False`: neither)."""
+    """The server: `/healthz` and the webhooks of the configured channels (`/wechat`,
+    `/onebot`, `/qqbot`), on one engine opened at start and closed at stop, with the
+    dispatcher and the scheduler in the background (`background=False`: neither)."""
     clock = clock or SystemClock(settings.zone)
     rules = load_rules(settings.rules_file)  # a bad rules file fails here, not on a message
-    webhook = WeChatWebhook(settings, clock, wechat_menu.click_commands(wechat_menu.load()))
-    qqbot = (
-        QQBotWebhook(settings, clock) if settings.qqbot_appid and settings.qqbot_secret else None
-    )
+    settings.require_a_channel()
+    qqbot = QQBotWebhook(settings, clock) if settings.qqbot_enabled else None
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
 
@@ -115,8 +114,11 @@ def create_app(
     app.cleanup_ctx.append(database)
     if background:
         app.cleanup_ctx.append(pushing)
-    app.router.add_routes(webhook.routes())
-    app.router.add_routes(OneBotWebhook(settings, clock).routes())
+    if settings.wechat_token:
+        click_commands = wechat_menu.click_commands(wechat_menu.load())
+        app.router.add_routes(WeChatWebhook(settings, clock, click_commands).routes())
+    if settings.onebot_enabled:
+        app.router.add_routes(OneBotWebhook(settings, clock).routes())
     if qqbot is not None:
         app.router.add_routes(qqbot.routes())
     app.router.add_get("/healthz", healthz)

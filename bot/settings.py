@@ -133,6 +133,24 @@ class Settings(BaseSettings):
     def safe_mode(self) -> bool:
         return self.wechat_aes_key is not None
 
+    @property
+    def onebot_enabled(self) -> bool:
+        return bool(self.onebot_secret or self.onebot_api_url)
+
+    @property
+    def qqbot_enabled(self) -> bool:
+        return bool(self.qqbot_appid and self.qqbot_secret)
+
+    def require_a_channel(self) -> None:
+        """The server needs at least one channel; WeChat, when configured, completely."""
+        if self.wechat_token or self.wechat_aes_key:
+            self.require_wechat()
+        elif not (self.onebot_enabled or self.qqbot_enabled):
+            raise ConfigError(
+                "QIYI_WECHAT_TOKEN is not set: the WeChat webhook needs the Token"
+                " (or configure QQ: QIYI_ONEBOT_SECRET / QIYI_QQBOT_APPID)"
+            )
+
     def require_wechat(self) -> None:
         """Fail with one line when the webhook cannot run with these settings."""
         if not self.wechat_token:

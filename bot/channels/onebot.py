@@ -33,6 +33,8 @@ class OneBotWebhook:
 
     def __init__(self, settings: Settings, clock: Clock) -> None:
         self.secret = settings.onebot_secret
+        if not self.secret:
+            log.warning("QIYI_ONEBOT_SECRET is not set: /onebot accepts unsigned events")
         self.group_commands = settings.onebot_group_commands
         self.clock = clock
 
