@@ -529,7 +529,7 @@ def print_rich(
     console: Console, results: list[Result], header: list[str], footer: list[str]
 ) -> None:
     for line in header:
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)
     table = Table(title="Push pipeline: enqueue_reminders → Dispatcher.run_once")
     for i, column in enumerate(COLUMNS):
         table.add_column(column, justify="left" if i == 0 else "right")
@@ -537,12 +537,12 @@ def print_rich(
         table.add_row(*row)
     console.print(table)
     for line in footer:
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
-    progress = Console(stderr=True)
+    progress = Console(stderr=True, log_path=False)
     try:
         pg_version = asyncio.run(postgres_version(options.postgres)) if options.postgres else None
         results = asyncio.run(run(options, progress))
@@ -554,7 +554,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.markdown:
         print_markdown(results, header, footer)
     else:
-        print_rich(Console(), results, header, footer)
+        console = Console()
+        if not console.is_terminal:  # piped: don't squeeze the table into 80 columns
+            console = Console(width=132)
+        print_rich(console, results, header, footer)
     return 0
 
 
