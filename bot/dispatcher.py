@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert, update
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.channels.onebot_api import OneBotApi
 from bot.channels.outbound import Answer, TransientError
@@ -408,22 +409,14 @@ class Dispatcher:
                 await _alert_admins(session, self.clock, results.alerts)
 
 
-async def _alert_admins(session, settings: Settings, clock: Clock, errcodes: set[int]) -> None:  # type: ignore[no-untyped-def]
-
+async def _alert_admins(session: AsyncSession, clock: Clock, errcodes: set[int]) -> None:
+    """Tell every admin, once a day per problem, through their mailbox."""
     now = clock.now()
     text = render("alert_configuration", errcodes=sorted(errcodes))
-    pushes = [
-        Push(
-            admin,
-            PushKind.ALERT,
-            f"wechat-{'-'.join(map(str, sorted(errcodes)))}",
-            today(clock),
-            text,
-            text,
-            now,
-        )
-        for admin in await audience.admins(session)
-    ]
+    ref = "wechat-" + "-".join(map(str, sorted(errcodes)))
+    day = today(clock)
+    admins = await audience.admins(session)
+    pushes = [Push(admin, PushKind.ALERT, ref, day, text, text, now) for admin in admins]
     await outbox.enqueue(session, pushes, now)
 
 

@@ -17,7 +17,9 @@ from handlers.amounts import chinese_number, normalize
 
 TURN_OFF = {"关闭", "关", "不要", "off"}
 TURN_ON = {"开启", "开", "打开", "on"}
-_TIME = re.compile(r"^(\d{1,2}|[零一二两三四五六七八九十]+)\s*(?::|点|时)\s*(\d{1,2}|半)?\s*分?$")
+_TIME = re.compile(r"^(\d{1,2}|[零一二两三四五六七八九十]+)\s*(:|点|时)\s*(\d{1,2}|半)?\s*分?$")
+MORNING = ("早上", "上午", "早晨")
+EVENING = ("晚上", "下午", "傍晚")
 
 
 @dataclass(frozen=True)
@@ -31,15 +33,23 @@ class ReminderChoice:
 
 
 def parse_time(text: str) -> dt.time | None:
-    """ "21:00", "21点", "21点30", "九点半" -> a time; None when it is not one."""
-    match = _TIME.match(text)
+    """ "21:00", "21点", "21点30", "九点半", "晚上9点", "早上7点" -> a time; None if not one.
+
+    A spoken hour (with 点 or 时) from 1 to 11 is the evening one — this is the evening
+    reminder — unless the member says 早上/上午.
+    """
+    morning = text.startswith(MORNING)
+    text = text.removeprefix(next((p for p in (*MORNING, *EVENING) if text.startswith(p)), ""))
+    match = _TIME.match(text.strip())
     if match is None:
         return None
-    hour_text, minute_text = match.groups()
+    hour_text, separator, minute_text = match.groups()
     hour = int(hour_text) if hour_text.isdigit() else chinese_number(hour_text)
     minute = 30 if minute_text == "半" else int(minute_text or 0)
     if hour is None or not (0 <= hour < 24 and 0 <= minute < 60):
         return None
+    if separator != ":" and 1 <= hour <= 11 and not morning:
+        hour += 12
     return dt.time(hour, minute)
 
 
