@@ -422,7 +422,9 @@ def test_contains_agrees_with_clock_arithmetic(
     start=minutes_of_day,
     end=minutes_of_day,
     now=st.datetimes(
-        min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2027, 12, 31), timezones=st.just(SHANGHAI)
+        min_value=dt.datetime(2026, 1, 1),
+        max_value=dt.datetime(2027, 12, 31),
+        timezones=st.just(SHANGHAI),
     ),
 )
 def test_next_end_is_the_first_moment_outside(
