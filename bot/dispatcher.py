@@ -17,6 +17,7 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy import insert, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -43,6 +44,7 @@ from data.models import (
 from data.outbox import Push
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHANNEL = "wechat"
 QQ_CHANNEL = "qq"
@@ -238,7 +240,7 @@ class Dispatcher:
             for mid in member_ids
         ]
 
-    async def _call(self, send: Callable[[], Awaitable[Answer]]) -> Answer:
+    async def _call(self, send: Callable[[], Awaitable[T]]) -> T:
         async with self.slots:
             await self.limiter.acquire()
             return await send()
@@ -330,13 +332,23 @@ class Dispatcher:
         api = self.api
         text = items[0].text if len(items) == 1 else render("push_digest", items=items)
         text = cut_to_fit(text)
+
+        async def send() -> Answer | None:
+            # Checked at the last moment: a 45009 met by another bundle while this one
+            # waited for its turn stops it too.
+            if self.custom_paused_until and results.now < self.custom_paused_until:
+                return None
+            return await api.send_text(binding.external_id, text)
+
         try:
-            answer = await self._call(lambda: api.send_text(binding.external_id, text))
+            answer = await self._call(send)
         except TransientError as problem:
             for item in items:
                 results.attempt(item, "custom", False, None, str(problem))
                 self._retry(results, item, str(problem))
             return []
+        if answer is None:
+            return items
         for item in items:
             results.attempt(item, "custom", answer.ok, answer)
         if answer.ok:
