@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import Any
 
 import aiohttp
@@ -28,6 +29,7 @@ CHANNEL = "qqbot"  # private chats: the user's openid
 GROUP_CHANNEL = "qqbot-group"  # group chats: the member's openid in groups
 ACK = {"op": 12, "d": 0}
 MESSAGE_EVENTS = {"GROUP_AT_MESSAGE_CREATE", "C2C_MESSAGE_CREATE"}
+PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_\-]{1,128}")
 
 
 class QQBotApi:
@@ -119,8 +121,10 @@ class QQBotWebhook:
         """Callback-URL validation: sign event_ts + plain_token with the bot's key."""
         data = payload.get("d") or {}
         plain_token, event_ts = str(data.get("plain_token", "")), str(data.get("event_ts", ""))
-        if not plain_token or not event_ts:
-            return web.Response(status=400, text="no plain_token/event_ts")
+        # Only a timestamp and a token are ever signed here: signing whatever is asked
+        # would let anyone forge `timestamp + body` signatures of events.
+        if not event_ts.isdigit() or not PLAIN_TOKEN.fullmatch(plain_token):
+            return web.Response(status=400, text="bad plain_token/event_ts")
         proof = sign(self.key, (event_ts + plain_token).encode())
         return web.json_response({"plain_token": plain_token, "signature": proof})
 
