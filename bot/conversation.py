@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock, today
 from bot.messages import Inbound, InboundKind, fits
+from bot.reports.bulletins import Context
 from bot.router import Command, Router, UsageError, call
 from bot.rules import Rules
 from bot.settings import Settings
@@ -43,6 +44,7 @@ class Conversation:
         self.sessions = sessions
         self.rules = rules
         self.router = router
+        self.report_context = Context(settings.zone, settings.daily_goal_minutes, rules)
 
     async def respond(self, inbound: Inbound) -> str:
         """The reply text for `inbound` ("" for none); a retried message gets the first reply."""
@@ -77,6 +79,8 @@ class Conversation:
                 "sender": inbound.sender,
                 "today": today(self.clock),
                 "router": self.router,
+                "report_context": self.report_context,
+                "inbound": inbound,
                 "args": "",
             }
             reply = await self._dispatch(inbound, member, available)

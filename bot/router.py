@@ -15,7 +15,19 @@ Parser = Callable[[str], Any]
 
 # What a handler may ask for by parameter name; `Conversation` provides them.
 INJECTABLE = frozenset(
-    {"args", "member", "session", "clock", "settings", "rules", "sender", "today", "router"}
+    {
+        "args",
+        "member",
+        "session",
+        "clock",
+        "settings",
+        "rules",
+        "sender",
+        "today",
+        "router",
+        "report_context",
+        "inbound",
+    }
 )
 
 

@@ -27,8 +27,32 @@ class PointsRules(BaseModel, frozen=True):
     article_bonus: int = Field(5, ge=0)
 
 
+class ScoringRules(BaseModel, frozen=True):
+    weight_participation: float = Field(20, ge=0)
+    weight_study: float = Field(20, ge=0)
+    weight_goal_days: float = Field(15, ge=0)
+    weight_volunteer: float = Field(10, ge=0)
+    weight_notes: float = Field(10, ge=0)
+    weight_articles: float = Field(10, ge=0)
+    weight_quiz: float = Field(5, ge=0)
+    weight_materials: float = Field(10, ge=0)
+    participation_min_days: int = Field(15, ge=1, le=31)
+    volunteer_hours_per_member: float = Field(4, gt=0)
+    note_chars_per_member: int = Field(2500, gt=0)
+    materials_per_month: int = Field(4, gt=0)
+
+    def weights(self) -> dict[str, float]:
+        """Part name -> weight, in the order reports show them."""
+        return {
+            name.removeprefix("weight_"): value
+            for name, value in self.model_dump().items()
+            if name.startswith("weight_")
+        }
+
+
 class Rules(BaseModel, frozen=True):
     points: PointsRules = PointsRules()
+    scoring: ScoringRules = ScoringRules()
 
 
 def load_rules(path: Path | None = None) -> Rules:

@@ -287,3 +287,27 @@ class GroupPost(SQLModel, table=True):
     last_error: str = Field(default="", max_length=300)
     done_at: dt.datetime | None = None
     created_at: dt.datetime
+
+
+class Material(SQLModel, table=True):
+    """A document, picture or video a secretary sent for the branch's record (资料)."""
+
+    __table_args__ = (Index("ix_material_branch_day", "branch_id", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    branch_id: int = Field(foreign_key="branch.id")
+    member_id: int = Field(foreign_key="member.id")
+    kind: str = Field(max_length=20)  # image | video | file
+    channel: str = Field(max_length=20)
+    reference: str = Field(max_length=500)  # the platform's media id or URL
+    description: str = Field(default="", max_length=200)
+    day: dt.date
+    created_at: dt.datetime
+
+
+class DialogState(SQLModel, table=True):
+    """A member's multi-step dialog in progress (e.g. a caption waiting for pictures)."""
+
+    member_id: int = Field(foreign_key="member.id", primary_key=True)
+    state: str = Field(max_length=40)
+    data: str = Field(default="", sa_column=Column(Text, nullable=False))  # JSON
+    expires_at: dt.datetime

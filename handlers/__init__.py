@@ -17,6 +17,7 @@ FEATURES = (
     "reminders",
     "points",
     "ranking",
+    "my_report",
     "review",
     "help",
     "events",

@@ -194,7 +194,7 @@ async def test_short_notes_add_up_in_the_week_but_earn_no_article_bonus(chat: Ch
 # --- 排行 ----------------------------------------------------------------------------------
 
 
-async def test_ranking_by_month_and_points_per_member(chat: Chat) -> None:
+async def test_ranking_by_month_members_by_points_branches_by_score(chat: Chat) -> None:
     conversation = chat.conversation
     # Last month's points do not count this month.
     conversation.clock.set(dt.datetime(2026, 10, 31, 9, 0, tzinfo=SHANGHAI))
@@ -205,20 +205,20 @@ async def test_ranking_by_month_and_points_per_member(chat: Chat) -> None:
     await chat.say("1001", "学习 120")  # 6 points
     await chat.say("1002", "学习 30")  # 1 point
     await chat.say("2001", "学习 120")  # 6 points
-    # 第一党支部: 7 points / 3 members = 2.3; 第二党支部: 6 / 2 = 3.0; 机关党支部: 0 / 1.
 
     reply = await chat.say("1001", "排行")
 
-    assert "【11月积分排行】" in reply
-    assert "第一党支部前2名：" in reply
+    assert "【11月排行】（截至25日）" in reply
+    assert "第一党支部积分前2名：" in reply
     assert "1. 张三 6分" in reply
     assert "2. 李四 1分" in reply
     assert "王芳" not in reply  # no points this month
     assert "赵强" not in reply  # another branch
-    branches = reply[reply.index("支部排名（人均积分）：") :]
-    assert "1. 第二党支部 3.0" in branches
-    assert "2. 第一党支部 2.3" in branches
-    assert "3. 机关党支部 0.0" in branches
+    # Branches rank by the month's score so far (its numbers are tested in tests/reports):
+    # half of 第二党支部 reached the goal today, a third of 第一党支部, none of 机关党支部.
+    branches = reply[reply.index("支部评分排名：") :]
+    assert branches.index("1. 第二党支部") < branches.index("2. 第一党支部")
+    assert branches.index("2. 第一党支部") < branches.index("3. 机关党支部 0.0分")
     assert "第一党支部位列第 2/3。" in reply
 
 
@@ -226,7 +226,7 @@ async def test_ranking_from_the_other_branch(chat: Chat) -> None:
     await chat.say("1001", "学习 30")
     await chat.say("2001", "学习 60")
     reply = await chat.say("2002", "排行")
-    assert "第二党支部前1名：" in reply
+    assert "第二党支部积分前1名：" in reply
     assert "1. 赵强 2分" in reply
     assert "张三" not in reply
     assert "第二党支部位列第 1/3。" in reply
