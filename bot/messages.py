@@ -11,7 +11,8 @@ class InboundKind(StrEnum):
     TEXT = "text"
     SUBSCRIBE = "subscribe"
     UNSUBSCRIBE = "unsubscribe"
-    UNSUPPORTED = "unsupported"  # media the bot cannot read yet
+    MEDIA = "media"  # pictures, videos, files (see `Inbound.media`)
+    UNSUPPORTED = "unsupported"  # what the bot cannot read (locations, links…)
     SILENT = "silent"  # events that need an acknowledgement and no answer
 
 
@@ -21,6 +22,12 @@ class Sender:
 
     channel: str
     external_id: str
+
+
+@dataclass(frozen=True)
+class Media:
+    kind: str  # image | video | file
+    reference: str  # the platform's media id, or a URL
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class Inbound:
     received_at: dt.datetime
     text: str = ""
     window: ContactWindow | None = None
+    media: tuple[Media, ...] = ()
 
 
 # The tightest text limit of the channels (a WeChat passive reply): handlers that

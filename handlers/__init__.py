@@ -19,6 +19,7 @@ FEATURES = (
     "ranking",
     "my_report",
     "review",
+    "materials",
     "help",
     "events",
 )

@@ -15,7 +15,7 @@ from wechatpy.replies import TextReply
 from bot.appkeys import CONVERSATION
 from bot.channels.wechat_envelope import Refused, SafeMode, check_fresh, check_signature, parse_xml
 from bot.clock import Clock, unix_seconds
-from bot.messages import ContactWindow, Inbound, InboundKind, Sender, cut_to_fit
+from bot.messages import ContactWindow, Inbound, InboundKind, Media, Sender, cut_to_fit
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,10 @@ def to_inbound(message: BaseMessage, clock: Clock, click_commands: Mapping[str, 
             if recognised
             else inbound(InboundKind.UNSUPPORTED)
         )
+    if kind in ("image", "video", "shortvideo"):
+        reference = str(getattr(message, "media_id", "") or getattr(message, "image", "") or "")
+        media = Media("image" if kind == "image" else "video", reference)
+        return Inbound(sender, key, InboundKind.MEDIA, clock.now(), "", window, (media,))
     if kind in MEDIA_TYPES:
         return inbound(InboundKind.UNSUPPORTED)
     if kind == "event":

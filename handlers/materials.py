@@ -1,0 +1,112 @@
+"""`资料`: secretaries send documents, pictures and videos for the branch's monthly record.
+
+Either `资料 <说明>` first and then the pictures (for the next 10 minutes), or the pictures
+first and `资料 <说明>` after them; `资料` alone lists this month's materials.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from bot.messages import Inbound, InboundKind
+from content.texts import render
+from data import dialogs, materials
+from data.models import Member, Role
+from handlers import router
+
+CAPTION_STATE = "material_caption"
+CAPTION_WINDOW = dt.timedelta(minutes=10)
+DESCRIPTION_LIMIT = 200
+
+
+def _may_send(member: Member | None) -> bool:
+    return member is not None and Role(member.role).rank >= Role.SECRETARY.rank
+
+
+async def _month_count(session: AsyncSession, member: Member, today: dt.date) -> int:
+    return len(await materials.of_branch(session, member.branch_id, today.replace(day=1), today))
+
+
+@router.event(InboundKind.MEDIA)
+async def receive_media(
+    member: Member | None,
+    session: AsyncSession,
+    inbound: Inbound,
+    clock: Clock,
+    today: dt.date,
+) -> str:
+    if member is None:
+        return render("bind_prompt")
+    if not _may_send(member):
+        return render("unsupported")
+    assert member.id is not None
+    now = clock.now()
+    caption = await dialogs.current(session, member.id, CAPTION_STATE, now)
+    description = str(caption["description"]) if caption else ""
+    await materials.add(
+        session,
+        member.branch_id,
+        member.id,
+        inbound.sender.channel,
+        inbound.media,
+        description,
+        today,
+        now,
+    )
+    return render(
+        "material_saved",
+        count=len(inbound.media),
+        description=description,
+        month_count=await _month_count(session, member, today),
+    )
+
+
+@router.command(
+    "资料",
+    usage="资料 [说明]",
+    summary="报送支部资料：发“资料 说明”后发图片或视频（也可先发图片后补说明）；只发“资料”查看本月",
+    role=Role.SECRETARY,
+)
+async def material_caption(
+    args: str,
+    member: Member,
+    session: AsyncSession,
+    inbound: Inbound,
+    clock: Clock,
+    today: dt.date,
+) -> str:
+    assert member.id is not None
+    now = clock.now()
+    description = args.strip()[:DESCRIPTION_LIMIT]
+    if inbound.media:  # text and pictures in one message (QQ)
+        await materials.add(
+            session,
+            member.branch_id,
+            member.id,
+            inbound.sender.channel,
+            inbound.media,
+            description,
+            today,
+            now,
+        )
+        return render(
+            "material_saved",
+            count=len(inbound.media),
+            description=description,
+            month_count=await _month_count(session, member, today),
+        )
+    if not description:
+        found = await materials.of_branch(session, member.branch_id, today.replace(day=1), today)
+        return render("material_list", materials=found, month=today.month)
+    described = await materials.describe_recent(
+        session, member.id, now - CAPTION_WINDOW, description
+    )
+    if described:
+        return render("material_described", count=described, description=description)
+    await dialogs.begin(
+        session, member.id, CAPTION_STATE, {"description": description}, now + CAPTION_WINDOW
+    )
+    return render("material_waiting", description=description, minutes=10)

@@ -1,0 +1,84 @@
+"""`资料`: secretaries record pictures and videos for their branch."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlmodel import col, select
+
+from bot.messages import Inbound, InboundKind, Media
+from data.models import Material
+from tests.conftest import Chat
+
+
+async def send_picture(chat: Chat, roster_id: str, reference: str) -> str:
+    inbound = Inbound(
+        chat.sender(roster_id),
+        uuid.uuid4().hex,
+        InboundKind.MEDIA,
+        chat.conversation.clock.now(),
+        media=(Media("image", reference),),
+    )
+    return await chat.conversation.respond(inbound)
+
+
+async def recorded(chat: Chat) -> list[Material]:
+    async with chat.conversation.sessions() as session:
+        return list(await session.exec(select(Material).order_by(col(Material.id))))
+
+
+async def test_caption_first_then_pictures(chat: Chat) -> None:
+    waiting = await chat.say("1003", "资料 主题党日活动照片")
+    assert "请在 10 分钟内发送图片或视频" in waiting
+    assert "本支部本月共 1 份" in await send_picture(chat, "1003", "media-1")
+    chat.conversation.clock.advance(minutes=5)
+    assert "本支部本月共 2 份" in await send_picture(chat, "1003", "media-2")
+    rows = await recorded(chat)
+    assert [(r.reference, r.description, r.kind) for r in rows] == [
+        ("media-1", "主题党日活动照片", "image"),
+        ("media-2", "主题党日活动照片", "image"),
+    ]
+    # After the window the caption no longer applies.
+    chat.conversation.clock.advance(minutes=11)
+    reply = await send_picture(chat, "1003", "media-3")
+    assert "补充说明请发送：资料 说明" in reply
+    assert (await recorded(chat))[-1].description == ""
+
+
+async def test_pictures_first_then_caption(chat: Chat) -> None:
+    await send_picture(chat, "1003", "media-1")
+    await send_picture(chat, "1003", "media-2")
+    reply = await chat.say("1003", "资料 支委会记录")
+    assert "已为刚才的 2 份资料加上说明：支委会记录" in reply
+    assert {r.description for r in await recorded(chat)} == {"支委会记录"}
+
+
+async def test_listing_this_months_materials(chat: Chat) -> None:
+    await chat.say("1003", "资料 党课课件")
+    await send_picture(chat, "1003", "media-1")
+    reply = await chat.say("1003", "资料")
+    assert "本支部11月资料 1 份：" in reply
+    assert "11/25 图片 党课课件" in reply
+    # Another branch's secretary sees their own (none).
+    assert "本支部11月还没有报送资料" in await chat.say("2002", "资料")
+
+
+async def test_a_plain_member_cannot_send_materials(chat: Chat) -> None:
+    assert "暂时只能看懂文字和语音消息" in await send_picture(chat, "1001", "media-1")
+    assert "没有使用“资料”的权限" in await chat.say("1001", "资料 照片")
+    assert await recorded(chat) == []
+
+
+async def test_materials_count_toward_the_branch_score(chat: Chat) -> None:
+    for number in range(2):
+        await send_picture(chat, "1003", f"media-{number}")
+    from bot.reports.bulletins import month_report
+    from bot.reports.periods import parse_period
+
+    async with chat.conversation.sessions() as session:
+        report = await month_report(
+            session, parse_period("2026-11"), chat.conversation.report_context
+        )
+    first = next(b for b in report.branches if b.branch == "第一党支部")
+    # 2 materials against a target of 4 a month.
+    assert first.parts["materials"] == 2 / 4
