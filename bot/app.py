@@ -100,7 +100,8 @@ def create_app(
             task = asyncio.create_task(dispatcher.run_forever(stop), name="dispatcher")
             scheduler = None
             if settings.scheduler == "on":
-                scheduler = build_scheduler(settings, PushJobs(settings, clock, sessions))
+                context = app[CONVERSATION].report_context
+                scheduler = build_scheduler(settings, PushJobs(settings, clock, sessions, context))
                 scheduler.start()
             yield
             if scheduler is not None:

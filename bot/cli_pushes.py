@@ -13,12 +13,15 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import pushes
+from bot import pushes, report_pushes
 from bot.app import wechat_api_for
 from bot.channels.onebot_api import OneBotApi
 from bot.cli_runtime import database, out, run
 from bot.clock import Clock, SystemClock
 from bot.dispatcher import Dispatcher
+from bot.reports.bulletins import Context
+from bot.reports.periods import PeriodKind
+from bot.rules import load_rules
 from bot.settings import Settings, load_settings
 from data import outbox
 from data.db import Sessions, session_factory, transaction
@@ -35,6 +38,16 @@ class PushChoice(StrEnum):
     LESSON = "lesson"
     NEWS = "news"
     REMINDER = "reminder"
+    MONTH_REPORT = "month-report"
+    QUARTER_REPORT = "quarter-report"
+    YEAR_REPORT = "year-report"
+
+
+REPORTS = {
+    PushChoice.MONTH_REPORT: PeriodKind.MONTH,
+    PushChoice.QUARTER_REPORT: PeriodKind.QUARTER,
+    PushChoice.YEAR_REPORT: PeriodKind.YEAR,
+}
 
 
 async def _enqueue(
@@ -42,6 +55,13 @@ async def _enqueue(
 ) -> pushes.Enqueued:
     if choice is PushChoice.REMINDER:
         return await pushes.enqueue_reminders(session, settings, clock)
+    if choice in REPORTS:
+        context = Context(
+            settings.zone, settings.daily_goal_minutes, load_rules(settings.rules_file)
+        )
+        return await report_pushes.enqueue_report(
+            session, settings, clock, context, REPORTS[choice]
+        )
     return await pushes.enqueue_article(session, settings, clock, PushKind(choice.value))
 
 
@@ -63,7 +83,7 @@ def push(
     kind: Annotated[PushChoice, typer.Argument(help="What to push.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, change nothing.")] = False,
 ) -> None:
-    """Enqueue a push (lesson, news or reminder) and send what is due now."""
+    """Enqueue a push (lesson, news, reminder, or last period's report) and send what is due."""
 
     async def work(settings: Settings) -> tuple[pushes.Enqueued, Counter[str]]:
         clock = SystemClock(settings.zone)

@@ -50,3 +50,13 @@ async def reminder_due(
 async def admins(session: AsyncSession) -> list[int]:
     statement = select(Member.id).where(Member.role == Role.ADMIN.value)
     return [member_id for member_id in await session.exec(statement) if member_id is not None]
+
+
+async def staff(session: AsyncSession) -> list[tuple[int, int, str]]:
+    """(member id, branch id, role) of the secretaries and admins who can be reached."""
+    statement = (
+        select(Member.id, Member.branch_id, Member.role)
+        .where(col(Member.role).in_([Role.SECRETARY.value, Role.ADMIN.value]), _reachable())
+        .order_by(col(Member.id))
+    )
+    return [(mid, branch, role) for mid, branch, role in await session.exec(statement) if mid]

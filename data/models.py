@@ -193,11 +193,14 @@ class PushKind(StrEnum):
     LESSON = "lesson"
     NEWS = "news"
     ALERT = "alert"  # a configuration problem, told to admins
+    REPORT = "report"  # the month's scores, the quarter's bulletin, the year's summary
 
     @property
     def priority(self) -> int:
         """Lower goes first when a member's push budget is short."""
-        return {"review": 0, "reminder": 0, "alert": 0, "lesson": 1, "news": 2}[self.value]
+        return {"review": 0, "reminder": 0, "alert": 0, "lesson": 1, "report": 1, "news": 2}[
+            self.value
+        ]
 
 
 class OutboxState(StrEnum):

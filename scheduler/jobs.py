@@ -10,8 +10,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from bot import pushes
+from bot import pushes, report_pushes
 from bot.clock import Clock
+from bot.reports.bulletins import Context
+from bot.reports.periods import PeriodKind
+from bot.rules import load_rules
 from bot.settings import Settings
 from data.db import Sessions, transaction
 from data.models import PushKind
@@ -28,6 +31,7 @@ class PushJobs:
     settings: Settings
     clock: Clock
     sessions: Sessions
+    context: Context | None = None  # default: from the settings and their rules file
 
     async def lesson(self) -> pushes.Enqueued:
         return await self._article(PushKind.LESSON)
@@ -40,6 +44,28 @@ class PushJobs:
             done = await pushes.enqueue_reminders(session, self.settings, self.clock)
         log.info("reminders enqueued: %d", done.count)
         return done
+
+    async def report(self, kind: PeriodKind) -> pushes.Enqueued:
+        async with transaction(self.sessions) as session:
+            context = self.context or Context(
+                self.settings.zone,
+                self.settings.daily_goal_minutes,
+                load_rules(self.settings.rules_file),
+            )
+            done = await report_pushes.enqueue_report(
+                session, self.settings, self.clock, context, kind
+            )
+        log.info("%s report %s enqueued: %d", kind.value, done.subject, done.count)
+        return done
+
+    async def month_report(self) -> pushes.Enqueued:
+        return await self.report(PeriodKind.MONTH)
+
+    async def quarter_report(self) -> pushes.Enqueued:
+        return await self.report(PeriodKind.QUARTER)
+
+    async def year_report(self) -> pushes.Enqueued:
+        return await self.report(PeriodKind.YEAR)
 
     async def _article(self, kind: PushKind) -> pushes.Enqueued:
         async with transaction(self.sessions) as session:
@@ -57,12 +83,25 @@ def triggers(settings: Settings) -> dict[str, tuple[str, BaseTrigger]]:
         return CronTrigger(hour=at.hour, minute=at.minute, timezone=zone)
 
     sweep = settings.reminder_sweep_minutes
+    at = settings.report_time.replace(minute=min(settings.report_time.minute, 49))
     return {
         "lesson": ("push the new micro-lesson", daily(settings.lesson_time)),
         "news": ("push the new micro-news", daily(settings.news_time)),
         "reminders": (
             f"remind members below the goal (every {sweep} min)",
             CronTrigger(minute=f"*/{sweep}", timezone=zone),
+        ),
+        "month_report": (
+            "score last month's branches (on the 1st)",
+            CronTrigger(day=1, hour=at.hour, minute=at.minute, timezone=zone),
+        ),
+        "quarter_report": (
+            "the quarterly bulletin (on a quarter's first day)",
+            CronTrigger(month="1,4,7,10", day=1, hour=at.hour, minute=at.minute + 5, timezone=zone),
+        ),
+        "year_report": (
+            "the year-end summary (on 1 January)",
+            CronTrigger(month=1, day=1, hour=at.hour, minute=at.minute + 10, timezone=zone),
         ),
     }
 
@@ -76,7 +115,14 @@ def build_scheduler(settings: Settings, jobs: PushJobs) -> AsyncIOScheduler:
             "misfire_grace_time": MISFIRE_GRACE_SECONDS,
         },
     )
-    bodies = {"lesson": jobs.lesson, "news": jobs.news, "reminders": jobs.reminders}
+    bodies = {
+        "lesson": jobs.lesson,
+        "news": jobs.news,
+        "reminders": jobs.reminders,
+        "month_report": jobs.month_report,
+        "quarter_report": jobs.quarter_report,
+        "year_report": jobs.year_report,
+    }
     for job_id, (name, trigger) in triggers(settings).items():
         scheduler.add_job(bodies[job_id], trigger, id=job_id, name=name, replace_existing=True)
     return scheduler

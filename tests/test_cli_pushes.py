@@ -56,6 +56,9 @@ def db_file(tmp_path: Path) -> Path:
     return tmp_path / "qiyi.db"
 
 
+JOBS = ("lesson", "news", "reminders", "month_report", "quarter_report", "year_report")
+
+
 def invoke(env: dict[str, str], *args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(app, list(args), env=env, input=input)
 
@@ -196,7 +199,7 @@ def job_rows(output: str) -> dict[str, str]:
     rows: dict[str, str] = {}
     for line in output.splitlines():
         cells = [cell.strip() for cell in line.split("│")]
-        if len(cells) > 2 and cells[1] in ("lesson", "news", "reminders"):
+        if len(cells) > 2 and cells[1] in JOBS:
             rows[cells[1]] = flat(line)
     return rows
 
@@ -205,7 +208,7 @@ def test_jobs_list_shows_the_jobs_and_next_runs(env: dict[str, str]) -> None:
     result = ok(invoke(env, "jobs", "list"))
 
     rows = job_rows(result.output)
-    assert sorted(rows) == ["lesson", "news", "reminders"]
+    assert sorted(rows) == sorted(JOBS)
     assert "2026-11-26 07:30 CST" in rows["lesson"]
     assert "2026-11-25 12:00 CST" in rows["news"]
     assert "2026-11-25 09:00 CST" in rows["reminders"]

@@ -30,7 +30,7 @@ from tests.queries import count
 
 UNUSED_URL = "sqlite+aiosqlite:///unused.db"  # settings only; never connected
 URUMQI = ZoneInfo("Asia/Urumqi")
-JOB_IDS = ["lesson", "news", "reminders"]
+JOB_IDS = sorted(["lesson", "news", "reminders", "month_report", "quarter_report", "year_report"])
 ONE_SECOND = dt.timedelta(seconds=1)
 
 
@@ -101,20 +101,27 @@ def test_reminder_sweep_fires_in_steps_of_the_setting() -> None:
     assert fires == [at(20, 25), at(20, 30), at(20, 35), at(20, 40)]
 
 
-def test_next_runs_lists_the_three_jobs() -> None:
+def test_next_runs_lists_the_jobs() -> None:
     runs = next_runs(make_settings(UNUSED_URL), MORNING)
 
     assert [(job_id, when) for job_id, _name, when in runs] == [
         ("lesson", at(7, 30, day=26)),
         ("news", at(12, 0)),
         ("reminders", at(9, 0)),
+        ("month_report", dt.datetime(2026, 12, 1, 8, 0, tzinfo=SHANGHAI)),
+        ("quarter_report", dt.datetime(2027, 1, 1, 8, 5, tzinfo=SHANGHAI)),
+        ("year_report", dt.datetime(2027, 1, 1, 8, 10, tzinfo=SHANGHAI)),
     ]
     assert "every 5 min" in runs[2][1]
 
 
 def test_times_come_from_the_settings() -> None:
     settings = make_settings(
-        UNUSED_URL, lesson_time="06:45", news_time="11:30", reminder_sweep_minutes=10
+        UNUSED_URL,
+        lesson_time="06:45",
+        news_time="11:30",
+        reminder_sweep_minutes=10,
+        report_time="07:15",
     )
 
     runs = next_runs(settings, MORNING)
@@ -123,6 +130,9 @@ def test_times_come_from_the_settings() -> None:
         ("lesson", at(6, 45, day=26)),
         ("news", at(11, 30)),
         ("reminders", at(9, 0)),
+        ("month_report", dt.datetime(2026, 12, 1, 7, 15, tzinfo=SHANGHAI)),
+        ("quarter_report", dt.datetime(2027, 1, 1, 7, 20, tzinfo=SHANGHAI)),
+        ("year_report", dt.datetime(2027, 1, 1, 7, 25, tzinfo=SHANGHAI)),
     ]
     assert next_fire(settings, "reminders", at(9, 1)) == at(9, 10)
     assert "every 10 min" in runs[2][1]

@@ -1,0 +1,143 @@
+"""`qiyi report`: the month's branch scores, the quarter's bulletin, the year's summary."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.cli_runtime import database, err, out, run
+from bot.reports.bulletins import Context, month_report, quarter_report, year_report
+from bot.reports.chart import write_png
+from bot.reports.documents import Report, render_html, render_markdown
+from bot.reports.periods import PeriodKind, ReportPeriod, parse_period
+from bot.reports.spreadsheet import write_xlsx
+from bot.rules import load_rules
+from bot.settings import Settings
+from data.db import session_factory
+
+report_app = typer.Typer(
+    help="Branch scores (month), bulletins (quarter), the year-end summary.",
+    no_args_is_help=True,
+)
+
+FORMATS = ("md", "html", "xlsx", "png")
+DEFAULT_FORMATS = ("md", "xlsx", "png")
+DEFAULT_FOLDER = Path("reports")
+EXAMPLES = {PeriodKind.MONTH: "2026-10", PeriodKind.QUARTER: "2026Q3", PeriodKind.YEAR: "2026"}
+BUILDERS = {
+    PeriodKind.MONTH: month_report,
+    PeriodKind.QUARTER: quarter_report,
+    PeriodKind.YEAR: year_report,
+}
+
+FormatOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="md, html, xlsx or png; repeat it or separate with commas [default: md,xlsx,png].",
+        show_default=False,
+    ),
+]
+OutOption = Annotated[Path, typer.Option("--out", help="The folder to write the files into.")]
+
+
+def _write_text(text: str, path: Path) -> None:
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+WRITERS: dict[str, Callable[[Report, Path], None]] = {
+    "md": lambda report, path: _write_text(render_markdown(report), path),
+    "html": lambda report, path: _write_text(render_html(report), path),
+    "xlsx": write_xlsx,
+    "png": write_png,
+}
+
+
+def parse_formats(given: list[str] | None) -> list[str]:
+    """["md,png", "html"] -> ["md", "png", "html"]; ValueError on an unknown format."""
+    if not given:
+        return list(DEFAULT_FORMATS)
+    found: list[str] = []
+    for item in given:
+        for name in item.split(","):
+            name = name.strip().lower()
+            if name not in FORMATS:
+                raise ValueError(f"unknown format {name!r} (use {', '.join(FORMATS)})")
+            if name not in found:
+                found.append(name)
+    return found
+
+
+def write_files(report: Report, formats: list[str], folder: Path) -> list[Path]:
+    """Write the report in each format as `<folder>/<period label>.<format>`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in formats:
+        path = folder / f"{report.period.label}.{name}"
+        WRITERS[name](report, path)
+        paths.append(path)
+    return paths
+
+
+def _period(kind: PeriodKind, text: str) -> ReportPeriod:
+    """The period of the command's kind; ValueError naming the expected shape otherwise."""
+    period = parse_period(text)
+    if period.kind is not kind:
+        raise ValueError(f"{text!r} is a {period.kind}, not a {kind} (write {EXAMPLES[kind]})")
+    return period
+
+
+def _fail(problem: str) -> typer.Exit:
+    err.print(f"[red]{problem}[/red]", highlight=False)
+    return typer.Exit(1)
+
+
+def _report(kind: PeriodKind, text: str, given: list[str] | None, folder: Path) -> None:
+    try:
+        period = _period(kind, text)
+        formats = parse_formats(given)
+    except ValueError as problem:
+        raise _fail(str(problem)) from None
+    build: Callable[..., Awaitable[Report]] = BUILDERS[kind]
+
+    async def work(settings: Settings) -> Report:
+        context = Context(settings.zone, settings.daily_goal_minutes, load_rules(settings.rules_file))
+        async with database(settings) as engine, session_factory(engine)() as session:
+            return await build(session, period, context)
+
+    for path in write_files(run(work), formats, folder):
+        out.print(str(path), markup=False, highlight=False)
+
+
+@report_app.command("month")
+def month(
+    period: Annotated[str, typer.Argument(help="The month, e.g. 2026-10.")],
+    formats: FormatOption = None,
+    folder: OutOption = DEFAULT_FOLDER,
+) -> None:
+    """The month's branch scores with each part of the score (月打分)."""
+    _report(PeriodKind.MONTH, period, formats, folder)
+
+
+@report_app.command("quarter")
+def quarter(
+    period: Annotated[str, typer.Argument(help="The quarter, e.g. 2026Q3.")],
+    formats: FormatOption = None,
+    folder: OutOption = DEFAULT_FOLDER,
+) -> None:
+    """The quarter's bulletin: branches ranked, their move since last quarter (季通报)."""
+    _report(PeriodKind.QUARTER, period, formats, folder)
+
+
+@report_app.command("year")
+def year(
+    period: Annotated[str, typer.Argument(help="The year, e.g. 2026.")],
+    formats: FormatOption = None,
+    folder: OutOption = DEFAULT_FOLDER,
+) -> None:
+    """The year-end summary: totals, top members and branches, month by month (年终结)."""
+    _report(PeriodKind.YEAR, period, formats, folder)
