@@ -1,0 +1,1 @@
+"""Branch scores and bulletins: 月打分、季通报、年终结."""

@@ -1,0 +1,109 @@
+"""A branch's monthly score: the weighted mean of measured parts, each between 0 and 1.
+
+The parts and their weights come from `[scoring]` in the rules file; every part is kept
+next to the score so a secretary can see why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from bot.rules import ScoringRules
+from data.figures import MemberFigures, Period
+
+PARTS = ("participation", "study", "goal_days", "volunteer", "notes", "articles", "quiz", "materials")
+
+
+@dataclass
+class BranchScore:
+    branch_id: int
+    branch: str
+    members: int
+    parts: dict[str, float] = field(default_factory=dict)
+    score: float | None = None  # None: no members, not ranked
+    rank: int | None = None
+
+
+def _mean(values: Iterable[float]) -> float:
+    found = list(values)
+    return sum(found) / len(found) if found else 0.0
+
+
+def _share(value: float, target: float) -> float:
+    return min(1.0, value / target) if target > 0 else 0.0
+
+
+def branch_parts(
+    people: list[MemberFigures],
+    materials: int,
+    period: Period,
+    goal: int,
+    rules: ScoringRules,
+    weeks: int,
+) -> dict[str, float]:
+    """Each part of the score between 0 and 1, over the branch's members."""
+    month_scale = period.days / 30.0  # targets are per month; a quarter or year scales them
+    members = len(people)
+
+    def scaled(person: MemberFigures) -> float:
+        return person.active_days / period.days
+
+    participation = _mean(
+        1.0 if p.study_days >= math.ceil(rules.participation_min_days * scaled(p) * month_scale) else 0.0
+        for p in people
+    )
+    volunteer_hours = sum(p.volunteer_minutes for p in people) / 60
+    answered = sum(p.quiz_answered for p in people)
+    return {
+        "participation": participation,
+        "study": _mean(_share(p.minutes / p.active_days, goal) for p in people),
+        "goal_days": _mean(p.goal_days / p.active_days for p in people),
+        "volunteer": _share(volunteer_hours / members, rules.volunteer_hours_per_member * month_scale),
+        "notes": _share(
+            sum(p.note_chars for p in people) / members, rules.note_chars_per_member * month_scale
+        ),
+        "articles": _mean(_share(p.article_weeks, max(1, round(weeks * scaled(p)))) for p in people),
+        "quiz": sum(p.quiz_correct for p in people) / answered if answered else 0.0,
+        "materials": _share(materials, rules.materials_per_month * month_scale),
+    }
+
+
+def weeks_in(period: Period) -> int:
+    """ISO weeks the period touches."""
+    days = (period.first + dt.timedelta(days=offset) for offset in range(period.days))
+    return len({day.isocalendar()[:2] for day in days})
+
+
+def score_branches(
+    figures: dict[int, MemberFigures],
+    branches: dict[int, str],
+    materials: dict[int, int],
+    period: Period,
+    goal: int,
+    rules: ScoringRules,
+) -> list[BranchScore]:
+    """Every branch's parts and score, ranked (best first; branches without members last)."""
+    by_branch: dict[int, list[MemberFigures]] = {}
+    for person in figures.values():
+        by_branch.setdefault(person.branch_id, []).append(person)
+    weights = rules.weights()
+    total_weight = sum(weights.values()) or 1.0
+    weeks = weeks_in(period)
+    scores: list[BranchScore] = []
+    for branch_id, name in branches.items():
+        people = by_branch.get(branch_id, [])
+        entry = BranchScore(branch_id, name, len(people))
+        if people:
+            entry.parts = branch_parts(people, materials.get(branch_id, 0), period, goal, rules, weeks)
+            weighted = sum(weights[part] * entry.parts[part] for part in PARTS)
+            entry.score = round(100 * weighted / total_weight, 1)
+        scores.append(entry)
+    ranked = sorted(
+        scores, key=lambda s: (s.score is None, -(s.score or 0.0), s.branch)
+    )
+    for position, entry in enumerate(r for r in ranked if r.score is not None):
+        entry.rank = position + 1
+    return ranked
