@@ -67,10 +67,10 @@ class MemberFigures:
 
 
 def longest_run(days: list[dt.date]) -> int:
-    """The longest run of consecutive days in a sorted list."""
+    """The longest run of consecutive days (in any order, repeats allowed)."""
     best = run = 0
     previous: dt.date | None = None
-    for day in days:
+    for day in sorted(set(days)):
         run = run + 1 if previous is not None and day - previous == dt.timedelta(days=1) else 1
         best = max(best, run)
         previous = day

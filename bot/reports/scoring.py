@@ -6,6 +6,7 @@ next to the score so a secretary can see why.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import math
 from collections.abc import Iterable
@@ -14,7 +15,16 @@ from dataclasses import dataclass, field
 from bot.rules import ScoringRules
 from data.figures import MemberFigures, Period
 
-PARTS = ("participation", "study", "goal_days", "volunteer", "notes", "articles", "quiz", "materials")
+PARTS = (
+    "participation",
+    "study",
+    "goal_days",
+    "volunteer",
+    "notes",
+    "articles",
+    "quiz",
+    "materials",
+)
 
 
 @dataclass
@@ -36,6 +46,29 @@ def _share(value: float, target: float) -> float:
     return min(1.0, value / target) if target > 0 else 0.0
 
 
+def participation_threshold(rules: ScoringRules, period: Period, active_days: int) -> int:
+    """Study days that count as participating: `participation_min_days` a month, in proportion
+    to the days the member belonged (integer arithmetic: 15 x 16/30 is exactly 8)."""
+    months = calendar_months(period)
+    days = calendar_days(period)
+    return -(-rules.participation_min_days * months * active_days // days)
+
+
+def calendar_months(period: Period) -> int:
+    return (period.last.year - period.first.year) * 12 + period.last.month - period.first.month + 1
+
+
+def calendar_days(period: Period) -> int:
+    """Days of the calendar months the period touches."""
+    first = period.first.replace(day=1)
+    last_day = calendar.monthrange(period.last.year, period.last.month)[1]
+    return (period.last.replace(day=last_day) - first).days + 1
+
+
+def _round(value: float) -> int:
+    return math.floor(value + 0.5)
+
+
 def branch_parts(
     people: list[MemberFigures],
     materials: int,
@@ -45,29 +78,27 @@ def branch_parts(
     weeks: int,
 ) -> dict[str, float]:
     """Each part of the score between 0 and 1, over the branch's members."""
-    month_scale = period.days / 30.0  # targets are per month; a quarter or year scales them
+    worth = period.days / calendar_days(period) * calendar_months(period)  # months of targets
     members = len(people)
-
-    def scaled(person: MemberFigures) -> float:
-        return person.active_days / period.days
-
-    participation = _mean(
-        1.0 if p.study_days >= math.ceil(rules.participation_min_days * scaled(p) * month_scale) else 0.0
-        for p in people
-    )
     volunteer_hours = sum(p.volunteer_minutes for p in people) / 60
     answered = sum(p.quiz_answered for p in people)
     return {
-        "participation": participation,
+        "participation": _mean(
+            1.0 if p.study_days >= participation_threshold(rules, period, p.active_days) else 0.0
+            for p in people
+        ),
         "study": _mean(_share(p.minutes / p.active_days, goal) for p in people),
         "goal_days": _mean(p.goal_days / p.active_days for p in people),
-        "volunteer": _share(volunteer_hours / members, rules.volunteer_hours_per_member * month_scale),
+        "volunteer": _share(volunteer_hours / members, rules.volunteer_hours_per_member * worth),
         "notes": _share(
-            sum(p.note_chars for p in people) / members, rules.note_chars_per_member * month_scale
+            sum(p.note_chars for p in people) / members, rules.note_chars_per_member * worth
         ),
-        "articles": _mean(_share(p.article_weeks, max(1, round(weeks * scaled(p)))) for p in people),
+        "articles": _mean(
+            _share(p.article_weeks, max(1, _round(weeks * p.active_days / period.days)))
+            for p in people
+        ),
         "quiz": sum(p.quiz_correct for p in people) / answered if answered else 0.0,
-        "materials": _share(materials, rules.materials_per_month * month_scale),
+        "materials": _share(materials, rules.materials_per_month * worth),
     }
 
 
@@ -97,13 +128,13 @@ def score_branches(
         people = by_branch.get(branch_id, [])
         entry = BranchScore(branch_id, name, len(people))
         if people:
-            entry.parts = branch_parts(people, materials.get(branch_id, 0), period, goal, rules, weeks)
+            entry.parts = branch_parts(
+                people, materials.get(branch_id, 0), period, goal, rules, weeks
+            )
             weighted = sum(weights[part] * entry.parts[part] for part in PARTS)
             entry.score = round(100 * weighted / total_weight, 1)
         scores.append(entry)
-    ranked = sorted(
-        scores, key=lambda s: (s.score is None, -(s.score or 0.0), s.branch)
-    )
+    ranked = sorted(scores, key=lambda s: (s.score is None, -(s.score or 0.0), s.branch))
     for position, entry in enumerate(r for r in ranked if r.score is not None):
         entry.rank = position + 1
     return ranked
