@@ -21,6 +21,7 @@ from bot.channels import wechat_api, wechat_menu
 from bot.channels.wechat_sample import curl_command, signed_request
 from bot.cli_groups import groups_app
 from bot.cli_pushes import jobs_app, outbox_app, push
+from bot.cli_reports import report_app
 from bot.cli_runtime import database, err, out, run
 from bot.clock import SystemClock, unix_seconds
 from bot.roster import RosterError, read_roster
@@ -42,6 +43,7 @@ app.command("push")(push)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(groups_app, name="groups")
+app.add_typer(report_app, name="report")
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:

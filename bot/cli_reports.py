@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from bot.cli_runtime import database, err, out, run
 from bot.reports.bulletins import Context, month_report, quarter_report, year_report
@@ -92,7 +93,7 @@ def _period(kind: PeriodKind, text: str) -> ReportPeriod:
 
 
 def _fail(problem: str) -> typer.Exit:
-    err.print(f"[red]{problem}[/red]", highlight=False)
+    err.print(f"[red]{escape(problem)}[/red]", highlight=False)
     return typer.Exit(1)
 
 
@@ -105,7 +106,9 @@ def _report(kind: PeriodKind, text: str, given: list[str] | None, folder: Path) 
     build: Callable[..., Awaitable[Report]] = BUILDERS[kind]
 
     async def work(settings: Settings) -> Report:
-        context = Context(settings.zone, settings.daily_goal_minutes, load_rules(settings.rules_file))
+        context = Context(
+            settings.zone, settings.daily_goal_minutes, load_rules(settings.rules_file)
+        )
         async with database(settings) as engine, session_factory(engine)() as session:
             return await build(session, period, context)
 

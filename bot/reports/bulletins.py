@@ -121,17 +121,18 @@ async def month_report(
     return MonthReport(period, scores, _sorted_members(found), context.rules.scoring.weights())
 
 
-async def _period_branches(
+async def _month_reports(
     session: AsyncSession, period: ReportPeriod, context: Context
-) -> list[PeriodBranch]:
+) -> list[MonthReport]:
+    return [await month_report(session, month, context) for month in period.months()]
+
+
+def _period_branches(months: list[MonthReport]) -> list[PeriodBranch]:
     """Branches by the mean of their monthly scores over the period, ranked."""
-    months = [await month_report(session, month, context) for month in period.months()]
     rows: dict[str, PeriodBranch] = {}
     for index, month in enumerate(months):
         for score in month.branches:
-            row = rows.setdefault(
-                score.branch, PeriodBranch(score.branch, 0, [None] * len(months))
-            )
+            row = rows.setdefault(score.branch, PeriodBranch(score.branch, 0, [None] * len(months)))
             row.monthly[index] = score.score
             row.members = max(row.members, score.members)
     for row in rows.values():
@@ -147,30 +148,31 @@ async def quarter_report(
     session: AsyncSession, period: ReportPeriod, context: Context
 ) -> QuarterReport:
     assert period.kind is PeriodKind.QUARTER
-    current = await _period_branches(session, period, context)
-    before = {row.branch: row for row in await _period_branches(session, period.previous(), context)}
+    current = _period_branches(await _month_reports(session, period, context))
+    previous = _period_branches(await _month_reports(session, period.previous(), context))
+    before = {row.branch: row for row in previous}
     for row in current:
         if row.branch in before:
             row.previous_rank = before[row.branch].rank
             row.previous_score = before[row.branch].score
     ranked = [row for row in current if row.rank is not None]
     improved = [row for row in ranked if row.score_change is not None]
-    most_improved = max(improved, key=lambda r: (r.score_change or 0.0, -(r.rank or 0)), default=None)
+    most_improved = max(
+        improved, key=lambda r: (r.score_change or 0.0, -(r.rank or 0)), default=None
+    )
     if most_improved is not None and (most_improved.score_change or 0.0) <= 0:
         most_improved = None
     members = _sorted_members(await _figures(session, period.span, context))
     return QuarterReport(period, current, ranked[0] if ranked else None, most_improved, members)
 
 
-async def year_report(
-    session: AsyncSession, period: ReportPeriod, context: Context
-) -> YearReport:
+async def year_report(session: AsyncSession, period: ReportPeriod, context: Context) -> YearReport:
     assert period.kind is PeriodKind.YEAR
     found = await _figures(session, period.span, context)
-    branches = await _period_branches(session, period, context)
+    reports = await _month_reports(session, period, context)
+    branches = _period_branches(reports)
     months: list[MonthLine] = []
-    for month in period.months():
-        report = await month_report(session, month, context)
+    for month, report in zip(period.months(), reports, strict=True):
         scored = [b.score for b in report.branches if b.score is not None]
         months.append(
             MonthLine(

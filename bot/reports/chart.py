@@ -1,0 +1,107 @@
+"""The branch ranking as a PNG bar chart, sized to be read on a phone.
+
+Drawn with matplotlib's object API on an Agg canvas: no pyplot state, no display needed.
+Chinese branch names need a CJK font; on Debian/Ubuntu install `fonts-wqy-microhei`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from functools import cache
+from pathlib import Path
+
+import matplotlib
+from matplotlib import font_manager
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from bot.reports.documents import Report, heading, score_label
+from content.texts import render
+
+log = logging.getLogger(__name__)
+
+CJK_FONTS = (
+    "WenQuanYi Micro Hei",
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "SimHei",
+    "Microsoft YaHei",
+)
+WIDTH_PX = 1080
+DPI = 200  # 1080 px = 5.4 in; text in points then stays legible on a phone
+HEADER_IN = 1.0  # title and axis
+BAR_IN = 0.34  # per branch
+MIN_HEIGHT_IN = 2.2
+TOP_COLOR, BAR_COLOR = "#b71c1c", "#e57373"
+TOP_HIGHLIGHTED = 3
+
+
+@cache
+def cjk_font() -> str | None:
+    """The first installed font of `CJK_FONTS`; None (and one warning) when there is none."""
+    installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    for name in CJK_FONTS:
+        if name in installed:
+            return name
+    log.warning(
+        "No CJK font found (%s); Chinese text in report charts will not render."
+        " Install fonts-wqy-microhei (Debian/Ubuntu) and clear matplotlib's font cache.",
+        ", ".join(CJK_FONTS),
+    )
+    return None
+
+
+def ranked_scores(report: Report) -> list[tuple[int, str, float]]:
+    """(rank, branch, score) of the ranked branches, best first; the unranked are left out."""
+    return [
+        (b.rank, b.branch, b.score)
+        for b in report.branches
+        if b.rank is not None and b.score is not None
+    ]
+
+
+def write_png(report: Report, path: Path) -> None:
+    """Draw the branches' scores (a month's score, a quarter's or year's mean) as a PNG."""
+    rows = ranked_scores(report)
+    font = cjk_font()
+    fonts = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
+    style = {"font.family": "sans-serif", "font.sans-serif": fonts}
+    with matplotlib.rc_context(style), warnings.catch_warnings():
+        # Without a CJK font every Chinese glyph would warn; cjk_font() said it once.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        figure = _draw(report, rows)
+        figure.savefig(path, format="png", dpi=DPI)
+
+
+def _draw(report: Report, rows: list[tuple[int, str, float]]) -> Figure:
+    height = max(MIN_HEIGHT_IN, HEADER_IN + BAR_IN * len(rows))
+    figure = Figure(figsize=(WIDTH_PX / DPI, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.set_title(heading(report.period), fontsize=11, loc="left")
+    if not rows:
+        axes.set_axis_off()
+        axes.text(0.5, 0.5, render("reports/chart_empty"), ha="center", va="center", fontsize=10)
+        return figure
+    labels = [f"{rank}. {_literal(name)}" for rank, name, _ in rows]
+    scores = [score for _, _, score in rows]
+    colors = [TOP_COLOR if i < TOP_HIGHLIGHTED else BAR_COLOR for i in range(len(rows))]
+    positions = range(len(rows))
+    bars = axes.barh(positions, scores, color=colors, height=0.7)
+    axes.bar_label(bars, labels=[f"{s:.1f}" for s in scores], padding=2, fontsize=7)
+    axes.set_yticks(positions, labels=labels, fontsize=8)
+    axes.invert_yaxis()  # the best at the top
+    axes.set_xlim(0, 112)  # room for the label of a 100
+    axes.set_xticks(range(0, 101, 20))
+    axes.tick_params(axis="x", labelsize=7)
+    axes.set_xlabel(score_label(report.period), fontsize=8)
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.margins(y=0.01)
+    return figure
+
+
+def _literal(text: str) -> str:
+    """The text drawn as typed: a pair of "$" would otherwise start matplotlib's mathtext."""
+    return text.replace("$", r"\$")
