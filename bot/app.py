@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,6 +27,7 @@ from bot.settings import Settings
 from data import migrate
 from data.db import Sessions, create_engine, session_factory
 from scheduler.jobs import PushJobs, build_scheduler
+from scheduler.leader import Leadership
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,22 @@ def build_conversation(
         rules=rules or load_rules(settings.rules_file),
         router=router,
     )
+
+
+def _scheduler_switch(scheduler: AsyncIOScheduler) -> tuple[Callable[[], None], Callable[[], None]]:
+    """What winning and losing the scheduler election do: run the jobs, or hold them."""
+
+    def elected() -> None:
+        if scheduler.running:
+            scheduler.resume()
+        else:
+            scheduler.start()
+
+    def deposed() -> None:
+        if scheduler.running:
+            scheduler.pause()
+
+    return elected, deposed
 
 
 def wechat_api_for(
@@ -99,15 +117,20 @@ def create_app(
             stop = asyncio.Event()
             task = asyncio.create_task(dispatcher.run_forever(stop), name="dispatcher")
             scheduler = None
+            election = None
             if settings.scheduler == "on":
                 context = app[CONVERSATION].report_context
                 scheduler = build_scheduler(settings, PushJobs(settings, clock, sessions, context))
-                scheduler.start()
+                leadership = Leadership(app[ENGINE], *_scheduler_switch(scheduler))
+                await leadership.try_once()  # the first server up leads from the start
+                election = asyncio.create_task(leadership.run(stop), name="scheduler election")
             yield
-            if scheduler is not None:
+            stop.set()
+            if election is not None:
+                await election
+            if scheduler is not None and scheduler.running:
                 scheduler.shutdown(wait=False)
                 await asyncio.sleep(0)  # APScheduler stops on the next loop turn
-            stop.set()
             await task
             if qqbot is not None:
                 await qqbot.drain()
