@@ -57,9 +57,28 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes sharing the port (PostgreSQL only).")
+    ] = 1,
 ) -> None:
     """Run the server (applies pending migrations first)."""
-    _serve(load_settings(), host, port)
+    settings = load_settings()
+    if workers == 1:
+        _serve(settings, host, port)
+        return
+    from bot import workers as processes
+
+    processes.check(settings, workers)
+    settings.require_a_channel()
+
+    async def migrate_once(settings: Settings) -> None:
+        async with database(settings):
+            pass
+
+    run(migrate_once, settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    out.print(f"Qiyi: {workers} workers on http://{host}:{port}")
+    processes.run(host, port, workers)
 
 
 @db_app.command("upgrade")
