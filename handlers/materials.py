@@ -26,8 +26,23 @@ def _may_send(member: Member | None) -> bool:
     return member is not None and Role(member.role).rank >= Role.SECRETARY.rank
 
 
-async def _month_count(session: AsyncSession, member: Member, today: dt.date) -> int:
-    return len(await materials.of_branch(session, member.branch_id, today.replace(day=1), today))
+async def _record(
+    session: AsyncSession,
+    member: Member,
+    inbound: Inbound,
+    description: str,
+    today: dt.date,
+    now: dt.datetime,
+) -> str:
+    assert member.id is not None
+    channel = inbound.sender.channel
+    await materials.add(
+        session, member.branch_id, member.id, channel, inbound.media, description, today, now
+    )
+    month = await materials.of_branch(session, member.branch_id, today.replace(day=1), today)
+    return render(
+        "material_saved", count=len(inbound.media), description=description, month_count=len(month)
+    )
 
 
 @router.event(InboundKind.MEDIA)
@@ -46,22 +61,7 @@ async def receive_media(
     now = clock.now()
     caption = await dialogs.current(session, member.id, CAPTION_STATE, now)
     description = str(caption["description"]) if caption else ""
-    await materials.add(
-        session,
-        member.branch_id,
-        member.id,
-        inbound.sender.channel,
-        inbound.media,
-        description,
-        today,
-        now,
-    )
-    return render(
-        "material_saved",
-        count=len(inbound.media),
-        description=description,
-        month_count=await _month_count(session, member, today),
-    )
+    return await _record(session, member, inbound, description, today, now)
 
 
 @router.command(
@@ -82,22 +82,7 @@ async def material_caption(
     now = clock.now()
     description = args.strip()[:DESCRIPTION_LIMIT]
     if inbound.media:  # text and pictures in one message (QQ)
-        await materials.add(
-            session,
-            member.branch_id,
-            member.id,
-            inbound.sender.channel,
-            inbound.media,
-            description,
-            today,
-            now,
-        )
-        return render(
-            "material_saved",
-            count=len(inbound.media),
-            description=description,
-            month_count=await _month_count(session, member, today),
-        )
+        return await _record(session, member, inbound, description, today, now)
     if not description:
         found = await materials.of_branch(session, member.branch_id, today.replace(day=1), today)
         return render("material_list", materials=found, month=today.month)
