@@ -14,7 +14,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from data.models import DeliveryAttempt, OutboxItem, OutboxState, PushKind
 
 INSERT_CHUNK = 1000
-CLAIM_WINDOW = 8  # rows looked at per member claimed
 
 
 @dataclass(frozen=True)
@@ -103,18 +102,24 @@ async def claim_due(
     rows another dispatcher holds are skipped, so several dispatchers share the work.
     """
     # Members are picked from a bounded window of the oldest due rows (an index range scan on
-    # (state, due_at)), so each claim costs the same however long the backlog is.
-    window = members * CLAIM_WINDOW
+    # (state, due_at)), so each claim costs the same however long the backlog is. Those rows
+    # are locked as they are read, skipping rows another dispatcher holds: two dispatchers
+    # pick different members instead of colliding on the same ones.
+    # One row a member at most: every row locked here belongs to a member this claim takes,
+    # so no other dispatcher is kept from rows this one will not send.
+    window = members
     oldest_pending = (
         select(OutboxItem.member_id)
         .where(OutboxItem.state == OutboxState.PENDING.value, OutboxItem.due_at <= now)
         .order_by(col(OutboxItem.due_at))
         .limit(window)
+        .with_for_update(skip_locked=True)
     )
     expired_leases = (
         select(OutboxItem.member_id)
         .where(OutboxItem.state == OutboxState.SENDING.value, col(OutboxItem.lease_until) < now)
         .limit(window)
+        .with_for_update(skip_locked=True)
     )
     found = list(await session.exec(oldest_pending)) + list(await session.exec(expired_leases))
     chosen = list(dict.fromkeys(found))[:members]  # first come, first served
