@@ -100,6 +100,7 @@ def create_app(
         engine = create_engine(settings.database_url)
         if run_migrations:
             await migrate.upgrade(engine)
+            await migrate.refresh_statistics(engine)
         app[ENGINE] = engine
         app[CONVERSATION] = build_conversation(settings, clock, engine, rules)
         yield

@@ -17,6 +17,7 @@ from bot.reports.periods import PeriodKind
 from bot.rules import load_rules
 from bot.settings import Settings
 from data.db import Sessions, transaction
+from data.migrate import refresh_statistics
 from data.models import PushKind
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ class PushJobs:
         return done
 
     async def report(self, kind: PeriodKind) -> pushes.Enqueued:
+        engine = self.sessions.kw.get("bind")
+        if engine is not None:
+            await refresh_statistics(engine)
         async with transaction(self.sessions) as session:
             context = self.context or Context(
                 self.settings.zone,
