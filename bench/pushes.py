@@ -110,6 +110,9 @@ class Result:
     dispatch_seconds: float
     enqueue_peak_mib: float
     dispatch_peak_mib: float
+    # Two dispatchers on two engines sharing the outbox (PostgreSQL only: SKIP LOCKED).
+    pair_seconds: float | None = None
+    pair_shares: tuple[int, int] | None = None
 
     @property
     def enqueue_rate(self) -> float:
@@ -342,9 +345,47 @@ async def run_case(
         finally:
             tracemalloc.stop()
         await check_dispatch(sessions, counts, sent, n)
+        pair = (
+            await run_pair(engine, database_url, settings, clock, fake, n)
+            if database == "postgresql"
+            else None
+        )
     finally:
         await engine.dispose()
-    return Result(database, n, enqueue_seconds, dispatch_seconds, enqueue_peak, dispatch_peak)
+    result = Result(database, n, enqueue_seconds, dispatch_seconds, enqueue_peak, dispatch_peak)
+    if pair is not None:
+        result.pair_seconds, result.pair_shares = pair
+    return result
+
+
+async def run_pair(
+    engine: AsyncEngine,
+    database_url: str,
+    settings: Settings,
+    clock: FixedClock,
+    fake: FakeWeChat,
+    n: int,
+) -> tuple[float, tuple[int, int]]:
+    """Pass 3: the same reminder drained by two dispatchers with engines of their own, as two
+    server processes would (here in one event loop, so they share one core's worth of Python)."""
+    await reset_outbox(engine)
+    sessions = session_factory(engine)
+    await enqueue(sessions, settings, clock, n)
+    other = create_engine(database_url)
+    try:
+        sent = fresh_tallies(fake)
+        async with (
+            dispatcher_for(settings, clock, sessions) as first,
+            dispatcher_for(settings, clock, session_factory(other)) as second,
+        ):
+            gc.collect()
+            started = time.perf_counter()
+            one, two = await asyncio.gather(first.run_once(), second.run_once())
+            seconds = time.perf_counter() - started
+        await check_dispatch(sessions, one + two, sent, n)
+    finally:
+        await other.dispose()
+    return seconds, (one["sent"], two["sent"])
 
 
 # ---- the run ----------------------------------------------------------------------------
@@ -446,6 +487,8 @@ COLUMNS = (
     "sends/s",
     "peak MiB enqueue",
     "peak MiB dispatch",
+    "2 dispatchers s",
+    "split",
 )
 
 
@@ -460,6 +503,8 @@ def rows(results: list[Result]) -> list[list[str]]:
             f"{r.send_rate:,.0f}",
             f"{r.enqueue_peak_mib:.2f}",
             f"{r.dispatch_peak_mib:.2f}",
+            f"{r.pair_seconds:.3f}" if r.pair_seconds is not None else "-",
+            "/".join(f"{x:,}" for x in r.pair_shares) if r.pair_shares else "-",
         ]
         for r in results
     ]
