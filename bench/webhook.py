@@ -1,0 +1,1264 @@
+"""Load benchmark of the WeChat webhook (`POST /wechat`), server against load generator on
+127.0.0.1.
+
+Every server runs as its own process on a free loopback port:
+
+(a) `bench/webhook_bare.py`: a bare aiohttp handler returning a constant XML reply — the
+    ceiling of aiohttp on this machine;
+(b) `qiyi serve` on a fresh SQLite file, 1 process, plain mode and safe mode (AES);
+(c) `qiyi serve --workers 1` and `--workers 2` on a throwaway PostgreSQL database
+    (`--postgres URL`; skipped with a note when the server cannot be reached);
+(d) `bench/webhook_werobot.py`: the same check-in flow the way most WeChat bots are written
+    today — WeRoBot with a sqlite3 write per check-in, run with WeRoBot's own server
+    (`robot.run(server=…)`), plain mode and safe mode.
+
+The bot's databases are seeded before their server starts (not timed) with 1,000 members,
+each bound to a WeChat openid, through the product's own functions (`data.members`).
+
+The load: wrk (when installed: `apt-get install wrk`) with `bench/webhook_wrk.lua`, or else
+an aiohttp client in this process, with `--concurrency` connections for `--seconds` after a
+`--warmup`. Right before each phase the requests are built and signed (fresh timestamps,
+each with its own MsgId) by the product's `signed_request`: ~50% `学习 N` (N 1–60), 20%
+`今日`, 20% `积分`, 10% unknown text, from the 1,000 members at random. A response is good
+when it is 200 with `<Content>` in its XML (safe mode: `<Encrypt>`); before the load, one
+reply of each kind is read (decrypted in safe mode) and must say what that command says.
+The bot's apology for an unexpected error counts as an error too (in safe mode, where it is
+encrypted, by the "failed to answer message" lines of the server's log). Timeouts (10 s),
+connection errors and other statuses count. A case with more than 1% errors failed.
+
+WeRoBot's server: bottle's adapters, the fastest installed of bjoern (C, one process, one
+thread, keep-alive; 5,700 req/s here), waitress and gunicorn (one sync worker; both about
+2,100), wsgiref (2,100, p99 1.7 s). WeRoBot's default, "auto", takes waitress when it is
+installed and wsgiref otherwise; meinheld does not build on Python 3.11.
+
+    .venv/bin/pip install werobot bjoern py-spy   # bjoern: `apt-get install libev-dev`
+    .venv/bin/python -m bench.webhook
+    .venv/bin/python -m bench.webhook --markdown --seconds 10 --concurrency 32 \
+        --postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test
+    .venv/bin/python -m bench.webhook --cases b --profile b   # py-spy's view of (b)
+
+The machine has few cores: the load generator, the server and PostgreSQL share them. The
+table says how much CPU the server, the load generator and everything else used. Every
+process, file and database the run makes is removed at the end; each case has a time limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.metadata
+import importlib.util
+import itertools
+import os
+import platform
+import random
+import re
+import resource
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import yarl
+from defusedxml import ElementTree
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import select
+from wechatpy.crypto import WeChatCrypto
+
+from bench import webhook_profile
+from bench.webhook_profile import Profile, ProfileError
+from bot.channels.wechat_sample import signed_request
+from bot.clock import SystemClock, unix_seconds
+from bot.messages import Sender
+from bot.settings import Settings
+from data import members, migrate
+from data.db import create_engine, session_factory, transaction
+from data.members import RosterRow
+from data.models import Member, Role
+
+REPO = Path(__file__).resolve().parent.parent
+LUA_SCRIPT = Path(__file__).resolve().parent / "webhook_wrk.lua"
+ZONE = ZoneInfo("Asia/Shanghai")
+
+MEMBERS = 1_000
+BRANCHES = [f"第{i + 1}党支部" for i in range(37)]
+TOKEN = "qiyi-bench-token"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters
+APPID = "wxqiyibench0000001"
+
+# The mix: in every block of ten requests, five check-ins, two 今日, two 积分, one unknown.
+MIX = ["checkin"] * 5 + ["today"] * 2 + ["points"] * 2 + ["unknown"]
+UNKNOWN_TEXTS = ("你好", "在吗", "谢谢", "这个怎么弄")
+MAX_DAY_MINUTES = 1_380  # stay under the product's 24 h a day: a check-in past it is a 今日
+MAX_POOL = 400_000  # requests built for one phase at most
+ERROR_LIMIT = 0.01  # a case with more errors than this share failed
+
+# What each kind of reply must say (checked on a few replies before the load).
+QIYI_MARKERS = {"checkin": "已记录", "today": "今日学习", "points": "积分卡", "unknown": "没看懂"}
+WEROBOT_MARKERS = {
+    "checkin": "已记录学习",
+    "today": "今日已学习",
+    "points": "积分",
+    "unknown": "没看懂",
+}
+BARE_MARKERS = dict.fromkeys(QIYI_MARKERS, "收到")
+QIYI_APOLOGY = "系统开小差"  # content/templates/error.j2: an unexpected error, answered 200
+# Qiyi's log line for an unexpected error, answered 200 with the apology: in safe mode the
+# load generator cannot see the apology in the encrypted reply, so the log is counted.
+QIYI_FAILURE_LINE = "failed to answer message"
+# Any line of a server's log that says something went wrong (a note, not a count).
+TROUBLE_LINES = re.compile(r"Traceback|Catch an exception|\bERROR\b|\[ERROR\]")
+
+# The goals.
+CEILING_SHARE_GOAL = 0.40  # (b) ≥ 40% of (a)
+P99_GOAL_MS = 50.0  # p99 under load, for the bot's cases
+WEROBOT_FACTOR_GOAL = 3.0  # (b) ≥ 3× (d)
+
+WEROBOT_SERVERS = ("bjoern", "waitress", "gunicorn", "wsgiref")  # fastest first, as measured
+
+
+class CaseFailure(Exception):
+    """A case could not be measured (the server did not start, a reply was wrong)."""
+
+
+# ---- the cases --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    label: str
+    server: str  # "bare", "qiyi" or "werobot"
+    database: str | None  # "sqlite", "postgresql" or None
+    processes: int
+    safe: bool
+
+    @property
+    def markers(self) -> dict[str, str]:
+        return {"bare": BARE_MARKERS, "qiyi": QIYI_MARKERS, "werobot": WEROBOT_MARKERS}[self.server]
+
+
+CASES = (
+    Case("a", "(a) bare aiohttp, constant reply", "bare", None, 1, False),
+    Case("b", "(b) Qiyi, SQLite", "qiyi", "sqlite", 1, False),
+    Case("b-safe", "(b) Qiyi, SQLite, safe mode", "qiyi", "sqlite", 1, True),
+    Case("c1", "(c) Qiyi, PostgreSQL, --workers 1", "qiyi", "postgresql", 1, False),
+    Case("c2", "(c) Qiyi, PostgreSQL, --workers 2", "qiyi", "postgresql", 2, False),
+    Case("d", "(d) WeRoBot + sqlite3", "werobot", "sqlite", 1, False),
+    Case("d-safe", "(d) WeRoBot + sqlite3, safe mode", "werobot", "sqlite", 1, True),
+)
+CASE_KEYS = [case.key for case in CASES]
+
+
+@dataclass
+class Load:
+    """What one load phase measured."""
+
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    wraps: int = 0
+    sample: str = ""
+    loadgen_cpu: float = 0.0  # CPU seconds of the load generator
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class Result:
+    case: Case
+    load: Load | None = None
+    server_errors: int = 0  # errors the server logged during the measured phase
+    server_cpu: float = 0.0  # CPU seconds of the server's processes during the measured phase
+    busy_cores: float = 0.0  # all CPUs' busy time during the measured phase, in cores
+    notes: list[str] = field(default_factory=list)
+    skipped: str = ""
+
+    @property
+    def errors(self) -> int:
+        return (self.load.errors if self.load else 0) + self.server_errors
+
+    @property
+    def failed(self) -> bool:
+        if self.load is None:
+            return True
+        total = max(1, self.load.requests)
+        return self.errors / total > ERROR_LIMIT or self.load.requests == 0
+
+
+# ---- the members and their messages -----------------------------------------------------
+
+
+def openid_of(index: int) -> str:
+    """A 28-character openid, like the platform's."""
+    return f"oQiyiBench{index:018d}"
+
+
+def roster() -> list[tuple[str, RosterRow]]:
+    return [
+        (
+            openid_of(i),
+            RosterRow(str(100_000 + i), f"党员{i:04d}", BRANCHES[i % len(BRANCHES)], Role.MEMBER),
+        )
+        for i in range(MEMBERS)
+    ]
+
+
+def case_settings(case: Case, database_url: str = "") -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url or "sqlite+aiosqlite:///:memory:",
+        "wechat_token": TOKEN,
+        "timezone": "Asia/Shanghai",
+        "scheduler": "off",
+    }
+    if case.safe:
+        values.update(wechat_aes_key=AES_KEY, wechat_appid=APPID)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+class Traffic:
+    """Builds one case's messages: the mix, at random members, each with its own MsgId;
+    keeps every member's minutes of the day under the product's limit across phases."""
+
+    def __init__(self, case: Case, seed: int) -> None:
+        self.settings = case_settings(case)
+        self.day_limit = case.server == "qiyi"  # the others have no limit to stay under
+        self.openids = [openid_of(i) for i in range(MEMBERS)]
+        self.random = random.Random(seed)
+        self.minutes: Counter[str] = Counter()
+        self.msg_ids = itertools.count(6_000_000_000_000_000_000 + secrets.randbelow(10**15))
+        self.converted = 0  # check-ins sent as 今日 instead, to stay under the day's limit
+
+    def text(self, kind: str, openid: str) -> str:
+        if kind == "checkin":
+            minutes = self.random.randint(1, 60)
+            if self.day_limit and self.minutes[openid] + minutes > MAX_DAY_MINUTES:
+                self.converted += 1
+                return "今日"
+            self.minutes[openid] += minutes
+            return f"学习 {minutes}"
+        if kind == "today":
+            return "今日"
+        if kind == "points":
+            return "积分"
+        return self.random.choice(UNKNOWN_TEXTS)
+
+    def messages(self, count: int) -> Iterator[tuple[str, str]]:
+        """(openid, text) pairs in the mix."""
+        block: list[str] = []
+        for _ in range(count):
+            if not block:
+                block = MIX.copy()
+                self.random.shuffle(block)
+            openid = self.random.choice(self.openids)
+            yield openid, self.text(block.pop(), openid)
+
+    def signed(self, openid: str, text_: str) -> tuple[str, str]:
+        """The path with its signed query, and the body (encrypted in safe mode)."""
+        now = unix_seconds(SystemClock(ZONE))
+        query, body = signed_request(self.settings, openid, text_, now, next(self.msg_ids))
+        return f"/wechat?{urlencode(query)}", body
+
+    def pool(self, count: int) -> list[tuple[str, str]]:
+        return [self.signed(openid, text_) for openid, text_ in self.messages(count)]
+
+
+def write_pool(pool: list[tuple[str, str]], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for target, body in pool:
+            if "\n" in body or "\t" in body:
+                raise CaseFailure("a request body has a newline or a tab")
+            out.write(f"{target}\t{body}\n")
+
+
+# ---- databases and seeding --------------------------------------------------------------
+
+
+async def _admin(admin_url: str, statement: str) -> None:
+    """One statement outside a transaction (CREATE/DROP DATABASE need that)."""
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def postgres_database(admin_url: str) -> AsyncIterator[str]:
+    """A throwaway database on the server of `admin_url`, dropped afterwards."""
+    name = f"qiyi_bench_{uuid.uuid4().hex[:12]}"
+    await _admin(admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with contextlib.suppress(Exception):
+            await _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def postgres_version(admin_url: str) -> str:
+    engine = create_async_engine(admin_url)
+    try:
+        async with asyncio.timeout(10), engine.connect() as connection:
+            return str((await connection.execute(text("SHOW server_version"))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def seed_qiyi(database_url: str) -> None:
+    """The 1,000 members, each bound to its openid, through the product's functions."""
+    engine = create_engine(database_url)
+    try:
+        await migrate.upgrade(engine)
+        sessions = session_factory(engine)
+        now = SystemClock(ZONE).now()
+        people = roster()
+        async with transaction(sessions) as session:
+            await members.upsert_roster(session, [row for _, row in people], now)
+        async with transaction(sessions) as session:
+            found = {m.roster_id: m for m in await session.exec(select(Member))}
+            for openid, row in people:
+                await members.bind(session, Sender("wechat", openid), found[row.member_id], now)
+        if engine.dialect.name == "postgresql":
+            async with engine.begin() as connection:
+                await connection.execute(text("ANALYZE"))
+    finally:
+        await engine.dispose()
+
+
+def seed_werobot(path: Path) -> None:
+    from bench.webhook_werobot import seed
+
+    seed(str(path), [(openid, row.member_id, row.name) for openid, row in roster()])
+
+
+def remove_sqlite_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+# ---- servers ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def server_environment(extra: dict[str, str]) -> dict[str, str]:
+    """This environment without any QIYI_ setting of the developer's, plus the case's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QIYI_")}
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Server:
+    process: asyncio.subprocess.Process
+    port: int
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def log_since(self, offset: int) -> str:
+        with self.log.open("rb") as source:
+            source.seek(offset)
+            return source.read().decode("utf-8", errors="replace")
+
+    def log_tail(self, lines: int = 15) -> str:
+        return "\n".join(self.log_since(0).splitlines()[-lines:])
+
+
+@contextlib.asynccontextmanager
+async def run_server(
+    command: list[str], env: dict[str, str], folder: Path, start_timeout: float
+) -> AsyncIterator[Server]:
+    """Start the server in its own process group; stop the whole group afterwards."""
+    port = free_port()
+    command = [word.replace("{port}", str(port)) for word in command]
+    log = folder / f"server-{port}.log"
+    with log.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            cwd=folder,  # no developer's .env here
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=sink,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(process, port, log)
+    try:
+        await wait_until_listening(server, start_timeout)
+        yield server
+    finally:
+        await stop_group(process)
+
+
+async def wait_until_listening(server: Server, within: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        if server.process.returncode is not None:
+            raise CaseFailure(
+                f"the server exited with {server.process.returncode}:\n{server.log_tail()}"
+            )
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.close()
+            await writer.wait_closed()
+            return
+        await asyncio.sleep(0.1)
+    raise CaseFailure(f"the server did not listen within {within:.0f} s:\n{server.log_tail()}")
+
+
+async def stop_group(process: asyncio.subprocess.Process, grace: float = 40.0) -> None:
+    """SIGTERM to the server's process group (gunicorn's workers too), SIGKILL after grace."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), wait)
+            # The leader is gone; give the group's other members (workers) a moment.
+            for _ in range(50):
+                if not group_members(process.pid):
+                    return
+                await asyncio.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+# ---- CPU accounting ---------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stats() -> Iterator[tuple[int, list[str]]]:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        yield int(entry.name), raw[raw.rfind(")") + 2 :].split()
+
+
+def group_members(pgid: int) -> list[int]:
+    return [pid for pid, fields in _proc_stats() if int(fields[2]) == pgid]
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU of every live process in the group (fields 14 and 15 of stat)."""
+    ticks = sum(int(f[11]) + int(f[12]) for _, f in _proc_stats() if int(f[2]) == pgid)
+    return ticks / CLOCK_TICKS
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot (busy: all but idle and iowait)."""
+    first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    values = [int(v) for v in first[:8]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def self_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# ---- replies ----------------------------------------------------------------------------
+
+
+def reply_content(body: str, case: Case) -> str:
+    """The text of a reply, decrypted in safe mode."""
+    xml = body
+    if case.safe:
+        envelope = ElementTree.fromstring(body)
+        crypto = WeChatCrypto(TOKEN, AES_KEY, APPID)
+        xml = crypto.decrypt_message(
+            body,
+            envelope.findtext("MsgSignature"),
+            envelope.findtext("TimeStamp"),
+            envelope.findtext("Nonce"),
+        )
+    content = ElementTree.fromstring(xml).findtext("Content")
+    if content is None:
+        raise CaseFailure(f"a reply without <Content>: {xml[:200]}")
+    return content
+
+
+async def preflight(case: Case, traffic: Traffic, base: str) -> dict[str, str]:
+    """One request of each kind (every unknown text), read and checked; returns the replies."""
+    samples: list[tuple[str, str]] = [
+        ("checkin", "学习 30"),
+        ("today", "今日"),
+        ("points", "积分"),
+        *(("unknown", unknown) for unknown in UNKNOWN_TEXTS),
+    ]
+    replies: dict[str, str] = {}
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        for kind, text_ in samples:
+            openid = traffic.openids[0]
+            if kind == "checkin":
+                traffic.minutes[openid] += 30
+            target, body = traffic.signed(openid, text_)
+            async with http.post(
+                yarl.URL(base + target, encoded=True),
+                data=body.encode(),
+                headers={"Content-Type": "text/xml"},
+            ) as response:
+                answer = await response.text()
+            if response.status != 200:
+                raise CaseFailure(f"{text_!r} → HTTP {response.status}: {answer[:200]}")
+            content = reply_content(answer, case)
+            if case.markers[kind] not in content:
+                raise CaseFailure(f"{text_!r} → unexpected reply {content[:200]!r}")
+            replies.setdefault(text_, content)
+    return replies
+
+
+# ---- load generators --------------------------------------------------------------------
+
+RESULT_LINE = re.compile(r"^QIYI_RESULT (\{.*\})$", re.MULTILINE)
+
+
+async def wrk_load(
+    wrk: str,
+    url: str,
+    pool_file: Path,
+    threads: int,
+    concurrency: int,
+    seconds: int,
+    expect: str,
+    reject: str,
+) -> Load:
+    import json
+
+    before = children_cpu_seconds()
+    process = await asyncio.create_subprocess_exec(
+        wrk,
+        "-t",
+        str(threads),
+        "-c",
+        str(concurrency),
+        "-d",
+        f"{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA_SCRIPT),
+        url,
+        "--",
+        str(pool_file),
+        str(threads),
+        expect,
+        reject,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), seconds + 60)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise CaseFailure("wrk did not finish in time") from None
+    loadgen_cpu = children_cpu_seconds() - before
+    found = RESULT_LINE.search(out.decode("utf-8", errors="replace"))
+    if process.returncode != 0 or found is None:
+        raise CaseFailure(f"wrk failed ({process.returncode}): {err.decode()[-500:]}")
+    data = json.loads(found.group(1))
+    errors = data["bad"] + data["connect"] + data["read"] + data["write"] + data["timeout"]
+    return Load(
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        errors=errors,
+        wraps=data["wraps"],
+        sample=data["sample"],
+        loadgen_cpu=loadgen_cpu,
+    )
+
+
+def percentile(ordered: Sequence[float], share: float) -> float:
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+async def aiohttp_load(
+    base: str,
+    pool: list[tuple[str, str]],
+    concurrency: int,
+    seconds: int,
+    expect: str,
+    reject: str,
+) -> Load:
+    """The fallback load generator: `concurrency` keep-alive connections in this process."""
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    errors = 0
+    sample = ""
+    next_index = itertools.count()
+    before = self_cpu_seconds()
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=10)
+    started = loop.time()
+    deadline = started + seconds
+
+    async def worker(http: aiohttp.ClientSession) -> None:
+        nonlocal errors, sample
+        while loop.time() < deadline:
+            target, body = pool[next(next_index) % len(pool)]
+            sent = time.perf_counter()
+            try:
+                async with http.post(
+                    yarl.URL(base + target, encoded=True),
+                    data=body.encode(),
+                    headers={"Content-Type": "text/xml"},
+                ) as response:
+                    answer = await response.text()
+                latencies.append(time.perf_counter() - sent)
+                good = response.status == 200 and expect in answer
+                if reject and reject in answer:
+                    good = False
+                if not good:
+                    errors += 1
+                    sample = sample or f"{response.status} {answer[:160]}"
+            except (aiohttp.ClientError, TimeoutError) as problem:
+                errors += 1
+                sample = sample or repr(problem)
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+    elapsed = loop.time() - started
+    latencies.sort()
+    done = len(latencies)
+    return Load(
+        requests=done,
+        seconds=elapsed,
+        p50_ms=percentile(latencies, 0.50) * 1000,
+        p99_ms=percentile(latencies, 0.99) * 1000,
+        errors=errors,
+        wraps=max(0, (done + errors - 1) // len(pool)),
+        sample=sample,
+        loadgen_cpu=self_cpu_seconds() - before,
+    )
+
+
+# ---- one case ---------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    seconds: int
+    warmup: int
+    concurrency: int
+    threads: int
+    postgres: str
+    markdown: bool
+    cases: list[str]
+    client: str
+    werobot_server: str
+    werobot_note: str
+    profile: str | None
+    start_timeout: float
+
+
+def server_command(case: Case, options: Options, db_file: Path | None) -> list[str]:
+    python = sys.executable
+    if case.server == "bare":
+        return [python, "-m", "bench.webhook_bare", "--port", "{port}"]
+    if case.server == "werobot":
+        assert db_file is not None
+        return [
+            python,
+            "-m",
+            "bench.webhook_werobot",
+            "--db",
+            str(db_file),
+            "--port",
+            "{port}",
+            "--token",
+            TOKEN,
+            "--server",
+            options.werobot_server,
+            *(["--aes-key", AES_KEY, "--appid", APPID] if case.safe else []),
+        ]
+    qiyi = str(Path(python).parent / "qiyi")
+    command = [qiyi, "serve", "--host", "127.0.0.1", "--port", "{port}"]
+    if case.database == "postgresql":
+        command += ["--workers", str(case.processes)]
+    return command
+
+
+def qiyi_environment(case: Case, database_url: str) -> dict[str, str]:
+    extra = {
+        "QIYI_DATABASE_URL": database_url,
+        "QIYI_WECHAT_TOKEN": TOKEN,
+        "QIYI_SCHEDULER": "off",
+        "QIYI_TIMEZONE": "Asia/Shanghai",
+    }
+    if case.safe:
+        extra.update(QIYI_WECHAT_AES_KEY=AES_KEY, QIYI_WECHAT_APPID=APPID)
+    return server_environment(extra)
+
+
+@contextlib.asynccontextmanager
+async def prepared_backend(
+    case: Case, options: Options, folder: Path, progress: Console
+) -> AsyncIterator[tuple[list[str], dict[str, str]]]:
+    """The case's database seeded, and the server's command and environment."""
+    if case.server == "bare":
+        yield server_command(case, options, None), server_environment({})
+        return
+    if case.server == "werobot":
+        db_file = folder / f"werobot-{uuid.uuid4().hex[:8]}.sqlite3"
+        try:
+            seed_werobot(db_file)
+            yield server_command(case, options, db_file), server_environment({})
+        finally:
+            remove_sqlite_files(db_file)
+        return
+    if case.database == "sqlite":
+        db_file = folder / f"qiyi-{uuid.uuid4().hex[:8]}.db"
+        url = f"sqlite+aiosqlite:///{db_file}"
+        try:
+            progress.log(f"{case.key}: seeding {MEMBERS:,} bound members (SQLite)")
+            await seed_qiyi(url)
+            yield server_command(case, options, None), qiyi_environment(case, url)
+        finally:
+            remove_sqlite_files(db_file)
+        return
+    async with postgres_database(options.postgres) as url:
+        progress.log(f"{case.key}: seeding {MEMBERS:,} bound members (PostgreSQL)")
+        await seed_qiyi(url)
+        yield server_command(case, options, None), qiyi_environment(case, url)
+
+
+def pool_size(rate_guess: float, seconds: int) -> int:
+    return min(MAX_POOL, int(rate_guess * seconds * 1.5) + 2_000)
+
+
+async def load_phase(
+    case: Case,
+    options: Options,
+    traffic: Traffic,
+    server: Server,
+    folder: Path,
+    seconds: int,
+    count: int,
+) -> Load:
+    """Build and sign `count` requests now, then send them for `seconds`."""
+    pool = traffic.pool(count)
+    base = f"http://127.0.0.1:{server.port}"
+    expect = "<Encrypt>" if case.safe else "<Content>"
+    reject = "" if case.safe or case.server != "qiyi" else QIYI_APOLOGY
+    if options.client == "wrk":
+        pool_file = folder / "requests.txt"
+        write_pool(pool, pool_file)
+        try:
+            return await wrk_load(
+                shutil.which("wrk") or "wrk",
+                f"{base}/wechat",
+                pool_file,
+                options.threads,
+                options.concurrency,
+                seconds,
+                expect,
+                reject,
+            )
+        finally:
+            pool_file.unlink(missing_ok=True)
+    return await aiohttp_load(base, pool, options.concurrency, seconds, expect, reject)
+
+
+async def measure(
+    case: Case,
+    options: Options,
+    server: Server,
+    folder: Path,
+    progress: Console,
+    profile_to: Path | None = None,
+) -> tuple[Result, Profile | None]:
+    traffic = Traffic(case, seed=CASE_KEYS.index(case.key))
+    base = f"http://127.0.0.1:{server.port}"
+    replies = await preflight(case, traffic, base)
+    if case.key in ("a", "b", "d"):
+        shown = "; ".join(f"{k} → {v.splitlines()[0][:40]}" for k, v in list(replies.items())[:3])
+        progress.log(f"{case.key}: replies checked ({shown} …)")
+
+    # Warm-up: imports, caches, connection pools, gunicorn's workers all up.
+    guess = 3_000.0 if case.server == "bare" else 1_500.0
+    warm = await load_phase(
+        case, options, traffic, server, folder, options.warmup, pool_size(guess, options.warmup)
+    )
+    progress.log(f"{case.key}: warm-up {warm.rate:,.0f} req/s, {warm.errors} errors")
+
+    count = pool_size(max(warm.rate, 100.0), options.seconds)
+    log_offset = server.log_size()
+    cpu_before = group_cpu_seconds(server.pid)
+    busy_before, total_before = machine_ticks()
+    spy = (
+        asyncio.create_task(
+            webhook_profile.record(
+                py_spy_path(), server.pid, max(1, options.seconds - 1), profile_to
+            )
+        )
+        if profile_to is not None
+        else None
+    )
+    load = await load_phase(case, options, traffic, server, folder, options.seconds, count)
+    profile = await spy if spy is not None else None
+    busy_after, total_after = machine_ticks()
+    result = Result(case, load)
+    result.server_cpu = group_cpu_seconds(server.pid) - cpu_before
+    share = (busy_after - busy_before) / max(1, total_after - total_before)
+    result.busy_cores = share * (os.cpu_count() or 1)
+    logged = server.log_since(log_offset).splitlines()
+    if case.server == "qiyi" and case.safe:
+        result.server_errors = sum(1 for line in logged if QIYI_FAILURE_LINE in line)
+    trouble = [line for line in logged if TROUBLE_LINES.search(line)]
+    if trouble:
+        result.notes.append(f"server logged {len(trouble)} error lines, e.g. {trouble[0][:120]}")
+    duplicates = sum(1 for line in logged if "duplicate message" in line)
+    if duplicates:
+        result.notes.append(f"{duplicates} duplicate MsgIds answered from the store")
+    if load.wraps and case.server == "qiyi":
+        result.notes.append(f"the request pool ran out {load.wraps}× (MsgIds repeated)")
+    if traffic.converted:
+        result.notes.append(f"{traffic.converted} check-ins sent as 今日 (day limit)")
+    if load.errors and load.sample:
+        flat = " ".join(load.sample.split())
+        result.notes.append(f"first bad response: {flat[:160]}")
+    return result, profile
+
+
+def py_spy_path() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(found).exists():
+        raise CaseFailure("py-spy is not installed (.venv/bin/pip install py-spy)")
+    return found
+
+
+async def run_case(
+    case: Case, options: Options, folder: Path, progress: Console, profile_to: Path | None = None
+) -> tuple[Result, Profile | None]:
+    label = f"{case.key}: {case.label}"
+    progress.log(f"{label}: starting")
+    budget = options.seconds + options.warmup + options.start_timeout + 240
+    async with (
+        asyncio.timeout(budget),
+        prepared_backend(case, options, folder, progress) as (command, env),
+        run_server(command, env, folder, options.start_timeout) as server,
+    ):
+        result, profile = await measure(case, options, server, folder, progress, profile_to)
+        if case.server == "werobot":
+            result.notes.append(f"WeRoBot server: {options.werobot_server}")
+        if case.server == "qiyi" and case.processes == 1:
+            result.notes.append("qiyi serve logs every request (aiohttp access log)")
+    load = result.load
+    assert load is not None
+    progress.log(
+        f"{label}: {load.rate:,.0f} req/s, p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms, "
+        f"{result.errors} errors, server CPU {result.server_cpu / load.seconds:.2f} cores"
+    )
+    return result, profile
+
+
+# ---- the run ----------------------------------------------------------------------------
+
+
+def werobot_available() -> str:
+    """'' when WeRoBot imports here, else why not."""
+    if importlib.util.find_spec("werobot") is None:
+        return "WeRoBot is not installed (.venv/bin/pip install werobot)"
+    try:
+        import werobot  # noqa: F401
+    except Exception as problem:  # a broken install: report it, measure the rest
+        return f"WeRoBot does not import on Python {platform.python_version()}: {problem!r}"
+    return ""
+
+
+def pick_werobot_server(requested: str) -> tuple[str, str]:
+    """The server adapter to use and a note when it is not the one asked for."""
+    candidates = [requested] if requested != "fastest" else list(WEROBOT_SERVERS)
+    for name in candidates:
+        module = {"wsgiref": "wsgiref"}.get(name, name)
+        if importlib.util.find_spec(module) is not None:
+            note = "" if name == candidates[0] else f"{candidates[0]} not installed"
+            return name, note
+    return "wsgiref", f"none of {', '.join(candidates)} installed"
+
+
+async def background_cores(seconds: float = 2.0) -> float:
+    """How many cores the machine keeps busy with nothing of ours running."""
+    busy_before, total_before = machine_ticks()
+    await asyncio.sleep(seconds)
+    busy_after, total_after = machine_ticks()
+    share = (busy_after - busy_before) / max(1, total_after - total_before)
+    return share * (os.cpu_count() or 1)
+
+
+@dataclass
+class Run:
+    results: list[Result]
+    profile: Profile | None
+    pg_version: str
+    idle_busy: float
+
+
+async def run(options: Options, progress: Console) -> Run:
+    results: list[Result] = []
+    pg_version = ""
+    idle_busy = await background_cores()
+    selected = [case for case in CASES if case.key in options.cases]
+    if any(case.database == "postgresql" for case in selected):
+        try:
+            pg_version = await postgres_version(options.postgres)
+        except Exception as problem:
+            reason = f"PostgreSQL unreachable at {hidden(options.postgres)}: {problem!r}"[:200]
+            progress.log(f"[yellow]skipping (c)[/]: {reason}")
+            for case in selected:
+                if case.database == "postgresql":
+                    results.append(Result(case, skipped=reason))
+            selected = [case for case in selected if case.database != "postgresql"]
+    werobot_problem = werobot_available() if any(c.server == "werobot" for c in selected) else ""
+    if werobot_problem:
+        progress.log(f"[yellow]skipping (d)[/]: {werobot_problem}")
+        for case in selected:
+            if case.server == "werobot":
+                results.append(Result(case, skipped=werobot_problem))
+        selected = [case for case in selected if case.server != "werobot"]
+
+    profile: Profile | None = None
+    with tempfile.TemporaryDirectory(prefix="qiyi-webhook-bench-") as name:
+        folder = Path(name)
+        for case in selected:
+            try:
+                result, _ = await run_case(case, options, folder, progress)
+            except (CaseFailure, TimeoutError) as problem:
+                reason = str(problem) or "timed out"
+                progress.log(f"[red]{case.key} failed[/]: {reason}")
+                lines = [line.strip() for line in reason.splitlines() if line.strip()]
+                brief = lines[0] + (f" … {lines[-1]}" if len(lines) > 1 else "")
+                result = Result(case, notes=[f"FAILED: {brief[:300]}"])
+            results.append(result)
+        if options.profile:
+            case = next(case for case in CASES if case.key == options.profile)
+            progress.log(f"{case.key}: once more under py-spy (not in the table)")
+            try:
+                _, profile = await run_case(case, options, folder, progress, folder / "spy.txt")
+            except (CaseFailure, ProfileError, TimeoutError) as problem:
+                progress.log(f"[red]profile failed[/]: {problem}")
+    order = {key: i for i, key in enumerate(CASE_KEYS)}
+    results.sort(key=lambda r: order[r.case.key])
+    return Run(results, profile, pg_version, idle_busy)
+
+
+# ---- the report -------------------------------------------------------------------------
+
+COLUMNS = (
+    "case",
+    "processes",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "errors",
+    "requests",
+    "server CPU",
+    "load gen CPU",
+    "other CPU",
+)
+
+
+def rows(results: list[Result]) -> list[list[str]]:
+    table: list[list[str]] = []
+    for r in results:
+        load = r.load
+        if load is None:
+            status = f"skipped: {r.skipped}" if r.skipped else "FAILED"
+            table.append([r.case.label, str(r.case.processes), status] + ["—"] * 7)
+            continue
+        seconds = max(load.seconds, 1e-9)
+        errors = f"{r.errors} ({r.errors / max(1, load.requests):.1%})"
+        if r.failed:
+            errors += " FAILED"
+        table.append(
+            [
+                r.case.label,
+                str(r.case.processes),
+                f"{load.rate:,.0f}",
+                f"{load.p50_ms:.1f}",
+                f"{load.p99_ms:.1f}",
+                errors,
+                f"{load.requests:,}",
+                f"{r.server_cpu / seconds:.2f}",
+                f"{load.loadgen_cpu / seconds:.2f}",
+                f"{max(0.0, r.busy_cores - (r.server_cpu + load.loadgen_cpu) / seconds):.2f}",
+            ]
+        )
+    return table
+
+
+def _find(results: list[Result], key: str) -> Result | None:
+    found = next((r for r in results if r.case.key == key), None)
+    return found if found is not None and found.load is not None and not found.failed else None
+
+
+def verdicts(results: list[Result]) -> list[str]:
+    lines: list[str] = []
+    a, b, d = _find(results, "a"), _find(results, "b"), _find(results, "d")
+    if a and b and a.load and b.load:
+        share = b.load.rate / a.load.rate
+        ok = share >= CEILING_SHARE_GOAL
+        lines.append(
+            f"(b)/(a) = {b.load.rate:,.0f} / {a.load.rate:,.0f} req/s = {share:.1%} "
+            f"(goal ≥ {CEILING_SHARE_GOAL:.0%}): {'met' if ok else 'MISSED'}"
+        )
+    else:
+        lines.append("(b)/(a): not judged ((a) or (b) missing or failed)")
+    if b and d and b.load and d.load:
+        factor = b.load.rate / d.load.rate
+        ok = factor >= WEROBOT_FACTOR_GOAL
+        lines.append(
+            f"(b)/(d) = {b.load.rate:,.0f} / {d.load.rate:,.0f} req/s = ×{factor:.2f} "
+            f"(goal ≥ ×{WEROBOT_FACTOR_GOAL:g}): {'met' if ok else 'MISSED'}"
+        )
+    else:
+        lines.append("(b)/(d): not judged ((b) or (d) missing or failed)")
+    b_safe, d_safe = _find(results, "b-safe"), _find(results, "d-safe")
+    if b_safe and d_safe and b_safe.load and d_safe.load:
+        factor = b_safe.load.rate / d_safe.load.rate
+        lines.append(f"safe mode, for reference: (b)/(d) = ×{factor:.2f}")
+    for r in results:
+        if r.case.server != "qiyi":
+            continue
+        if r.load is None or r.failed:
+            lines.append(f"p99 of {r.case.label}: not judged (skipped or failed)")
+            continue
+        ok = r.load.p99_ms <= P99_GOAL_MS
+        lines.append(
+            f"p99 of {r.case.label} at {r.load.rate:,.0f} req/s: {r.load.p99_ms:.1f} ms "
+            f"(goal ≤ {P99_GOAL_MS:g} ms): {'met' if ok else 'MISSED'}"
+        )
+    return lines
+
+
+def hidden(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable URL>"
+
+
+def command_line(options: Options) -> str:
+    words = list(sys.orig_argv)
+    if options.postgres:
+        words = [word.replace(options.postgres, hidden(options.postgres)) for word in words]
+    return shlex.join(words)
+
+
+def version_of(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def wrk_version() -> str:
+    import subprocess
+
+    wrk = shutil.which("wrk")
+    if not wrk:
+        return "not installed"
+    done = subprocess.run([wrk, "--version"], capture_output=True, text=True, timeout=10)
+    return (done.stdout + done.stderr).splitlines()[0].strip()
+
+
+def environment_lines(options: Options, pg_version: str, idle_busy: float) -> list[str]:
+    cpus = os.cpu_count() or 0
+    werobot_note = f", {options.werobot_note}" if options.werobot_note else ""
+    client = (
+        f"wrk ({wrk_version()}), {options.threads} thread(s)"
+        if options.client == "wrk"
+        else "aiohttp client in the benchmark's process"
+    )
+    return [
+        f"Python {platform.python_version()} ({platform.python_implementation()}) on "
+        f"{platform.system()} {platform.machine()}, {cpus} CPUs",
+        f"aiohttp {aiohttp.__version__}, SQLite {sqlite3.sqlite_version}, "
+        f"PostgreSQL {pg_version or 'not used'}, WeRoBot {version_of('werobot')} "
+        f"(server: {options.werobot_server}{werobot_note}), "
+        f"bottle {version_of('bottle')}, bjoern {version_of('bjoern')}",
+        f"load: {client}, {options.concurrency} connections, {options.warmup} s warm-up then "
+        f"{options.seconds} s per case; {MEMBERS:,} bound members; mix 50% 学习 N (1–60), "
+        f"20% 今日, 20% 积分, 10% unknown text; every request signed, its own MsgId",
+        f"the load generator, the server and PostgreSQL share these {cpus} CPUs; CPU columns "
+        f"in cores over the measured seconds: 'server' = the server's processes, 'load gen' "
+        f"= wrk or the client, 'other' = the rest of the machine (PostgreSQL's backends, and "
+        f"whatever else runs: {idle_busy:.2f} cores were busy before the first case)",
+        f"command: {command_line(options)}",
+    ]
+
+
+def notes_lines(results: list[Result]) -> list[str]:
+    return [f"{r.case.key}: {note}" for r in results for note in r.notes]
+
+
+def print_markdown(results: list[Result], header: list[str], footer: list[str]) -> None:
+    for line in header:
+        print(f"- {line}")
+    print()
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|---|" + "---:|" * (len(COLUMNS) - 1))
+    for row in rows(results):
+        print("| " + " | ".join(row) + " |")
+    print()
+    for line in footer:
+        print(line if line.startswith(" ") else f"- {line}")
+
+
+def print_rich(
+    console: Console, results: list[Result], header: list[str], footer: list[str]
+) -> None:
+    for line in header:
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+    table = Table(title="WeChat webhook under load (POST /wechat, 127.0.0.1)")
+    for i, column in enumerate(COLUMNS):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows(results):
+        table.add_row(*row)
+    console.print(table)
+    for line in footer:
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def parse_options(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.webhook",
+        description="Load benchmark of the WeChat webhook against a bare aiohttp handler "
+        "and a WeRoBot bot, on 127.0.0.1.",
+    )
+    parser.add_argument("--seconds", type=int, default=10, help="measured seconds per case")
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per case")
+    parser.add_argument("--concurrency", type=int, default=32, help="connections (default 32)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+        help="server for (c); a throwaway database is created there and dropped",
+    )
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--cases",
+        default=",".join(CASE_KEYS),
+        help=f"comma-separated subset of {','.join(CASE_KEYS)} (default: all)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("auto", "wrk", "aiohttp"),
+        default="auto",
+        help="load generator: wrk when installed (auto), or the aiohttp client",
+    )
+    parser.add_argument(
+        "--werobot-server",
+        default="fastest",
+        help=f"bottle server adapter for (d); 'fastest': first installed of "
+        f"{', '.join(WEROBOT_SERVERS)}",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=CASE_KEYS,
+        help="run this case once more with py-spy attached and print its hot spots",
+    )
+    parser.add_argument("--start-timeout", type=float, default=60.0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    cases = [key.strip() for key in args.cases.split(",") if key.strip()]
+    unknown = [key for key in cases if key not in CASE_KEYS]
+    if unknown:
+        parser.error(f"--cases: unknown {', '.join(unknown)}")
+    if not 1 <= args.seconds <= 600 or not 1 <= args.warmup <= 120:
+        parser.error("--seconds between 1 and 600, --warmup between 1 and 120")
+    if not 1 <= args.concurrency <= 1_000 or not 1 <= args.threads <= args.concurrency:
+        parser.error("--concurrency between 1 and 1000; --threads between 1 and --concurrency")
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "aiohttp"
+    elif client == "wrk" and not shutil.which("wrk"):
+        parser.error("--client wrk: wrk is not installed (apt-get install wrk)")
+    server, note = pick_werobot_server(args.werobot_server)
+    return Options(
+        seconds=args.seconds,
+        warmup=args.warmup,
+        concurrency=args.concurrency,
+        threads=args.threads,
+        postgres=args.postgres,
+        markdown=args.markdown,
+        cases=cases,
+        client=client,
+        werobot_server=server,
+        werobot_note=note,
+        profile=args.profile,
+        start_timeout=args.start_timeout,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(argv)
+    progress = Console(stderr=True, log_path=False)
+    done = asyncio.run(run(options, progress))
+    results = done.results
+    header = environment_lines(options, done.pg_version, done.idle_busy)
+    footer = verdicts(results) + notes_lines(results)
+    if done.profile is not None and options.profile:
+        footer += webhook_profile.report_lines(done.profile, options.profile)
+    if options.markdown:
+        print_markdown(results, header, footer)
+    else:
+        console = Console()
+        if not console.is_terminal:  # piped: don't squeeze the table into 80 columns
+            console = Console(width=180)
+        print_rich(console, results, header, footer)
+    measured = [r for r in results if not r.skipped]
+    return 1 if any(r.failed for r in measured) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
