@@ -64,12 +64,11 @@ class Conversation:
         now = self.clock.now()
         async with transaction(self.sessions) as session:
             record = await processed.claim(session, inbound.sender.channel, inbound.key, now)
-            member = await members.member_for(session, inbound.sender)
-            if member is not None and inbound.window is not None:
+            found = await members.member_and_binding(session, inbound.sender)
+            member = found[0] if found else None
+            if found is not None and inbound.window is not None:
                 window = inbound.window
-                await members.open_window(
-                    session, inbound.sender, now + window.duration, window.budget
-                )
+                await members.open_window(session, found[1], now + window.duration, window.budget)
             available = {
                 "member": member,
                 "session": session,
@@ -87,8 +86,7 @@ class Conversation:
             if member is not None and inbound.kind is InboundKind.TEXT:
                 assert member.id is not None
                 reply = await self._with_notices(session, member.id, reply, now)
-            record.reply = reply
-            session.add(record)
+            await processed.keep_reply(session, record, reply)
         return reply
 
     async def _with_notices(

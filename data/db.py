@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -51,8 +54,29 @@ def session_factory(engine: AsyncEngine) -> Sessions:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
+_writers: WeakKeyDictionary[Engine, asyncio.Lock] = WeakKeyDictionary()
+
+
+def _writer_lock(sessions: Sessions) -> asyncio.Lock | None:
+    """SQLite has one writer at a time: this process queues its own transactions first come,
+    first served, instead of letting them poll the busy handler (which starves some)."""
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "sqlite":
+        return None
+    return _writers.setdefault(engine.sync_engine, asyncio.Lock())
+
+
 @asynccontextmanager
 async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
-    """A session inside one transaction: committed on success, rolled back on error."""
-    async with sessions() as session, session.begin():
+    """A session inside one transaction: committed on success, rolled back on error.
+
+    Not to be nested on one SQLite database in one task (the writer queue would wait on
+    itself): finish one transaction before opening the next.
+    """
+    lock = _writer_lock(sessions)
+    async with contextlib.AsyncExitStack() as stack:
+        if lock is not None:
+            await stack.enter_async_context(lock)
+        session = await stack.enter_async_context(sessions())
+        await stack.enter_async_context(session.begin())
         yield session

@@ -28,12 +28,21 @@ class AlreadyBound(Exception):
 
 
 async def member_for(session: AsyncSession, sender: Sender) -> Member | None:
+    found = await member_and_binding(session, sender)
+    return found[0] if found else None
+
+
+async def member_and_binding(
+    session: AsyncSession, sender: Sender
+) -> tuple[Member, Binding] | None:
+    """The member behind a chat account, and that account's binding, in one query."""
     statement = (
-        select(Member)
+        select(Member, Binding)
         .join(Binding, col(Binding.member_id) == col(Member.id))
         .where(Binding.channel == sender.channel, Binding.external_id == sender.external_id)
     )
-    return (await session.exec(statement)).first()
+    row = (await session.exec(statement)).first()
+    return (row[0], row[1]) if row else None
 
 
 async def member_by_roster_id(session: AsyncSession, roster_id: str) -> Member | None:
@@ -161,18 +170,12 @@ async def list_members(session: AsyncSession) -> list[MemberListing]:
 
 
 async def open_window(
-    session: AsyncSession, sender: Sender, until: dt.datetime, budget: int
+    session: AsyncSession, binding: Binding, until: dt.datetime, budget: int
 ) -> None:
     """The member just wrote (or clicked): the platform lets us push until `until`, `budget` times.
 
     A shorter window (a click's minute) never cuts a longer one that is still open.
     """
-    statement = select(Binding).where(
-        Binding.channel == sender.channel, Binding.external_id == sender.external_id
-    )
-    binding = (await session.exec(statement)).first()
-    if binding is None:
-        return
     current = binding.window_until
     if current is not None and current > until and binding.window_used < binding.window_budget:
         return

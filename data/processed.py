@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from data.models import ProcessedMessage
@@ -15,19 +16,32 @@ class AlreadyProcessed(Exception):
     """The same message (channel, key) was handled before, or is being handled now."""
 
 
-async def claim(session: AsyncSession, channel: str, key: str, at: dt.datetime) -> ProcessedMessage:
-    """Insert the message's key in the current transaction, or raise `AlreadyProcessed`.
+async def claim(session: AsyncSession, channel: str, key: str, at: dt.datetime) -> int:
+    """Insert the message's key in the current transaction (its row id), or raise
+    `AlreadyProcessed`.
 
     A concurrent duplicate waits on the unique index until the first transaction ends,
     so the platform's retry is counted once across processes.
     """
-    record = ProcessedMessage(channel=channel, key=key, created_at=at)
-    try:
-        async with session.begin_nested():
-            session.add(record)
-    except IntegrityError:
-        raise AlreadyProcessed(key) from None
-    return record
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(ProcessedMessage)
+        .values(channel=channel, key=key, reply="", created_at=at)
+        .on_conflict_do_nothing(index_elements=["channel", "key"])
+        .returning(col(ProcessedMessage.id))
+    )
+    row_id = (await session.exec(statement)).scalar_one_or_none()
+    if row_id is None:
+        raise AlreadyProcessed(key)
+    return int(row_id)
+
+
+async def keep_reply(session: AsyncSession, row_id: int, reply: str) -> None:
+    """What was answered, for a retry of the same message."""
+    await session.exec(
+        update(ProcessedMessage).where(col(ProcessedMessage.id) == row_id).values(reply=reply)
+    )
 
 
 async def stored_reply(session: AsyncSession, channel: str, key: str) -> str | None:
