@@ -16,6 +16,7 @@ from bot.reports.bulletins import (
     quarter_report,
     year_report,
 )
+from bot.reports.chart import write_png
 from bot.reports.periods import PeriodKind, ReportPeriod, just_ended
 from bot.reports.scoring import BranchScore
 from bot.settings import Settings
@@ -42,6 +43,14 @@ def _own_line(report: Report, branch_id: int) -> BranchScore | None:
     return None
 
 
+def chart_file(settings: Settings, report: Report) -> str:
+    """The ranking chart as a PNG under QIYI_REPORTS_DIR, for the channels that show pictures."""
+    path = settings.reports_dir / f"{report.period.label}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_png(report, path)
+    return str(path.resolve())
+
+
 async def enqueue_report(
     session: AsyncSession, settings: Settings, clock: Clock, context: Context, kind: PeriodKind
 ) -> Enqueued:
@@ -49,6 +58,7 @@ async def enqueue_report(
     now, day = clock.now(), today(clock)
     period = just_ended(kind, day)
     report = await build(session, period, context)
+    image = chart_file(settings, report)
     due = due_time(settings, now)
     ref = f"report:{period.label}"
     pushes = []
@@ -56,12 +66,12 @@ async def enqueue_report(
         own = _own_line(report, branch_id) if role == Role.SECRETARY.value else None
         text = render("push_report", report=report, kind=kind.value, own=own)
         brief = render("push_brief", kind="report", title=period.label)
-        pushes.append(Push(member_id, PushKind.REPORT, ref, day, text, brief, due))
+        pushes.append(Push(member_id, PushKind.REPORT, ref, day, text, brief, due, image))
     count = await outbox.enqueue(session, pushes, now)
     if settings.onebot_api_url:
         text = render("push_report", report=report, kind=kind.value, own=None)
         posts = [
-            groups.Post(group.channel, group.group_id, "report", ref, day, text, due)
+            groups.Post(group.channel, group.group_id, "report", ref, day, text, due, image)
             for group in await groups.on_channel(session, "qq")
         ]
         await groups.enqueue(session, posts, now)

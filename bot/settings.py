@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     wechat_template_review: str | None = None
     wechat_template_report: str | None = None
     report_time: dt.time = dt.time(8, 0)
+    reports_dir: Path = Path("var/reports")
     onebot_secret: str | None = None
     onebot_api_url: str | None = None
     onebot_access_token: str | None = None

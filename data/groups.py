@@ -54,6 +54,7 @@ class Post:
     day: dt.date
     text: str
     due_at: dt.datetime
+    image: str = ""
 
     @property
     def key(self) -> str:
@@ -72,6 +73,7 @@ async def enqueue(session: AsyncSession, posts: Sequence[Post], now: dt.datetime
             "group_id": post.group_id,
             "kind": post.kind,
             "text": post.text,
+            "image": post.image,
             "day": post.day,
             "due_at": post.due_at,
             "state": OutboxState.PENDING.value,

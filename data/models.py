@@ -227,6 +227,7 @@ class OutboxItem(SQLModel, table=True):
     priority: int
     text: str = Field(sa_column=Column(Text, nullable=False))  # the whole message
     brief: str = Field(max_length=200)  # one line, for a mailbox or a template
+    image: str = Field(default="", max_length=500)  # a picture file sent after the text
     day: dt.date
     due_at: dt.datetime
     state: str = Field(default=OutboxState.PENDING.value, max_length=20)
@@ -282,6 +283,7 @@ class GroupPost(SQLModel, table=True):
     group_id: str = Field(max_length=64)
     kind: str = Field(max_length=20)
     text: str = Field(sa_column=Column(Text, nullable=False))
+    image: str = Field(default="", max_length=500)  # a picture file posted with the text
     day: dt.date
     due_at: dt.datetime
     state: str = Field(default=OutboxState.PENDING.value, max_length=20)

@@ -27,6 +27,7 @@ class Push:
     text: str
     brief: str
     due_at: dt.datetime
+    image: str = ""  # a picture file sent after the text, where the channel allows
 
     @property
     def key(self) -> str:
@@ -73,6 +74,7 @@ async def enqueue(
                 "priority": push.kind.priority,
                 "text": push.text,
                 "brief": push.brief,
+                "image": push.image,
                 "day": push.day,
                 "due_at": push.due_at,
                 "state": OutboxState.PENDING.value,

@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,13 +23,14 @@ from aiohttp.test_utils import TestServer
 from sqlmodel import col, select
 from wechatpy import parse_message
 
-from bot import pushes
+from bot import pushes, report_pushes
 from bot.channels.wechat import MESSAGE_WINDOW, to_inbound
 from bot.channels.wechat_api import WeChatApi
 from bot.clock import FixedClock, today
 from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher
 from bot.messages import Inbound, InboundKind, Sender
+from bot.reports.periods import PeriodKind
 from bot.settings import Settings
 from data import members, outbox
 from data.db import transaction
@@ -1007,3 +1009,38 @@ async def test_approval_is_pushed_to_the_member(chat: Chat, rig: Rig) -> None:
     # Nobody else heard about it.
     assert rig.fake.sent_texts() == [text]
     assert await mailbox_of(conversation, "1001") == []
+
+
+# --- report pictures ----------------------------------------------------------------------
+
+
+async def enqueue_month_report(rig: Rig) -> None:
+    async with transaction(rig.conversation.sessions) as session:
+        await report_pushes.enqueue_report(
+            session, rig.settings, rig.clock, rig.conversation.report_context, PeriodKind.MONTH
+        )
+
+
+async def test_a_report_goes_with_its_chart_while_the_budget_allows(
+    chat: Chat, make_rig: RigFactory, tmp_path: Path
+) -> None:
+    rig = make_rig(reports_dir=tmp_path)
+    rig.clock.set(dt.datetime(2026, 12, 1, 8, 0, tzinfo=SHANGHAI))
+    await bind_wechat(rig.conversation, "1003", "2002")
+    await set_window(rig.conversation, "1003")  # 5 left: text and picture
+    await set_window(rig.conversation, "2002", used=3)  # 2 left: the text only
+    await enqueue_month_report(rig)
+
+    await rig.run()
+
+    assert "【2026年11月 支部评分】" in rig.fake.sent_texts(openid("1003"))[0]
+    assert len(rig.fake.uploads) == 1
+    upload = rig.fake.uploads[0]
+    assert upload.data.startswith(b"\x89PNG")
+    assert rig.fake.sent_images(openid("1003")) == [upload.media_id]
+    assert (await wechat_binding(rig.conversation, "1003")).window_used == 2
+    # The last unit is kept for a reminder or a review result: no picture for 2002.
+    assert len(rig.fake.sent_texts(openid("2002"))) == 1
+    assert rig.fake.sent_images(openid("2002")) == []
+    assert (await wechat_binding(rig.conversation, "2002")).window_used == 4
+    assert (tmp_path / "2026-11.png").is_file()

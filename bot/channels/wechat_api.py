@@ -121,6 +121,33 @@ class WeChatApi:
         payload = {"touser": openid, "msgtype": "text", "text": {"content": content}}
         return await self._call("/cgi-bin/message/custom/send", payload)
 
+    async def upload_image(self, path: str) -> str:
+        """A temporary media id (3 days) for a PNG, to send it as a picture."""
+        token = await self.token()
+        for attempt in range(2):
+            form = aiohttp.FormData()
+            with open(path, "rb") as file:  # noqa: ASYNC230 (a small local chart)
+                form.add_field("media", file.read(), filename="chart.png", content_type="image/png")
+            body = await _post(
+                self.http,
+                f"{self.base}/cgi-bin/media/upload",
+                params={"access_token": token, "type": "image"},
+                data=form,
+            )
+            errcode = int(body.get("errcode", 0))
+            if errcode in TOKEN_ERRORS and not attempt:
+                token = await self.tokens.refresh(stale=token)
+                continue
+            if errcode or "media_id" not in body:
+                raise WeChatApiError(errcode, str(body.get("errmsg", "")))
+            return str(body["media_id"])
+        raise WeChatApiError(errcode, "token refused twice")
+
+    async def send_image(self, openid: str, media_id: str) -> Answer:
+        """A customer-service picture message (counts against the member's budget)."""
+        payload = {"touser": openid, "msgtype": "image", "image": {"media_id": media_id}}
+        return await self._call("/cgi-bin/message/custom/send", payload)
+
     async def send_template(
         self, openid: str, template_id: str, data: dict[str, str], client_msg_id: str
     ) -> Answer:

@@ -8,6 +8,7 @@ with an HMAC computed here, not with the product's helper.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -16,6 +17,7 @@ import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -689,7 +691,9 @@ async def test_a_lesson_goes_to_the_branch_group_and_privately_elsewhere(
 
     [in_group] = pushing.fake.group_messages()
     assert in_group.target == GROUP
-    assert title in in_group.message
+    # Text goes as a segment, so brackets in it are never read as CQ codes.
+    assert in_group.message[0]["type"] == "text"
+    assert title in in_group.message[0]["data"]["text"]
     [post] = await rows(onebot, GroupPost)
     assert post.state == "sent"
     # The member whose branch has the group gets no private copy; the other one does.
@@ -732,3 +736,39 @@ async def test_a_failing_group_post_is_retried_later(pushing: Pushing) -> None:
 async def member_ids_by_roster(onebot: OneBot) -> dict[str, int]:
     found = await rows(onebot, Member, col(Member.roster_id).in_(["1001", "2001"]))
     return {member.roster_id: member.id for member in found}
+
+
+async def test_a_report_is_posted_to_the_group_with_its_chart(
+    pushing: Pushing, database_url: str, tmp_path: Path
+) -> None:
+    onebot = pushing.onebot
+    await asyncio.to_thread(set_group_by_cli, database_url, "第一党支部", str(GROUP))
+    app = onebot.app
+    chart = tmp_path / "chart.png"
+    chart.write_bytes(b"\x89PNG\r\n\x1a\n-a-chart-")
+    async with transaction(session_factory(app[ENGINE])) as session:
+        await groups.enqueue(
+            session,
+            [
+                groups.Post(
+                    "qq",
+                    str(GROUP),
+                    "report",
+                    "report:2026-11",
+                    pushing.clock.now().date(),
+                    "【2026年11月 支部评分】",
+                    pushing.clock.now(),
+                    str(chart),
+                )
+            ],
+            pushing.clock.now(),
+        )
+
+    await pushing.dispatcher.run_once()
+
+    [in_group] = pushing.fake.group_messages()
+    text, image = in_group.message
+    assert text == {"type": "text", "data": {"text": "【2026年11月 支部评分】"}}
+    assert image["type"] == "image"
+    encoded = image["data"]["file"].removeprefix("base64://")
+    assert base64.b64decode(encoded) == chart.read_bytes()

@@ -61,6 +61,7 @@ ERRMSGS: dict[int, str] = {
     40003: "invalid openid",
     40004: "invalid media type",
     40005: "invalid file type",
+    40007: "invalid media_id",
     40008: "invalid message type",
     40009: "invalid image size",
     40013: "invalid appid",
@@ -217,6 +218,14 @@ class FakeWeChat:
             if body.get("msgtype") == "text" and (openid is None or body["touser"] == openid)
         ]
 
+    def sent_images(self, openid: str | None = None) -> list[str]:
+        """The media ids of successful custom/send image messages (optionally to one openid)."""
+        return [
+            body["image"]["media_id"]
+            for body in self.custom_sent
+            if body.get("msgtype") == "image" and (openid is None or body["touser"] == openid)
+        ]
+
     def sent_templates(self, openid: str | None = None) -> list[dict[str, Any]]:
         """The bodies of successful template/send calls (optionally to one openid); a call
         repeating an earlier ``client_msg_id`` is not a second send."""
@@ -295,14 +304,20 @@ class FakeWeChat:
         touser = body.get("touser")
         if not isinstance(touser, str) or not touser:
             return _error(40003)
-        if body.get("msgtype") != "text":
+        if body.get("msgtype") == "image":
+            image = body.get("image")
+            media_id = image.get("media_id") if isinstance(image, dict) else None
+            if media_id not in {upload.media_id for upload in self.uploads}:
+                return _error(40007)  # invalid media_id
+        elif body.get("msgtype") != "text":
             return _error(40008)
-        text = body.get("text")
-        content = text.get("content") if isinstance(text, dict) else None
-        if not isinstance(content, str) or not content:
-            return _error(44002, "empty content")
-        if len(content.encode("utf-8")) > TEXT_LIMIT_BYTES:
-            return _error(45002)
+        else:
+            text = body.get("text")
+            content = text.get("content") if isinstance(text, dict) else None
+            if not isinstance(content, str) or not content:
+                return _error(44002, "empty content")
+            if len(content.encode("utf-8")) > TEXT_LIMIT_BYTES:
+                return _error(45002)
         if (failure := self._queued_failure(request.path)) is not None:
             return failure
         if touser in self._not_following:
