@@ -38,7 +38,6 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -51,8 +50,9 @@ from aiohttp import web
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import delete, insert, make_url, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.databases import postgres_database, postgres_version, sqlite_database
 from bot.channels.wechat_api import WeChatApi
 from bot.clock import FixedClock
 from bot.dispatcher import Dispatcher
@@ -124,51 +124,6 @@ class Result:
 
 
 # ---- databases --------------------------------------------------------------------------
-
-
-async def _admin(admin_url: str, statement: str) -> None:
-    """Run one statement outside a transaction (CREATE/DROP DATABASE need that)."""
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def postgres_database(admin_url: str) -> AsyncIterator[str]:
-    """A throwaway database on the server of `admin_url`, dropped afterwards."""
-    name = f"qiyi_bench_{uuid.uuid4().hex[:12]}"
-    await _admin(admin_url, f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextlib.asynccontextmanager
-async def sqlite_database(folder: Path) -> AsyncIterator[str]:
-    """A fresh SQLite file in `folder`, removed afterwards (with its WAL files)."""
-    path = folder / f"qiyi-{uuid.uuid4().hex[:12]}.db"
-    try:
-        yield f"sqlite+aiosqlite:///{path}"
-    finally:
-        _remove_sqlite_files(path)
-
-
-def _remove_sqlite_files(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-async def postgres_version(admin_url: str) -> str:
-    engine = create_async_engine(admin_url)
-    try:
-        async with engine.connect() as connection:
-            return str((await connection.execute(text("SHOW server_version"))).scalar_one())
-    finally:
-        await engine.dispose()
 
 
 # ---- the fake platform ------------------------------------------------------------------

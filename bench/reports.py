@@ -53,8 +53,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,11 +63,13 @@ import sqlalchemy
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import event, func, insert, make_url, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel, col
 
 import bot.reports.bulletins as bulletins
 import data.figures as figures_module
+from bench.databases import admin as _admin
+from bench.databases import postgres_database, postgres_version, sqlite_database
 from bot.reports.bulletins import Context, month_report, quarter_report, year_report
 from bot.reports.periods import ReportPeriod, parse_period
 from bot.rules import PointsRules, load_rules
@@ -340,55 +341,10 @@ def build_dataset(rules: PointsRules) -> Dataset:
 # ---- databases --------------------------------------------------------------------------
 
 
-async def _admin(admin_url: str, statement: str) -> None:
-    """Run one statement outside a transaction (CREATE/DROP DATABASE and VACUUM need that)."""
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def postgres_database(admin_url: str) -> AsyncIterator[str]:
-    """A throwaway database on the server of `admin_url`, dropped afterwards."""
-    name = f"qiyi_bench_{uuid.uuid4().hex[:12]}"
-    await _admin(admin_url, f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextlib.asynccontextmanager
-async def sqlite_database(folder: Path) -> AsyncIterator[str]:
-    """A fresh SQLite file in `folder`, removed afterwards (with its WAL files)."""
-    path = folder / f"qiyi-{uuid.uuid4().hex[:12]}.db"
-    try:
-        yield f"sqlite+aiosqlite:///{path}"
-    finally:
-        _remove_sqlite_files(path)
-
-
-def _remove_sqlite_files(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
 def _sqlite_bytes(database: str) -> int:
     """The database file and its write-ahead log, as they stand."""
     files = (Path(f"{database}{suffix}") for suffix in ("", "-wal"))
     return sum(f.stat().st_size for f in files if f.exists())
-
-
-async def postgres_version(admin_url: str) -> str:
-    engine = create_async_engine(admin_url)
-    try:
-        async with engine.connect() as connection:
-            return str((await connection.execute(text("SHOW server_version"))).scalar_one())
-    finally:
-        await engine.dispose()
 
 
 @dataclass

@@ -78,11 +78,11 @@ from defusedxml import ElementTree
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import select
 from wechatpy.crypto import WeChatCrypto
 
 from bench import webhook_profile
+from bench.databases import postgres_database, postgres_version, remove_sqlite_files
 from bench.webhook_profile import Profile, ProfileError
 from bot.channels.wechat_sample import signed_request
 from bot.clock import SystemClock, unix_seconds
@@ -295,37 +295,6 @@ def write_pool(pool: list[tuple[str, str]], path: Path) -> None:
 # ---- databases and seeding --------------------------------------------------------------
 
 
-async def _admin(admin_url: str, statement: str) -> None:
-    """One statement outside a transaction (CREATE/DROP DATABASE need that)."""
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def postgres_database(admin_url: str) -> AsyncIterator[str]:
-    """A throwaway database on the server of `admin_url`, dropped afterwards."""
-    name = f"qiyi_bench_{uuid.uuid4().hex[:12]}"
-    await _admin(admin_url, f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with contextlib.suppress(Exception):
-            await _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-async def postgres_version(admin_url: str) -> str:
-    engine = create_async_engine(admin_url)
-    try:
-        async with asyncio.timeout(10), engine.connect() as connection:
-            return str((await connection.execute(text("SHOW server_version"))).scalar_one())
-    finally:
-        await engine.dispose()
-
-
 async def seed_qiyi(database_url: str) -> None:
     """The 1,000 members, each bound to its openid, through the product's functions."""
     engine = create_engine(database_url)
@@ -351,11 +320,6 @@ def seed_werobot(path: Path) -> None:
     from bench.webhook_werobot import seed
 
     seed(str(path), [(openid, row.member_id, row.name) for openid, row in roster()])
-
-
-def remove_sqlite_files(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 # ---- servers ----------------------------------------------------------------------------

@@ -45,7 +45,7 @@ async def _post(http: aiohttp.ClientSession, url: str, **kwargs: Any) -> dict[st
 
 
 def _json(payload: dict[str, Any]) -> dict[str, Any]:
-    # Chinese goes unescaped: the platform shows \uXXXX escapes literally in some places.
+    # Chinese goes unescaped: the platform shows \\u escapes literally in some places.
     return {
         "data": json.dumps(payload, ensure_ascii=False).encode("utf-8"),
         "headers": {"Content-Type": "application/json; charset=utf-8"},
