@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from data.db import insert_new
 from data.models import Article, ArticleKind, ArticleRead, QuizAnswer
 
 
@@ -46,11 +46,9 @@ async def latest(session: AsyncSession, kind: ArticleKind, now: dt.datetime) -> 
 async def mark_read(
     session: AsyncSession, member_id: int, article_id: int, at: dt.datetime
 ) -> None:
-    try:
-        async with session.begin_nested():
-            session.add(ArticleRead(member_id=member_id, article_id=article_id, read_at=at))
-    except IntegrityError:
-        pass  # read before: the first reading is the one that counts
+    # Read before: the first reading is the one that counts.
+    row = {"member_id": member_id, "article_id": article_id, "read_at": at}
+    await insert_new(session, ArticleRead, [row], ["member_id", "article_id"])
 
 
 async def quiz_in_question(
@@ -102,15 +100,14 @@ async def record_answer(
     at: dt.datetime,
 ) -> bool:
     """Keep the first answer; False when the member had answered already."""
-    answer = QuizAnswer(
-        member_id=member_id, article_id=article_id, choice=choice, correct=correct, answered_at=at
-    )
-    try:
-        async with session.begin_nested():
-            session.add(answer)
-    except IntegrityError:
-        return False
-    return True
+    row = {
+        "member_id": member_id,
+        "article_id": article_id,
+        "choice": choice,
+        "correct": correct,
+        "answered_at": at,
+    }
+    return bool(await insert_new(session, QuizAnswer, [row], ["member_id", "article_id"]))
 
 
 async def take_next_to_push(

@@ -11,8 +11,10 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -80,3 +82,24 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
         session = await stack.enter_async_context(sessions())
         await stack.enter_async_context(session.begin())
         yield session
+
+
+async def insert_new(
+    session: AsyncSession,
+    model: type[SQLModel],
+    rows: list[dict[str, Any]],
+    unique: list[str],
+) -> list[int]:
+    """Insert the rows whose `unique` columns are not taken yet; the ids of those inserted.
+
+    The database decides (INSERT … ON CONFLICT DO NOTHING): a duplicate arriving at the same
+    moment from another process waits for the first and is then skipped, never doubled.
+    """
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table: Any = model
+    statement = insert(table).on_conflict_do_nothing(index_elements=unique).returning(table.id)
+    result = await session.exec(statement, params=rows)  # type: ignore[call-overload]
+    return [int(row_id) for row_id in result.scalars()]

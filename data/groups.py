@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import or_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import and_, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from data.db import insert_new
 from data.members import branch_ids_by_name
 from data.models import Branch, BranchGroup, GroupPost, OutboxState
 
@@ -62,10 +62,6 @@ class Post:
 
 
 async def enqueue(session: AsyncSession, posts: Sequence[Post], now: dt.datetime) -> int:
-    if not posts:
-        return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     rows = [
         {
             "key": post.key,
@@ -83,9 +79,7 @@ async def enqueue(session: AsyncSession, posts: Sequence[Post], now: dt.datetime
         }
         for post in posts
     ]
-    statement = insert(GroupPost).on_conflict_do_nothing(index_elements=["key"])
-    result = await session.exec(statement.returning(col(GroupPost.id)), params=rows)
-    return len(result.all())
+    return len(await insert_new(session, GroupPost, rows, ["key"]))
 
 
 async def claim_due(

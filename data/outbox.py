@@ -6,11 +6,11 @@ import datetime as dt
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Insert, func, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, or_, update
 from sqlmodel import and_, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from data.db import insert_new
 from data.models import DeliveryAttempt, OutboxItem, OutboxState, PushKind
 
 INSERT_CHUNK = 1000
@@ -34,12 +34,6 @@ class Push:
         return f"{self.member_id}:{self.kind.value}:{self.ref}:{self.day.isoformat()}"
 
 
-def _insert(session: AsyncSession) -> Insert:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(OutboxItem).on_conflict_do_nothing(index_elements=["key"])
-
-
 async def _each(pushes: Iterable[Push] | AsyncIterable[Push]) -> AsyncIterator[Push]:
     if isinstance(pushes, AsyncIterable):
         async for push in pushes:
@@ -60,8 +54,7 @@ async def enqueue(
     async def flush() -> int:
         if not chunk:
             return 0
-        result = await session.exec(_insert(session).returning(col(OutboxItem.id)), params=chunk)
-        count = len(result.all())
+        count = len(await insert_new(session, OutboxItem, chunk, ["key"]))
         chunk.clear()
         return count
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from data.db import insert_new
 from data.models import PointsEntry
 
 
@@ -26,21 +26,16 @@ async def award(
     """Append an award; False (and nothing written) when this (source, ref) was awarded before."""
     if points <= 0:
         return False
-    entry = PointsEntry(
-        member_id=member_id,
-        points=points,
-        source=source,
-        ref=ref,
-        reason=reason,
-        day=day,
-        created_at=at,
-    )
-    try:
-        async with session.begin_nested():
-            session.add(entry)
-    except IntegrityError:
-        return False
-    return True
+    row = {
+        "member_id": member_id,
+        "points": points,
+        "source": source,
+        "ref": ref,
+        "reason": reason,
+        "day": day,
+        "created_at": at,
+    }
+    return bool(await insert_new(session, PointsEntry, [row], ["member_id", "source", "ref"]))
 
 
 async def awarded(

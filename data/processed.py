@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from data.db import insert_new
 from data.models import ProcessedMessage
 
 
@@ -23,18 +23,11 @@ async def claim(session: AsyncSession, channel: str, key: str, at: dt.datetime) 
     A concurrent duplicate waits on the unique index until the first transaction ends,
     so the platform's retry is counted once across processes.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(ProcessedMessage)
-        .values(channel=channel, key=key, reply="", created_at=at)
-        .on_conflict_do_nothing(index_elements=["channel", "key"])
-        .returning(col(ProcessedMessage.id))
-    )
-    row_id = (await session.exec(statement)).scalar_one_or_none()
-    if row_id is None:
+    row = {"channel": channel, "key": key, "reply": "", "created_at": at}
+    inserted = await insert_new(session, ProcessedMessage, [row], ["channel", "key"])
+    if not inserted:
         raise AlreadyProcessed(key)
-    return int(row_id)
+    return inserted[0]
 
 
 async def keep_reply(session: AsyncSession, row_id: int, reply: str) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from data.db import insert_new
 from data.models import AccessToken
 
 
@@ -20,12 +20,8 @@ async def lock(session: AsyncSession, appid: str, now: dt.datetime) -> AccessTok
 
     On SQLite the write lock taken at BEGIN is the lock; on PostgreSQL the row lock.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     placeholder = {"appid": appid, "token": "", "expires_at": now, "fetched_at": now}
-    await session.exec(
-        insert(AccessToken).values(**placeholder).on_conflict_do_nothing(index_elements=["appid"])
-    )
+    await insert_new(session, AccessToken, [placeholder], ["appid"])
     statement = select(AccessToken).where(AccessToken.appid == appid).with_for_update()
     return (await session.exec(statement)).one()
 
