@@ -52,6 +52,7 @@ from rich.table import Table
 from sqlalchemy import delete, insert, make_url, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench import tables
 from bench.databases import postgres_database, postgres_version, sqlite_database
 from bot.channels.wechat_api import WeChatApi
 from bot.clock import FixedClock
@@ -518,16 +519,7 @@ def environment_lines(options: Options, pg_version: str | None) -> list[str]:
 
 
 def print_markdown(results: list[Result], header: list[str], footer: list[str]) -> None:
-    for line in header:
-        print(f"- {line}")
-    print()
-    print("| " + " | ".join(COLUMNS) + " |")
-    print("|" + "|".join(["---"] * 2 + ["---:"] * (len(COLUMNS) - 2)) + "|")
-    for row in rows(results):
-        print("| " + " | ".join(row) + " |")
-    print()
-    for line in footer:
-        print(f"- {line}")
+    tables.print_markdown(COLUMNS, rows(results), header, footer)
 
 
 def print_rich(

@@ -68,6 +68,7 @@ from sqlmodel import SQLModel, col
 
 import bot.reports.bulletins as bulletins
 import data.figures as figures_module
+from bench import tables
 from bench.databases import admin as _admin
 from bench.databases import postgres_database, postgres_version, sqlite_database
 from bot.reports.bulletins import Context, month_report, quarter_report, year_report
@@ -866,16 +867,7 @@ def profile_sections(profile: Profile) -> list[tuple[str, list[str]]]:
 
 
 def print_markdown(backends: list[Backend], header: list[str], footer: list[str]) -> None:
-    for line in header:
-        print(f"- {line}")
-    print()
-    print("| " + " | ".join(COLUMNS) + " |")
-    print("|" + "|".join(["---"] * 2 + ["---:"] * (len(COLUMNS) - 2)) + "|")
-    for row in rows(backends):
-        print("| " + " | ".join(row) + " |")
-    print()
-    for line in footer:
-        print(f"- {line}")
+    tables.print_markdown(COLUMNS, rows(backends), header, footer)
     for b in backends:
         if b.profile:
             for title, lines in profile_sections(b.profile):

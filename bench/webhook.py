@@ -81,7 +81,7 @@ from sqlalchemy import make_url, text
 from sqlmodel import select
 from wechatpy.crypto import WeChatCrypto
 
-from bench import webhook_profile
+from bench import tables, webhook_profile
 from bench.databases import postgres_database, postgres_version, remove_sqlite_files
 from bench.webhook_profile import Profile, ProfileError
 from bot.channels.wechat_sample import signed_request
@@ -1106,16 +1106,7 @@ def notes_lines(results: list[Result]) -> list[str]:
 
 
 def print_markdown(results: list[Result], header: list[str], footer: list[str]) -> None:
-    for line in header:
-        print(f"- {line}")
-    print()
-    print("| " + " | ".join(COLUMNS) + " |")
-    print("|---|" + "---:|" * (len(COLUMNS) - 1))
-    for row in rows(results):
-        print("| " + " | ".join(row) + " |")
-    print()
-    for line in footer:
-        print(line if line.startswith(" ") else f"- {line}")
+    tables.print_markdown(COLUMNS, rows(results), header, footer, text_columns=1)
 
 
 def print_rich(

@@ -3,6 +3,7 @@ review results. Each intended push becomes an outbox row; the dispatcher sends t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from bot.clock import Clock, today
 from bot.settings import Settings
 from content.texts import render
 from data import articles, audience, groups, outbox
-from data.models import Article, ArticleKind, PushKind
+from data.models import ArticleKind, PushKind
 from data.outbox import Push
 
 
@@ -30,29 +31,29 @@ def due_time(settings: Settings, now: dt.datetime) -> dt.datetime:
     return quiet.next_end(now) if quiet else now
 
 
-async def _article_pushes(
-    session: AsyncSession, kind: PushKind, article: Article, day: dt.date, due: dt.datetime
-) -> AsyncIterator[Push]:
-    text = render(f"push_{kind.value}", article=article)
-    brief = render("push_brief", kind=kind.value, title=article.title)
+async def _to_every_reachable_member(session: AsyncSession, push: Push) -> AsyncIterator[Push]:
+    """The same push, addressed to each member who can be reached, streamed."""
     async for member_id, _name in audience.reachable_members(session):
-        yield Push(member_id, kind, f"article:{article.id}", day, text, brief, due)
+        yield dataclasses.replace(push, member_id=member_id)
 
 
 async def enqueue_article(
     session: AsyncSession, settings: Settings, clock: Clock, kind: PushKind
 ) -> Enqueued:
-    """Push the newest published lesson (or news) not pushed yet to every reachable member."""
+    """Push the newest published lesson (or news) not pushed yet to every reachable member,
+    and to the branches' QQ groups."""
     now = clock.now()
     article_kind = ArticleKind.LESSON if kind is PushKind.LESSON else ArticleKind.NEWS
     article = await articles.take_next_to_push(session, article_kind, now)
     if article is None:
         return Enqueued(kind, 0)
     day, due = today(clock), due_time(settings, now)
-    count = await outbox.enqueue(session, _article_pushes(session, kind, article, day, due), now)
+    text = render(f"push_{kind.value}", article=article)
+    brief = render("push_brief", kind=kind.value, title=article.title)
+    ref = f"article:{article.id}"
+    template = Push(0, kind, ref, day, text, brief, due)
+    count = await outbox.enqueue(session, _to_every_reachable_member(session, template), now)
     if settings.onebot_api_url:
-        text = render(f"push_{kind.value}", article=article)
-        ref = f"article:{article.id}"
         posts = [
             groups.Post(group.channel, group.group_id, kind.value, ref, day, text, due)
             for group in await groups.on_channel(session, "qq")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -48,12 +47,6 @@ class FrontMatter(BaseModel):
         if value.tzinfo is None:
             raise ValueError("publish_at needs a UTC offset, e.g. 2026-11-02T07:30:00+08:00")
         return value
-
-
-@dataclass(frozen=True)
-class Source:
-    path: Path
-    article: Article
 
 
 def read_file(path: Path, kind: ArticleKind) -> Article:

@@ -11,10 +11,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from data.models import MailboxItem
 
 
-async def post(session: AsyncSession, member_id: int, text: str, at: dt.datetime) -> None:
-    session.add(MailboxItem(member_id=member_id, text=text, created_at=at))
-
-
 async def open_items(session: AsyncSession, member_id: int) -> list[MailboxItem]:
     """The member's undelivered notices, oldest first."""
     statement = (
