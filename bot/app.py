@@ -25,7 +25,7 @@ from bot.dispatcher import Dispatcher
 from bot.rules import Rules, load_rules
 from bot.settings import Settings
 from data import migrate
-from data.db import Sessions, create_engine, session_factory
+from data.db import Sessions, create_engine, inline_twin, session_factory
 from scheduler.jobs import PushJobs, build_scheduler
 from scheduler.leader import Leadership
 
@@ -102,8 +102,11 @@ def create_app(
             await migrate.upgrade(engine)
             await migrate.refresh_statistics(engine)
         app[ENGINE] = engine
-        app[CONVERSATION] = build_conversation(settings, clock, engine, rules)
+        messages = inline_twin(engine)  # SQLite: the message path without a thread hop
+        app[CONVERSATION] = build_conversation(settings, clock, messages, rules)
         yield
+        if messages is not engine:
+            await messages.dispose()
         await engine.dispose()
 
     async def pushing(app: web.Application) -> AsyncIterator[None]:

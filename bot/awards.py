@@ -53,10 +53,11 @@ async def for_study(
     member_id: int,
     day: dt.date,
     entry_id: int,
+    minutes: int,
     at: dt.datetime,
 ) -> StudyProgress:
-    """Award what the day's study now earns (blocks, goal bonus, streak bonus), once each."""
-    minutes = await study.minutes_on(session, member_id, day)
+    """Award what the day's study now earns (blocks, goal bonus, streak bonus), once each;
+    `minutes` is the day's total with the new entry."""
     owed = min(rules.study_daily_cap, minutes // rules.study_block_minutes * rules.study_points)
     already = await points.awarded(session, member_id, "study", day)
     gained = await _award(

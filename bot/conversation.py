@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,6 +26,20 @@ log = logging.getLogger(__name__)
 def mask(external_id: str) -> str:
     """Chat ids in logs: enough to correlate, not enough to identify."""
     return external_id[:4] + "***" if len(external_id) > 4 else "***"
+
+
+Decide = Callable[[Inbound, Member | None, dict[str, Any]], Awaitable[str]]
+
+
+class _Refused(Exception):
+    """A command's input was unusable: roll back, answer how to use it."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+    async def answer(self, _inbound: Inbound, _member: Member | None, _: dict[str, Any]) -> str:
+        return self.reply
 
 
 class Conversation:
@@ -61,9 +76,17 @@ class Conversation:
             return render("error")
 
     async def _respond_once(self, inbound: Inbound) -> str:
+        try:
+            return await self._in_transaction(inbound, self._dispatch)
+        except _Refused as refused:
+            # Bad input changes nothing: what the handler wrote went with the rollback. The
+            # message is kept with its usage answer in a transaction of its own (cheaper on
+            # the common path than a savepoint around every handler).
+            return await self._in_transaction(inbound, refused.answer)
+
+    async def _in_transaction(self, inbound: Inbound, decide: Decide) -> str:
         now = self.clock.now()
         async with transaction(self.sessions) as session:
-            record = await processed.claim(session, inbound.sender.channel, inbound.key, now)
             found = await members.member_and_binding(session, inbound.sender)
             member = found[0] if found else None
             if found is not None and inbound.window is not None:
@@ -82,11 +105,11 @@ class Conversation:
                 "inbound": inbound,
                 "args": "",
             }
-            reply = await self._dispatch(inbound, member, available)
+            reply = await decide(inbound, member, available)
             if member is not None and inbound.kind is InboundKind.TEXT:
                 assert member.id is not None
                 reply = await self._with_notices(session, member.id, reply, now)
-            await processed.keep_reply(session, record, reply)
+            await processed.record(session, inbound.sender.channel, inbound.key, reply, now)
         return reply
 
     async def _with_notices(
@@ -94,6 +117,8 @@ class Conversation:
     ) -> str:
         """Prepend what waits for the member (notices, pushes not sent yet) as far as it fits:
         a passive reply costs no push budget. The rest waits for the next reply."""
+        if not await mailbox.anything_waiting(session, member_id):
+            return reply
         notices = await mailbox.open_items(session, member_id)
         pushes = await outbox.waiting_for(session, member_id)
         waiting: list[MailboxItem | OutboxItem] = [*notices, *pushes]
@@ -133,13 +158,10 @@ class Conversation:
         return await self._run(command, args, available)
 
     async def _run(self, command: Command, args: str, available: dict[str, Any]) -> str:
-        session = available["session"]
         try:
             available["args"] = command.parse(args) if command.parse else args
-            # A handler that finds a problem late raises UsageError: the savepoint
-            # undoes whatever it wrote, so bad input changes nothing.
-            async with session.begin_nested():
-                return await call(command.handler, command.params, available)
+            return await call(command.handler, command.params, available)
         except UsageError as problem:
+            # A handler may find the problem after writing: the transaction is rolled back.
             hint = render(f"hints/{problem.hint}", **problem.details) if problem.hint else ""
-            return render("usage", usage=command.usage, hint=hint)
+            raise _Refused(render("usage", usage=command.usage, hint=hint)) from None

@@ -4,35 +4,62 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
-from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Executable, Result, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from data import sqlite_inline
 
 Sessions = async_sessionmaker[AsyncSession]
 
 
-def create_engine(url: str, **options: Any) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, a busy timeout and write-locking transactions."""
+SQLITE_BUSY_TIMEOUT_S = 15
+
+
+def create_engine(url: str, *, inline: bool = False, **options: Any) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, a busy timeout and write-locking transactions.
+
+    `inline=True` (SQLite only; ignored elsewhere) runs SQLite's calls on the event loop's
+    thread (`data.sqlite_inline`): for the short transactions of the message path, not for
+    reports, whose long queries would hold up the loop.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, **options)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 15}, **options)
-    _make_sqlite_transactions_immediate(engine)
+    if inline:
+        database = parsed.database or ":memory:"
+        creator = sqlite_inline.connector(database, SQLITE_BUSY_TIMEOUT_S)
+        engine = create_async_engine(url, async_creator=creator, **options)
+    else:
+        timeout = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+        engine = create_async_engine(url, connect_args=timeout, **options)
+    _make_sqlite_transactions_immediate(engine, busy_handler=not inline)
     return engine
 
 
-def _make_sqlite_transactions_immediate(engine: AsyncEngine) -> None:
+def inline_twin(engine: AsyncEngine) -> AsyncEngine:
+    """An inline engine on the same SQLite file as `engine`, for the message path; `engine`
+    itself for PostgreSQL (asyncpg needs no thread) and in-memory SQLite (a second engine
+    would open a second, empty database)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return engine
+    return create_engine(engine.url.render_as_string(hide_password=False), inline=True)
+
+
+def _make_sqlite_transactions_immediate(engine: AsyncEngine, *, busy_handler: bool) -> None:
     # pysqlite's own transaction handling starts transactions lazily and cannot
     # upgrade a read to a write under concurrency (SQLITE_BUSY without waiting).
     # Taking the write lock at BEGIN serialises writers behind the busy timeout
@@ -44,7 +71,8 @@ def _make_sqlite_transactions_immediate(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=15000")
+        if busy_handler:  # an inline connection waits with asyncio.sleep instead
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -56,16 +84,24 @@ def session_factory(engine: AsyncEngine) -> Sessions:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
-_writers: WeakKeyDictionary[Engine, asyncio.Lock] = WeakKeyDictionary()
+_writers: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Lock] = {}
 
 
 def _writer_lock(sessions: Sessions) -> asyncio.Lock | None:
     """SQLite has one writer at a time: this process queues its own transactions first come,
-    first served, instead of letting them poll the busy handler (which starves some)."""
+    first served, instead of letting them poll the busy handler (which starves some).
+
+    One queue per database file and event loop, whichever engine (threaded or inline) opens
+    the transaction.
+    """
     engine = sessions.kw.get("bind")
     if not isinstance(engine, AsyncEngine) or engine.dialect.name != "sqlite":
         return None
-    return _writers.setdefault(engine.sync_engine, asyncio.Lock())
+    loop = asyncio.get_running_loop()
+    if len(_writers) > 64:  # loops of finished tests and runs
+        for key in [key for key in _writers if key[0].is_closed()]:
+            del _writers[key]
+    return _writers.setdefault((loop, str(engine.url.database)), asyncio.Lock())
 
 
 @asynccontextmanager
@@ -84,6 +120,37 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def _execute(
+    session: Session, statement: Executable, params: Mapping[str, Any] | list[dict[str, Any]] | None
+) -> Result[Any]:
+    if session.autoflush and (session.new or session.dirty or session.deleted):
+        session.flush()  # what a query through the ORM session would do first
+    return session.connection().execute(statement, params)
+
+
+async def run(
+    session: AsyncSession,
+    statement: Executable,
+    params: Mapping[str, Any] | list[dict[str, Any]] | None = None,
+) -> Result[Any]:
+    """Execute a Core statement in the session's transaction, without the ORM's processing
+    (pending ORM changes are flushed first, as a session query would).
+
+    For the message path: its statements are built once at import with `bindparam`s, and a
+    statement run here costs a quarter of one built and run through the ORM session
+    (measured: 60 µs against 250 µs for a day's study total, SQLite inline). Rows are fetched
+    eagerly: the result can be read after the call.
+    """
+    return await session.run_sync(_execute, statement, params)
+
+
+@cache
+def _insert_if_new(model: type[SQLModel], unique: tuple[str, ...], dialect: str) -> Executable:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    return insert(table).on_conflict_do_nothing(index_elements=unique).returning(table.c.id)
+
+
 async def insert_new(
     session: AsyncSession,
     model: type[SQLModel],
@@ -98,8 +165,6 @@ async def insert_new(
     if not rows:
         return []
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table: Any = model
-    statement = insert(table).on_conflict_do_nothing(index_elements=unique).returning(table.id)
-    result = await session.exec(statement, params=rows)  # type: ignore[call-overload]
+    statement = _insert_if_new(model, tuple(unique), dialect)
+    result = await run(session, statement, rows if len(rows) > 1 else rows[0])
     return [int(row_id) for row_id in result.scalars()]

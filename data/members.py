@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,8 +23,23 @@ class RosterRow:
     role: Role
 
 
+# How much earlier than the platform's a recorded contact window may end (`open_window`).
+WINDOW_SLACK = dt.timedelta(minutes=1)
+
+
 class AlreadyBound(Exception):
     """The member has an account on this channel already, or this account has a member."""
+
+
+# Built once: the first query of every message (an ORM load: handlers get a Member).
+_MEMBER_AND_BINDING = (
+    select(Member, Binding)
+    .join(Binding, col(Binding.member_id) == col(Member.id))
+    .where(
+        col(Binding.channel) == bindparam("channel"),
+        col(Binding.external_id) == bindparam("external_id"),
+    )
+)
 
 
 async def member_for(session: AsyncSession, sender: Sender) -> Member | None:
@@ -36,12 +51,8 @@ async def member_and_binding(
     session: AsyncSession, sender: Sender
 ) -> tuple[Member, Binding] | None:
     """The member behind a chat account, and that account's binding, in one query."""
-    statement = (
-        select(Member, Binding)
-        .join(Binding, col(Binding.member_id) == col(Member.id))
-        .where(Binding.channel == sender.channel, Binding.external_id == sender.external_id)
-    )
-    row = (await session.exec(statement)).first()
+    params = {"channel": sender.channel, "external_id": sender.external_id}
+    row = (await session.exec(_MEMBER_AND_BINDING, params=params)).first()
     return (row[0], row[1]) if row else None
 
 
@@ -178,6 +189,14 @@ async def open_window(
     """
     current = binding.window_until
     if current is not None and current > until and binding.window_used < binding.window_budget:
+        return
+    if (
+        current is not None
+        and current >= until - WINDOW_SLACK
+        and (binding.window_budget, binding.window_used) == (budget, 0)
+    ):
+        # Opened less than a minute ago and untouched since: keeping it saves a write per
+        # message of a conversation, and ends the window at most a minute early (safe).
         return
     binding.window_until = until
     binding.window_budget = budget

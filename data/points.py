@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-from sqlalchemy import func
-from sqlmodel import col, select
+from sqlalchemy import bindparam, case, func
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from data.db import insert_new
+from data.db import insert_new, run
 from data.models import PointsEntry
 
 
@@ -38,33 +39,41 @@ async def award(
     return bool(await insert_new(session, PointsEntry, [row], ["member_id", "source", "ref"]))
 
 
+_LEDGER = PointsEntry.__table__  # type: ignore[attr-defined]
+_SUM = func.coalesce(func.sum(_LEDGER.c.points), 0)
+_OF_MEMBER = _LEDGER.c.member_id == bindparam("member_id")
+_AWARDED = select(_SUM).where(_OF_MEMBER, _LEDGER.c.source == bindparam("source"))
+_AWARDED_ON = _AWARDED.where(_LEDGER.c.day == bindparam("day"))
+_SINCE = func.coalesce(
+    func.sum(case((_LEDGER.c.day >= bindparam("since"), _LEDGER.c.points), else_=0)), 0
+)
+_CARD = select(_LEDGER.c.source, func.sum(_LEDGER.c.points), _SINCE).where(_OF_MEMBER)
+_CARD = _CARD.group_by(_LEDGER.c.source)
+
+
 async def awarded(
     session: AsyncSession, member_id: int, source: str, day: dt.date | None = None
 ) -> int:
-    statement = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
-        PointsEntry.member_id == member_id, PointsEntry.source == source
-    )
-    if day is not None:
-        statement = statement.where(PointsEntry.day == day)
-    return int((await session.exec(statement)).one())
+    params: dict[str, object] = {"member_id": member_id, "source": source}
+    if day is None:
+        return int((await run(session, _AWARDED, params)).scalar_one())
+    return int((await run(session, _AWARDED_ON, {**params, "day": day})).scalar_one())
 
 
-async def total(session: AsyncSession, member_id: int, since: dt.date | None = None) -> int:
-    statement = select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
-        PointsEntry.member_id == member_id
-    )
-    if since is not None:
-        statement = statement.where(PointsEntry.day >= since)
-    return int((await session.exec(statement)).one())
+@dataclass(frozen=True)
+class Card:
+    """A member's points card: the lifelong total, the total since a day, and by source."""
+
+    total: int
+    since: int
+    sources: dict[str, int]
 
 
-async def by_source(session: AsyncSession, member_id: int) -> dict[str, int]:
-    statement = (
-        select(PointsEntry.source, func.sum(PointsEntry.points))
-        .where(PointsEntry.member_id == member_id)
-        .group_by(col(PointsEntry.source))
-    )
-    return {source: int(points) for source, points in await session.exec(statement)}
+async def card(session: AsyncSession, member_id: int, since: dt.date) -> Card:
+    """The points card in one query."""
+    rows = (await run(session, _CARD, {"member_id": member_id, "since": since})).all()
+    sources = {source: int(points) for source, points, _ in rows}
+    return Card(sum(sources.values()), sum(int(recent) for _, _, recent in rows), sources)
 
 
 async def has_award(session: AsyncSession, member_id: int, source: str, ref: str) -> bool:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from data.db import insert_new
@@ -16,25 +15,19 @@ class AlreadyProcessed(Exception):
     """The same message (channel, key) was handled before, or is being handled now."""
 
 
-async def claim(session: AsyncSession, channel: str, key: str, at: dt.datetime) -> int:
-    """Insert the message's key in the current transaction (its row id), or raise
-    `AlreadyProcessed`.
+async def record(
+    session: AsyncSession, channel: str, key: str, reply: str, at: dt.datetime
+) -> None:
+    """Keep the message's key and its reply, as the last write of the message's transaction,
+    or raise `AlreadyProcessed` (the caller rolls everything back and answers the stored reply).
 
-    A concurrent duplicate waits on the unique index until the first transaction ends,
-    so the platform's retry is counted once across processes.
+    A concurrent duplicate waits on the unique index until the first transaction ends, so the
+    platform's retry is counted once across processes. Written last, one statement does both
+    the dedupe and the reply for a retry; a duplicate's work is undone by the rollback.
     """
-    row = {"channel": channel, "key": key, "reply": "", "created_at": at}
-    inserted = await insert_new(session, ProcessedMessage, [row], ["channel", "key"])
-    if not inserted:
+    row = {"channel": channel, "key": key, "reply": reply, "created_at": at}
+    if not await insert_new(session, ProcessedMessage, [row], ["channel", "key"]):
         raise AlreadyProcessed(key)
-    return inserted[0]
-
-
-async def keep_reply(session: AsyncSession, row_id: int, reply: str) -> None:
-    """What was answered, for a retry of the same message."""
-    await session.exec(
-        update(ProcessedMessage).where(col(ProcessedMessage.id) == row_id).values(reply=reply)
-    )
 
 
 async def stored_reply(session: AsyncSession, channel: str, key: str) -> str | None:

@@ -4,46 +4,52 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func
-from sqlmodel import col, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from data.db import run
 from data.models import StudyEntry
 
 # How far back a streak is followed: far enough for any streak a person keeps up.
 STREAK_HORIZON_DAYS = 3660
 
 
+_ENTRY = StudyEntry.__table__  # type: ignore[attr-defined]
+_ADD_ENTRY = insert(_ENTRY).returning(_ENTRY.c.id)
+_MINUTES_ON = select(func.coalesce(func.sum(_ENTRY.c.minutes), 0)).where(
+    _ENTRY.c.member_id == bindparam("member_id"), _ENTRY.c.day == bindparam("day")
+)
+_GOAL_DAYS = (
+    select(_ENTRY.c.day)
+    .where(
+        _ENTRY.c.member_id == bindparam("member_id"),
+        _ENTRY.c.day <= bindparam("day"),
+        _ENTRY.c.day > bindparam("horizon"),
+    )
+    .group_by(_ENTRY.c.day)
+    .having(func.sum(_ENTRY.c.minutes) >= bindparam("goal"))
+    .order_by(_ENTRY.c.day.desc())
+)
+
+
 async def add_entry(
     session: AsyncSession, member_id: int, day: dt.date, minutes: int, note: str, at: dt.datetime
-) -> StudyEntry:
-    entry = StudyEntry(member_id=member_id, day=day, minutes=minutes, note=note, created_at=at)
-    session.add(entry)
-    await session.flush()
-    return entry
+) -> int:
+    """Record study time; the entry's id."""
+    row = {"member_id": member_id, "day": day, "minutes": minutes, "note": note, "created_at": at}
+    return int((await run(session, _ADD_ENTRY, row)).scalar_one())
 
 
 async def minutes_on(session: AsyncSession, member_id: int, day: dt.date) -> int:
-    statement = select(func.coalesce(func.sum(StudyEntry.minutes), 0)).where(
-        StudyEntry.member_id == member_id, StudyEntry.day == day
-    )
-    return int((await session.exec(statement)).one())
+    result = await run(session, _MINUTES_ON, {"member_id": member_id, "day": day})
+    return int(result.scalar_one())
 
 
 async def streak_until(session: AsyncSession, member_id: int, day: dt.date, goal: int) -> int:
     """Consecutive days at the goal ending on `day`, or on the day before when `day` is short."""
-    statement = (
-        select(StudyEntry.day)
-        .where(
-            StudyEntry.member_id == member_id,
-            StudyEntry.day <= day,
-            StudyEntry.day > day - dt.timedelta(days=STREAK_HORIZON_DAYS),
-        )
-        .group_by(col(StudyEntry.day))
-        .having(func.sum(StudyEntry.minutes) >= goal)
-        .order_by(col(StudyEntry.day).desc())
-    )
-    days = list(await session.exec(statement))
+    horizon = day - dt.timedelta(days=STREAK_HORIZON_DAYS)
+    params = {"member_id": member_id, "day": day, "horizon": horizon, "goal": goal}
+    days = list((await run(session, _GOAL_DAYS, params)).scalars())
     expected = day if days and days[0] == day else day - dt.timedelta(days=1)
     streak = 0
     for goal_day in days:

@@ -15,10 +15,7 @@ from handlers import router
 @router.command("积分", usage="积分", summary="查看我的积分卡：总积分、本月积分和来源")
 async def points_card(member: Member, session: AsyncSession, today: dt.date) -> str:
     assert member.id is not None
+    card = await points.card(session, member.id, since=today.replace(day=1))
     return render(
-        "points_card",
-        name=member.name,
-        total=await points.total(session, member.id),
-        month=await points.total(session, member.id, since=today.replace(day=1)),
-        sources=await points.by_source(session, member.id),
+        "points_card", name=member.name, total=card.total, month=card.since, sources=card.sources
     )

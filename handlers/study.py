@@ -46,10 +46,13 @@ async def _record(
     before = await study.minutes_on(session, member.id, day)
     if before + amount.minutes > DAY_MINUTES:
         raise UsageError("study_day_full", recorded=before)
-    entry = await study.add_entry(session, member.id, day, amount.minutes, amount.rest, clock.now())
-    assert entry.id is not None
+    entry_id = await study.add_entry(
+        session, member.id, day, amount.minutes, amount.rest, clock.now()
+    )
+    goal = settings.daily_goal_minutes
+    minutes = before + amount.minutes
     return await awards.for_study(
-        session, rules, settings.daily_goal_minutes, member.id, day, entry.id, clock.now()
+        session, rules, goal, member.id, day, entry_id, minutes, clock.now()
     )
 
 

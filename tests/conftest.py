@@ -102,7 +102,8 @@ async def _reset_postgres(url: str) -> None:
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     if database_url.startswith("postgresql"):
         await _reset_postgres(database_url)
-    engine = create_engine(database_url)
+    # Inline on SQLite, as the server's message path runs (`data.db.inline_twin`).
+    engine = create_engine(database_url, inline=True)
     await migrate.upgrade(engine)
     yield engine
     await engine.dispose()

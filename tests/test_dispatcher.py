@@ -950,6 +950,21 @@ async def test_contact_window_opens_on_messages_and_closes_after_48_hours(
     assert binding.window_until == start + dt.timedelta(hours=48)
     assert (binding.window_budget, binding.window_used) == (5, 0)
 
+    # Messages of the same conversation within the minute keep it (one write saved each);
+    # the next message after that moves it to 48 hours from then.
+    for seconds, number in ((30, 2), (60, 3)):
+        clock.set(start + dt.timedelta(seconds=seconds))
+        later = text_xml(openid("1001"), int(clock.now().timestamp()), "今日", number)
+        await conversation.respond(to_inbound(parse_message(later), clock, {}))
+        binding = await wechat_binding(conversation, "1001")
+        assert binding.window_until == start + dt.timedelta(hours=48)
+    clock.set(start + dt.timedelta(seconds=61))
+    later = text_xml(openid("1001"), int(clock.now().timestamp()), "今日", 4)
+    await conversation.respond(to_inbound(parse_message(later), clock, {}))
+    binding = await wechat_binding(conversation, "1001")
+    assert binding.window_until == clock.now() + dt.timedelta(hours=48)
+    start = clock.now()
+
     # A menu click after it opens 1 minute and 3, which must not cut the longer window.
     clock.advance(minutes=10)
     click = parse_message(event_xml(openid("1001"), int(clock.now().timestamp()), "CLICK", "X"))

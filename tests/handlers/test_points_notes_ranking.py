@@ -62,8 +62,8 @@ async def test_points_card_equals_the_ledger(chat: Chat) -> None:
     expected_sources = await by_source(conversation, "1001")
     mid = await member_id(conversation, "1001")
     async with conversation.sessions() as session:
-        assert await points.total(session, mid) == total
-        assert await points.by_source(session, mid) == expected_sources
+        card = await points.card(session, mid, since=MORNING.date().replace(day=1))
+    assert (card.total, card.since, card.sources) == (total, month, expected_sources)
 
 
 async def test_points_card_is_per_member(chat: Chat) -> None:

@@ -192,7 +192,7 @@ async def test_study_points_capped_and_goal_bonus_once(chat: Chat) -> None:
     assert [row.source for row in rows].count("goal") == 1
     mid = await member_id(chat.conversation, "1001")
     async with chat.conversation.sessions() as session:
-        assert await points.total(session, mid) == 6
+        assert (await points.card(session, mid, since=MORNING.date())).total == 6
 
 
 async def test_points_follow_the_rules_file(chat: Chat) -> None:

@@ -1,0 +1,128 @@
+"""SQLite on the loop's thread (`data.sqlite_inline`): waiting for another process's write
+lock keeps the event loop serving, and gives up after the busy timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+
+from data import db, migrate, processed, sqlite_inline
+from data.db import create_engine, inline_twin, session_factory, transaction
+from data.models import ProcessedMessage
+from tests.conftest import MORNING
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "qiyi.db"
+
+
+@pytest.fixture
+def other_process(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection of "another process" (the CLI, say) on the same file."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    yield connection
+    connection.close()
+
+
+async def _migrated(url: str, *, inline: bool) -> AsyncEngine:
+    engine = create_engine(url, inline=inline)
+    await migrate.upgrade(engine)
+    return engine
+
+
+async def _claim(engine: AsyncEngine, key: str) -> None:
+    async with transaction(session_factory(engine)) as session:
+        await processed.record(session, "test", key, "", MORNING)
+
+
+async def _keys(engine: AsyncEngine) -> list[str]:
+    async with session_factory(engine)() as session:
+        return list((await session.exec(select(ProcessedMessage.key))).all())
+
+
+async def test_waiting_for_the_write_lock_leaves_the_loop_free(
+    path: Path, other_process: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Retries on the next loop turn instead of after 1 ms: no wall clock in the test.
+    monkeypatch.setattr(sqlite_inline, "FIRST_RETRY_S", 0.0)
+    engine = await _migrated(f"sqlite+aiosqlite:///{path}", inline=True)
+    try:
+        other_process.execute("BEGIN IMMEDIATE")
+        waiting = asyncio.create_task(_claim(engine, "m-1"))
+        turns = 0
+        for _ in range(50):
+            await asyncio.sleep(0)  # this coroutine runs: the loop is not held
+            turns += 1
+        assert turns == 50
+        assert not waiting.done()  # still waiting for the lock, not failed
+        other_process.execute("COMMIT")
+        await waiting
+        assert await _keys(engine) == ["m-1"]
+    finally:
+        await engine.dispose()
+
+
+async def test_gives_up_after_the_busy_timeout_and_writes_nothing(
+    path: Path, other_process: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = await _migrated(f"sqlite+aiosqlite:///{path}", inline=True)
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_S", 0)
+    impatient = create_engine(f"sqlite+aiosqlite:///{path}", inline=True)
+    try:
+        other_process.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="locked"):
+            await _claim(impatient, "m-1")
+        other_process.execute("ROLLBACK")
+        assert await _keys(engine) == []
+        await _claim(impatient, "m-2")  # the same engine works once the lock is free
+        assert await _keys(engine) == ["m-2"]
+    finally:
+        await impatient.dispose()
+        await engine.dispose()
+
+
+async def test_other_errors_are_not_retried(path: Path) -> None:
+    engine = await _migrated(f"sqlite+aiosqlite:///{path}", inline=True)
+    try:
+        await _claim(engine, "m-1")
+        with pytest.raises(processed.AlreadyProcessed):
+            await _claim(engine, "m-1")
+        async with engine.connect() as connection:
+            with pytest.raises(OperationalError, match="no such table"):
+                await connection.exec_driver_sql("SELECT * FROM nowhere")
+    finally:
+        await engine.dispose()
+
+
+async def test_inline_twin_shares_the_file_and_queue(path: Path) -> None:
+    threaded = await _migrated(f"sqlite+aiosqlite:///{path}", inline=False)
+    twin = inline_twin(threaded)
+    try:
+        assert twin is not threaded
+        assert twin.url == threaded.url
+        # Both engines queue their writers on one lock per file: interleaved
+        # transactions from both finish, none fails with "database is locked".
+        await asyncio.gather(*(_claim(threaded if n % 2 else twin, f"m-{n}") for n in range(20)))
+        assert sorted(await _keys(threaded)) == sorted(f"m-{n}" for n in range(20))
+    finally:
+        await twin.dispose()
+        await threaded.dispose()
+
+
+async def test_no_twin_for_memory_or_postgresql() -> None:
+    memory = create_engine("sqlite+aiosqlite://")
+    server = create_engine("postgresql+asyncpg://qiyi@127.0.0.1:5432/qiyi")  # not connected
+    try:
+        assert inline_twin(memory) is memory
+        assert inline_twin(server) is server
+    finally:
+        await memory.dispose()
+        await server.dispose()
