@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import cache
@@ -112,12 +111,24 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
     itself): finish one transaction before opening the next.
     """
     lock = _writer_lock(sessions)
-    async with contextlib.AsyncExitStack() as stack:
+    if lock is not None:
+        await lock.acquire()
+    try:
+        session = sessions()
+        try:
+            async with session.begin():
+                yield session
+        finally:
+            # `async with sessions()` would close in a task of its own, safe from
+            # cancellation midway, at the price of a task and a loop turn per transaction
+            # (measured in process: 1.7 → 1.3 ms a message on SQLite). The bot's
+            # transactions are not cancelled (aiohttp does not cancel handlers, the
+            # dispatcher stops between transactions) but at shutdown, when the engine is
+            # disposed of anyway.
+            await session.close()
+    finally:
         if lock is not None:
-            await stack.enter_async_context(lock)
-        session = await stack.enter_async_context(sessions())
-        await stack.enter_async_context(session.begin())
-        yield session
+            lock.release()
 
 
 def _execute(
