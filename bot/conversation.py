@@ -87,7 +87,7 @@ class Conversation:
     async def _in_transaction(self, inbound: Inbound, decide: Decide) -> str:
         now = self.clock.now()
         async with transaction(self.sessions) as session:
-            found = await members.member_and_binding(session, inbound.sender)
+            found = await members.member_and_window(session, inbound.sender)
             member = found[0] if found else None
             if found is not None and inbound.window is not None:
                 window = inbound.window

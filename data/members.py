@@ -6,12 +6,13 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.messages import Sender
+from data.db import run
 from data.models import BindFailure, Binding, Branch, Member, Role
 
 
@@ -31,29 +32,52 @@ class AlreadyBound(Exception):
     """The member has an account on this channel already, or this account has a member."""
 
 
-# Built once: the first query of every message (an ORM load: handlers get a Member).
-_MEMBER_AND_BINDING = (
-    select(Member, Binding)
+@dataclass(frozen=True)
+class Window:
+    """A chat account's push window as last recorded (see `open_window`)."""
+
+    binding_id: int
+    until: dt.datetime | None
+    budget: int
+    used: int
+
+
+# Built once: the first query of every message (the member as an ORM object, since handlers
+# get a Member; the window as plain columns, updated by `open_window` without the ORM).
+_MEMBER_AND_WINDOW = (
+    select(
+        Member,
+        col(Binding.id),
+        col(Binding.window_until),
+        col(Binding.window_budget),
+        col(Binding.window_used),
+    )
     .join(Binding, col(Binding.member_id) == col(Member.id))
     .where(
         col(Binding.channel) == bindparam("channel"),
         col(Binding.external_id) == bindparam("external_id"),
     )
 )
+_OPEN_WINDOW = (
+    update(Binding)
+    .where(col(Binding.id) == bindparam("binding_id"))
+    .values(window_until=bindparam("until"), window_budget=bindparam("budget"), window_used=0)
+)
 
 
 async def member_for(session: AsyncSession, sender: Sender) -> Member | None:
-    found = await member_and_binding(session, sender)
+    found = await member_and_window(session, sender)
     return found[0] if found else None
 
 
-async def member_and_binding(
-    session: AsyncSession, sender: Sender
-) -> tuple[Member, Binding] | None:
-    """The member behind a chat account, and that account's binding, in one query."""
+async def member_and_window(session: AsyncSession, sender: Sender) -> tuple[Member, Window] | None:
+    """The member behind a chat account, and that account's push window, in one query."""
     params = {"channel": sender.channel, "external_id": sender.external_id}
-    row = (await session.exec(_MEMBER_AND_BINDING, params=params)).first()
-    return (row[0], row[1]) if row else None
+    row = (await session.exec(_MEMBER_AND_WINDOW, params=params)).first()
+    if row is None:
+        return None
+    member, binding_id, until, budget, used = row
+    return member, Window(binding_id, until, budget, used)
 
 
 async def member_by_roster_id(session: AsyncSession, roster_id: str) -> Member | None:
@@ -181,27 +205,22 @@ async def list_members(session: AsyncSession) -> list[MemberListing]:
 
 
 async def open_window(
-    session: AsyncSession, binding: Binding, until: dt.datetime, budget: int
+    session: AsyncSession, window: Window, until: dt.datetime, budget: int
 ) -> None:
     """The member just wrote (or clicked): the platform lets us push until `until`, `budget` times.
 
     A shorter window (a click's minute) never cuts a longer one that is still open.
     """
-    current = binding.window_until
-    if current is not None and current > until and binding.window_used < binding.window_budget:
+    current = window.until
+    if current is not None and current > until and window.used < window.budget:
         return
-    if (
-        current is not None
-        and current >= until - WINDOW_SLACK
-        and (binding.window_budget, binding.window_used) == (budget, 0)
-    ):
+    recent = current is not None and current >= until - WINDOW_SLACK
+    if recent and (window.budget, window.used) == (budget, 0):
         # Opened less than a minute ago and untouched since: keeping it saves a write per
         # message of a conversation, and ends the window at most a minute early (safe).
         return
-    binding.window_until = until
-    binding.window_budget = budget
-    binding.window_used = 0
-    session.add(binding)
+    params = {"binding_id": window.binding_id, "until": until, "budget": budget}
+    await run(session, _OPEN_WINDOW, params)
 
 
 async def bindings_of(

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
-import xmltodict
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
 from wechatpy.crypto import WeChatCrypto
@@ -49,19 +48,18 @@ def check_fresh(timestamp: str | None, now: int, window: int) -> None:
         raise Refused(403, "stale timestamp")
 
 
-def parse_xml(body: bytes | str) -> dict[str, Any]:
-    """The `<xml>` document as a dict; DTDs, entities and malformed XML are refused unexpanded."""
+def parse_xml(body: bytes | str) -> dict[str, str]:
+    """The top-level fields of the `<xml>` document (name → text); DTDs, entities and
+    malformed XML are refused unexpanded."""
     try:
-        defused_fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root = defused_fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise Refused(400, f"forbidden XML construct: {type(exc).__name__}") from None
     except (ParseError, ValueError) as exc:
         raise Refused(400, f"malformed XML: {exc}") from None
-    document = xmltodict.parse(body)
-    root = document.get("xml")
-    if not isinstance(root, dict):
-        raise Refused(400, "the document is not <xml>…</xml>")
-    return root
+    if root.tag != "xml" or len(root) == 0:
+        raise Refused(400, "the document is not <xml> with fields")
+    return {field.tag: field.text or "" for field in root}
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 import xmltodict
+from wechatpy import parse_message
 from wechatpy.crypto import PrpCrypto
 
-from bot.channels import wechat_envelope
 from bot.channels.wechat_envelope import Refused, SafeMode, check_fresh, parse_xml, signature
 
 # Tencent's official sample (PROTOCOLS.md, "Test vectors").
@@ -205,7 +205,8 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 
 @pytest.fixture
 def expanding_parser_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Records every document that reaches xmltodict (the parser that would expand entities)."""
+    """Records every document that reaches xmltodict: wechatpy's `parse_message`, which the
+    webhook calls after `parse_xml`, parses with it, and it would expand entities."""
     calls: list[object] = []
     real_parse = xmltodict.parse
 
@@ -213,18 +214,21 @@ def expanding_parser_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
         calls.append(body)
         return real_parse(body, *args, **kwargs)
 
-    monkeypatch.setattr(wechat_envelope.xmltodict, "parse", spy)
+    monkeypatch.setattr(xmltodict, "parse", spy)
     return calls
 
 
 def test_parse_xml_returns_the_fields_of_a_plain_message(
     expanding_parser_calls: list[object],
 ) -> None:
-    fields = parse_xml(
+    body = (
         b"<xml><ToUserName><![CDATA[gh_x]]></ToUserName><MsgType>text</MsgType>"
         b"<Content><![CDATA[\xe5\xad\xa6\xe4\xb9\xa0 30]]></Content></xml>"
     )
+    fields = parse_xml(body)
     assert fields == {"ToUserName": "gh_x", "MsgType": "text", "Content": "学习 30"}
+    assert expanding_parser_calls == []  # parse_xml itself never expands
+    assert parse_message(body).content == "学习 30"  # what the webhook does next
     assert len(expanding_parser_calls) == 1  # the spy really sees accepted documents
 
 
