@@ -5,6 +5,9 @@ Every server runs as its own process on a free loopback port:
 
 (a) `bench/webhook_bare.py`: a bare aiohttp handler returning a constant XML reply — the
     ceiling of aiohttp on this machine;
+(a′) `bench/webhook_floor.py` (`--cases a-floor`, for reference): aiohttp with the signature
+    checked, the message parsed and answered by wechatpy, and one SQLite write per message —
+    the floor under any bot on this stack that reads the message and keeps anything;
 (b) `qiyi serve` on a fresh SQLite file, 1 process, plain mode and safe mode (AES);
 (c) `qiyi serve --workers 1` and `--workers 2` on a throwaway PostgreSQL database
     (`--postgres URL`; skipped with a note when the server cannot be reached);
@@ -145,18 +148,20 @@ class CaseFailure(Exception):
 class Case:
     key: str
     label: str
-    server: str  # "bare", "qiyi" or "werobot"
+    server: str  # "bare", "floor", "qiyi" or "werobot"
     database: str | None  # "sqlite", "postgresql" or None
     processes: int
     safe: bool
 
     @property
     def markers(self) -> dict[str, str]:
-        return {"bare": BARE_MARKERS, "qiyi": QIYI_MARKERS, "werobot": WEROBOT_MARKERS}[self.server]
+        markers = {"bare": BARE_MARKERS, "floor": BARE_MARKERS, "qiyi": QIYI_MARKERS}
+        return {**markers, "werobot": WEROBOT_MARKERS}[self.server]
 
 
 CASES = (
     Case("a", "(a) bare aiohttp, constant reply", "bare", None, 1, False),
+    Case("a-floor", "(a′) aiohttp + wechatpy + one sqlite3 write", "floor", "sqlite", 1, False),
     Case("b", "(b) Qiyi, SQLite", "qiyi", "sqlite", 1, False),
     Case("b-safe", "(b) Qiyi, SQLite, safe mode", "qiyi", "sqlite", 1, True),
     Case("c1", "(c) Qiyi, PostgreSQL, --workers 1", "qiyi", "postgresql", 1, False),
@@ -668,6 +673,10 @@ def server_command(case: Case, options: Options, db_file: Path | None) -> list[s
     python = sys.executable
     if case.server == "bare":
         return [python, "-m", "bench.webhook_bare", "--port", "{port}"]
+    if case.server == "floor":
+        assert db_file is not None
+        floor = ["-m", "bench.webhook_floor", "--db", str(db_file), "--token", TOKEN]
+        return [python, *floor, "--port", "{port}"]
     if case.server == "werobot":
         assert db_file is not None
         return [
@@ -710,6 +719,13 @@ async def prepared_backend(
     """The case's database seeded, and the server's command and environment."""
     if case.server == "bare":
         yield server_command(case, options, None), server_environment({})
+        return
+    if case.server == "floor":
+        db_file = folder / f"floor-{uuid.uuid4().hex[:8]}.sqlite3"
+        try:
+            yield server_command(case, options, db_file), server_environment({})
+        finally:
+            remove_sqlite_files(db_file)
         return
     if case.server == "werobot":
         db_file = folder / f"werobot-{uuid.uuid4().hex[:8]}.sqlite3"
@@ -1017,6 +1033,13 @@ def verdicts(results: list[Result]) -> list[str]:
         )
     else:
         lines.append("(b)/(a): not judged ((a) or (b) missing or failed)")
+    floor = _find(results, "a-floor")
+    if a and floor and a.load and floor.load:
+        share = floor.load.rate / a.load.rate
+        lines.append(
+            f"for reference, (a′)/(a) = {floor.load.rate:,.0f} / {a.load.rate:,.0f} req/s = "
+            f"{share:.1%}: parsing with wechatpy and one SQLite write, nothing else"
+        )
     if b and d and b.load and d.load:
         factor = b.load.rate / d.load.rate
         ok = factor >= WEROBOT_FACTOR_GOAL
