@@ -68,7 +68,7 @@ class Conversation:
             return await self._respond_once(inbound)
         except processed.AlreadyProcessed:
             log.info("duplicate message %s", inbound.key, extra=context)
-            async with self.sessions() as session:
+            async with transaction(self.sessions) as session:
                 reply = await processed.stored_reply(session, inbound.sender.channel, inbound.key)
             return reply or ""
         except Exception:
@@ -87,11 +87,11 @@ class Conversation:
     async def _in_transaction(self, inbound: Inbound, decide: Decide) -> str:
         now = self.clock.now()
         async with transaction(self.sessions) as session:
-            found = await members.member_and_window(session, inbound.sender)
-            member = found[0] if found else None
+            found = await members.sender_state(session, inbound.sender)
+            member = found.member if found else None
             if found is not None and inbound.window is not None:
-                window = inbound.window
-                await members.open_window(session, found[1], now + window.duration, window.budget)
+                until, budget = now + inbound.window.duration, inbound.window.budget
+                await members.open_window(session, found.window, until, budget)
             available = {
                 "member": member,
                 "session": session,
@@ -106,9 +106,9 @@ class Conversation:
                 "args": "",
             }
             reply = await decide(inbound, member, available)
-            if member is not None and inbound.kind is InboundKind.TEXT:
-                assert member.id is not None
-                reply = await self._with_notices(session, member.id, reply, now)
+            if found is not None and found.waiting and inbound.kind is InboundKind.TEXT:
+                assert found.member.id is not None
+                reply = await self._with_notices(session, found.member.id, reply, now)
             await processed.record(session, inbound.sender.channel, inbound.key, reply, now)
         return reply
 
@@ -117,8 +117,6 @@ class Conversation:
     ) -> str:
         """Prepend what waits for the member (notices, pushes not sent yet) as far as it fits:
         a passive reply costs no push budget. The rest waits for the next reply."""
-        if not await mailbox.anything_waiting(session, member_id):
-            return reply
         notices = await mailbox.open_items(session, member_id)
         pushes = await outbox.waiting_for(session, member_id)
         waiting: list[MailboxItem | OutboxItem] = [*notices, *pushes]

@@ -37,14 +37,15 @@ def create_engine(url: str, *, inline: bool = False, **options: Any) -> AsyncEng
         return create_async_engine(url, pool_pre_ping=True, **options)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    if inline:
-        database = parsed.database or ":memory:"
-        creator = sqlite_inline.connector(database, SQLITE_BUSY_TIMEOUT_S)
-        engine = create_async_engine(url, async_creator=creator, **options)
+    if inline and parsed.database and parsed.database != ":memory:":
+        # No overflow limit: taking a connection never waits (see data.sqlite_inline).
+        options.setdefault("max_overflow", -1)
+        inline_url = parsed.set(drivername=f"sqlite+{sqlite_inline.DRIVER}")
+        engine = create_async_engine(inline_url, **options)
     else:
         timeout = {"timeout": SQLITE_BUSY_TIMEOUT_S}
         engine = create_async_engine(url, connect_args=timeout, **options)
-    _make_sqlite_transactions_immediate(engine, busy_handler=not inline)
+    _make_sqlite_transactions_immediate(engine, threaded=not sqlite_inline.is_inline(engine))
     return engine
 
 
@@ -58,11 +59,12 @@ def inline_twin(engine: AsyncEngine) -> AsyncEngine:
     return create_engine(engine.url.render_as_string(hide_password=False), inline=True)
 
 
-def _make_sqlite_transactions_immediate(engine: AsyncEngine, *, busy_handler: bool) -> None:
+def _make_sqlite_transactions_immediate(engine: AsyncEngine, *, threaded: bool) -> None:
     # pysqlite's own transaction handling starts transactions lazily and cannot
     # upgrade a read to a write under concurrency (SQLITE_BUSY without waiting).
     # Taking the write lock at BEGIN serialises writers behind the busy timeout
-    # instead, which is what the processed-message dedupe relies on.
+    # instead, which is what the processed-message dedupe relies on. (The inline dialect
+    # begins so itself, and waits for the lock in `transaction`.)
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -70,20 +72,37 @@ def _make_sqlite_transactions_immediate(engine: AsyncEngine, *, busy_handler: bo
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        if busy_handler:  # an inline connection waits with asyncio.sleep instead
+        if threaded:  # an inline connection waits with asyncio.sleep instead
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if threaded:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> Sessions:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
+def runs_inline(session: AsyncSession) -> bool:
+    """Whether the session is a `transaction` of an inline engine (`data.sqlite_inline`): its
+    statements then run on this thread without awaiting anything, and are called directly
+    instead of in a greenlet."""
+    return INLINE in session.sync_session.info
+
+
+INLINE = "qiyi.inline"  # the mark `transaction` puts in an inline session's info
+
+
 _writers: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Lock] = {}
+
+
+def _is_inline(sessions: Sessions) -> bool:
+    engine = sessions.kw.get("bind")
+    return isinstance(engine, AsyncEngine) and sqlite_inline.is_inline(engine)
 
 
 def _writer_lock(sessions: Sessions) -> asyncio.Lock | None:
@@ -115,9 +134,23 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
         await lock.acquire()
     try:
         session = sessions()
+        inline = _is_inline(sessions)
         try:
-            async with session.begin():
-                yield session
+            if inline:
+                # The write lock is waited for at BEGIN, with asyncio.sleep; then every step
+                # runs here directly (nothing of this engine awaits).
+                await sqlite_inline.begin_immediately(session, SQLITE_BUSY_TIMEOUT_S)
+                sync = session.sync_session
+                sync.info[INLINE] = True
+                try:
+                    yield session
+                except BaseException:
+                    sync.rollback()
+                    raise
+                sync.commit()
+            else:
+                async with session.begin():
+                    yield session
         finally:
             # `async with sessions()` would close in a task of its own, safe from
             # cancellation midway, at the price of a task and a loop turn per transaction
@@ -125,7 +158,10 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
             # transactions are not cancelled (aiohttp does not cancel handlers, the
             # dispatcher stops between transactions) but at shutdown, when the engine is
             # disposed of anyway.
-            await session.close()
+            if inline:
+                session.sync_session.close()
+            else:
+                await session.close()
     finally:
         if lock is not None:
             lock.release()
@@ -152,7 +188,19 @@ async def run(
     (measured: 60 µs against 250 µs for a day's study total, SQLite inline). Rows are fetched
     eagerly: the result can be read after the call.
     """
+    if runs_inline(session):
+        return _execute(session.sync_session, statement, params)
     return await session.run_sync(_execute, statement, params)
+
+
+async def fetch(
+    session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Result[Any]:
+    """SQLModel's `session.exec` (rows may hold ORM objects, which join the session),
+    without a greenlet where the session runs inline."""
+    if runs_inline(session):
+        return session.sync_session.exec(statement, params=params)  # type: ignore[call-overload]
+    return await session.exec(statement, params=params)  # type: ignore[call-overload]
 
 
 @cache

@@ -5,27 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, exists, or_
+from sqlalchemy import ColumnElement, exists, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from data.db import run
 from data.models import MailboxItem, OutboxItem, OutboxState
 
-_NOTICES = select(MailboxItem.id).where(
-    col(MailboxItem.member_id) == bindparam("member_id"), col(MailboxItem.delivered_at).is_(None)
-)
-_PUSHES = select(OutboxItem.id).where(
-    col(OutboxItem.member_id) == bindparam("member_id"),
-    OutboxItem.state == OutboxState.PENDING.value,
-)
-_ANYTHING_WAITING = select(or_(exists(_NOTICES), exists(_PUSHES)))
 
-
-async def anything_waiting(session: AsyncSession, member_id: int) -> bool:
-    """Whether the member has open notices or pending pushes: one cheap query, so that a
-    reply with nothing to fold in (most replies) does not load either."""
-    return bool((await run(session, _ANYTHING_WAITING, {"member_id": member_id})).scalar_one())
+def anything_waiting(member_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """Whether the member has open notices or pending pushes: a cheap column of the first
+    query of every message (`data.members.sender_state`), so that a reply with nothing to
+    fold in (most replies) loads neither."""
+    notices = select(MailboxItem.id).where(
+        col(MailboxItem.member_id) == member_id, col(MailboxItem.delivered_at).is_(None)
+    )
+    pushes = select(OutboxItem.id).where(
+        col(OutboxItem.member_id) == member_id, OutboxItem.state == OutboxState.PENDING.value
+    )
+    return or_(exists(notices), exists(pushes))
 
 
 async def open_items(session: AsyncSession, member_id: int) -> list[MailboxItem]:

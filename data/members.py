@@ -12,7 +12,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.messages import Sender
-from data.db import run
+from data import mailbox
+from data.db import fetch, run
 from data.models import BindFailure, Binding, Branch, Member, Role
 
 
@@ -42,15 +43,25 @@ class Window:
     used: int
 
 
+@dataclass(frozen=True)
+class SenderState:
+    """What the first query of a message finds about its sender."""
+
+    member: Member
+    window: Window
+    waiting: bool  # open notices or pending pushes to fold into the reply (`data.mailbox`)
+
+
 # Built once: the first query of every message (the member as an ORM object, since handlers
-# get a Member; the window as plain columns, updated by `open_window` without the ORM).
-_MEMBER_AND_WINDOW = (
+# get a Member; the window and what waits as plain columns).
+_SENDER_STATE = (
     select(
         Member,
         col(Binding.id),
         col(Binding.window_until),
         col(Binding.window_budget),
         col(Binding.window_used),
+        mailbox.anything_waiting(col(Member.id)),
     )
     .join(Binding, col(Binding.member_id) == col(Member.id))
     .where(
@@ -66,18 +77,19 @@ _OPEN_WINDOW = (
 
 
 async def member_for(session: AsyncSession, sender: Sender) -> Member | None:
-    found = await member_and_window(session, sender)
-    return found[0] if found else None
+    found = await sender_state(session, sender)
+    return found.member if found else None
 
 
-async def member_and_window(session: AsyncSession, sender: Sender) -> tuple[Member, Window] | None:
-    """The member behind a chat account, and that account's push window, in one query."""
+async def sender_state(session: AsyncSession, sender: Sender) -> SenderState | None:
+    """The member behind a chat account, that account's push window and whether anything
+    waits for the member, in one query; None for an account nobody has bound."""
     params = {"channel": sender.channel, "external_id": sender.external_id}
-    row = (await session.exec(_MEMBER_AND_WINDOW, params=params)).first()
+    row = (await fetch(session, _SENDER_STATE, params)).first()
     if row is None:
         return None
-    member, binding_id, until, budget, used = row
-    return member, Window(binding_id, until, budget, used)
+    member, binding_id, until, budget, used, waiting = row
+    return SenderState(member, Window(binding_id, until, budget, used), bool(waiting))
 
 
 async def member_by_roster_id(session: AsyncSession, roster_id: str) -> Member | None:

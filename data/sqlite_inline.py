@@ -1,14 +1,22 @@
 """SQLite on the event loop's own thread, for the short transactions of the message path.
 
-aiosqlite runs every call (cursor, execute, fetch, close) on a thread of its own and wakes the
-loop for each result: measured here, 230 µs per `SELECT 1` against 17 µs on the calling
-thread, which made the hand-off most of a message's cost. A statement of the message path
-takes microseconds, so this connection runs it where it is called. What could block the loop
-is waiting for another process's write lock: that wait is an `asyncio.sleep` loop here
-instead of SQLite's sleeping busy handler, so the loop keeps serving while it waits.
+A statement of the message path takes microseconds in SQLite; what cost a message most was
+around it: aiosqlite's hand-off to its thread and back for every call (230 µs per `SELECT 1`
+against 17 µs on the calling thread), then SQLAlchemy's greenlet and session machinery for
+every statement of an `AsyncSession` (about 60 µs a statement against 22 µs for the same
+Core statement on a plain connection).
 
-Long reports keep the threaded engine (`data.db.create_engine(url)`); this one is opted into
-with `create_engine(url, inline=True)`.
+So the message path's engine is the standard library's `sqlite3` (SQLAlchemy's pysqlite
+dialect) declared async to SQLAlchemy's asyncio extension (`sqlite+inline://`): its calls
+never await, so they run on the caller's thread, whether an `AsyncSession` method runs them
+in its greenlet or `data.db.run` runs them on the session's sync side with no greenlet at
+all. What could hold up the loop is waiting for another process's write lock: SQLite's own
+busy handler (which sleeps) is off, and `data.db.transaction` takes the lock with
+`begin_immediately`, an `asyncio.sleep` loop between tries. Every transaction takes the
+write lock at BEGIN (`BEGIN IMMEDIATE`), so once begun nothing in it waits for a lock.
+
+Long reports keep the threaded aiosqlite engine (`data.db.create_engine(url)`); this one is
+opted into with `create_engine(url, inline=True)`.
 """
 
 from __future__ import annotations
@@ -16,94 +24,129 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
 from typing import Any
 
-import aiosqlite
+from sqlalchemy import pool
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.util.concurrency import await_, in_greenlet
+
+DRIVER = "inline"
 
 # Waiting for another process's write lock: first retry after 1 ms, doubling to 50 ms.
 FIRST_RETRY_S = 0.001
 LONGEST_RETRY_S = 0.05
 
 
-def _is_busy(error: sqlite3.OperationalError) -> bool:
-    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+class InlineCursor(sqlite3.Cursor):
+    """A `sqlite3` cursor with the one coroutine SQLAlchemy's asyncio results call on an
+    async driver's cursor (to close it early); a sqlite3 cursor needs no closing for that."""
+
+    async def _async_soft_close(self) -> None:
+        return None
 
 
-class _RunNow:
-    """Stands in for aiosqlite's queue to its thread: a queued call runs at once.
-    (SQLAlchemy's adapter queues its isolation-level change directly.)"""
+class InlineConnection(sqlite3.Connection):
+    def cursor(self, factory: Any = InlineCursor) -> Any:  # type: ignore[override]
+        return super().cursor(factory)
 
-    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
-        future, function = item
+
+class SQLiteDialect_inline(SQLiteDialect_pysqlite):  # SQLAlchemy's naming of dialects
+    """pysqlite, usable by `AsyncEngine`: nothing here awaits, so no greenlet switch is ever
+    needed, and the connections are opened with SQLite's busy handler off."""
+
+    driver = DRIVER
+    supports_statement_cache = True
+    is_async = True
+
+    @classmethod
+    def get_pool_class(cls, url: URL) -> type[pool.Pool]:
+        # The asyncio-aware pool; `data.db.create_engine` gives it no overflow limit, so
+        # taking a connection never has to wait (no await outside a greenlet).
+        return pool.AsyncAdaptedQueuePool
+
+    # SQLAlchemy's AsyncConnection.execute insists that a statement awaited something
+    # (it guards against sync drivers): inside its greenlet, a statement awaits a coroutine
+    # that is already done, which hands nothing to the event loop.
+    def do_execute(self, cursor: Any, statement: Any, parameters: Any, context: Any = None) -> None:
+        _await_nothing_in_greenlet()
+        super().do_execute(cursor, statement, parameters, context)
+
+    def do_execute_no_params(self, cursor: Any, statement: Any, context: Any = None) -> None:
+        _await_nothing_in_greenlet()
+        super().do_execute_no_params(cursor, statement, context)
+
+    def do_executemany(
+        self, cursor: Any, statement: Any, parameters: Any, context: Any = None
+    ) -> None:
+        _await_nothing_in_greenlet()
+        super().do_executemany(cursor, statement, parameters, context)
+
+    def create_connect_args(self, url: URL) -> Any:
+        args, kwargs = super().create_connect_args(url)
+        # timeout=0: a locked database answers SQLITE_BUSY at once (`begin_immediately`
+        # waits with asyncio.sleep); the pool may close a connection from another thread.
+        # isolation_level=None: sqlite3 begins nothing by itself (`do_begin` does).
+        kwargs.update(
+            timeout=0, check_same_thread=False, isolation_level=None, factory=InlineConnection
+        )
+        return args, kwargs
+
+    def do_begin(self, dbapi_connection: Any) -> None:
+        # Take the write lock at BEGIN: a transaction never has to upgrade a read lock to a
+        # write lock (which SQLite cannot wait for), and nothing in it waits for a lock.
+        # Here rather than in an engine event: an engine with no event listeners skips
+        # their dispatch on every statement.
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
+registry.register(f"sqlite.{DRIVER}", __name__, "SQLiteDialect_inline")
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _await_nothing_in_greenlet() -> None:
+    if in_greenlet():
+        await_(_nothing())
+
+
+def is_inline(engine: AsyncEngine) -> bool:
+    return isinstance(engine.dialect, SQLiteDialect_inline)
+
+
+def is_busy(error: BaseException) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED: another connection holds the lock; nothing ran."""
+    original = error.orig if isinstance(error, OperationalError) else error
+    code = getattr(original, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+async def begin_immediately(session: AsyncSession, busy_timeout: float) -> None:
+    """Begin the session's transaction now (`BEGIN IMMEDIATE`, the dialect's `do_begin`),
+    waiting for another process's write lock with `asyncio.sleep` for up to `busy_timeout`
+    seconds; then the `OperationalError` ("database is locked") is raised."""
+    pool: Any = session.sync_session.get_bind().pool
+    deadline: float | None = None
+    delay = FIRST_RETRY_S
+    while True:
         try:
-            result = function()
-        except BaseException as error:  # handed to the awaiting side, as aiosqlite does
-            if future is not None and not future.done():
-                future.set_exception(error)
-        else:
-            if future is not None and not future.done():
-                future.set_result(result)
-
-
-class InlineConnection(aiosqlite.Connection):
-    """An aiosqlite connection without its thread: each call runs on the caller's thread."""
-
-    def __init__(self, connector: Callable[[], sqlite3.Connection], busy_timeout: float) -> None:
-        super().__init__(connector, iter_chunk_size=64)
-        self._tx = _RunNow()  # type: ignore[assignment]
-        self.busy_timeout = busy_timeout
-
-    def __await__(self) -> Any:
-        return self._connect().__await__()  # no thread to start
-
-    async def _connect(self) -> InlineConnection:
-        if self._connection is None:
-            self._connection = self._connector()
-        return self
-
-    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if not self._running or not self._connection:
-            raise ValueError("Connection closed")
-        deadline: float | None = None
-        delay = FIRST_RETRY_S
-        while True:
-            try:
-                return fn(*args, **kwargs)
-            except sqlite3.OperationalError as error:
-                # SQLITE_BUSY means the statement did not run: another process holds the
-                # write lock (every transaction here begins IMMEDIATE, so a transaction
-                # never has to upgrade a read lock, the one case a retry cannot fix).
-                if not _is_busy(error):
-                    raise
-                now = time.monotonic()
-                deadline = deadline if deadline is not None else now + self.busy_timeout
-                if now >= deadline:
-                    raise
-                await asyncio.sleep(min(delay, deadline - now))
-                delay = min(delay * 2, LONGEST_RETRY_S)
-
-    def stop(self) -> None:  # type: ignore[override]
-        self._running = False
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-
-def connector(database: str, busy_timeout: float) -> Callable[[], Any]:
-    """An `async_creator` for `create_async_engine`: opens an `InlineConnection` on `database`.
-
-    SQLite's own busy handler is turned off (timeout 0): it would sleep on the loop's thread.
-    """
-
-    async def connect() -> InlineConnection:
-        def open_database() -> sqlite3.Connection:
-            # The pool hands a connection to one task at a time; it may be closed from
-            # another thread at shutdown.
-            return sqlite3.connect(
-                database, timeout=0, isolation_level=None, check_same_thread=False
-            )
-
-        return await InlineConnection(open_database, busy_timeout)
-
-    return connect
+            if pool.checkedin():  # taking a connection that waits in the pool awaits nothing
+                session.sync_session.connection()
+            else:  # opening one may take the pool's asyncio lock: in a greenlet
+                await session.connection()
+            return
+        except OperationalError as error:
+            await session.rollback()  # the connection goes back to the pool
+            if not is_busy(error):
+                raise
+            now = time.monotonic()
+            deadline = deadline if deadline is not None else now + busy_timeout
+            if now >= deadline:
+                raise
+            await asyncio.sleep(min(delay, deadline - now))
+            delay = min(delay * 2, LONGEST_RETRY_S)

@@ -175,16 +175,16 @@ async def set_window(
     used: int = 0,
 ) -> None:
     """Set the member's WeChat window directly (default: open 48 h from now, 5 left)."""
+    mid = await member_id(conversation, roster_id)  # before: transactions do not nest
     async with transaction(conversation.sessions) as session:
-        binding = await _binding(session, conversation, roster_id)
+        binding = await _binding(session, mid)
         binding.window_until = until or conversation.clock.now() + dt.timedelta(hours=48)
         binding.window_budget = budget
         binding.window_used = used
         session.add(binding)
 
 
-async def _binding(session: Any, conversation: Conversation, roster_id: str) -> Binding:
-    mid = await member_id(conversation, roster_id)
+async def _binding(session: Any, mid: int) -> Binding:
     statement = select(Binding).where(Binding.member_id == mid, Binding.channel == "wechat")
     binding = (await session.exec(statement)).one()
     assert isinstance(binding, Binding)
@@ -192,8 +192,9 @@ async def _binding(session: Any, conversation: Conversation, roster_id: str) -> 
 
 
 async def wechat_binding(conversation: Conversation, roster_id: str) -> Binding:
+    mid = await member_id(conversation, roster_id)
     async with conversation.sessions() as session:
-        return await _binding(session, conversation, roster_id)
+        return await _binding(session, mid)
 
 
 async def say_on_wechat(conversation: Conversation, roster_id: str, text: str) -> str:
