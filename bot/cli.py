@@ -50,7 +50,8 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     server = create_app(settings)  # a configuration error stops here, before anything prints
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     out.print(f"Qiyi listening on http://{host}:{port} (WeChat webhook at /wechat)")
-    web.run_app(server, host=host, port=port, print=None)
+    access = {} if settings.access_log else {"access_log": None}  # as gunicorn's default
+    web.run_app(server, host=host, port=port, print=None, **access)
 
 
 @app.command()
@@ -78,7 +79,7 @@ def serve(
     run(migrate_once, settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     out.print(f"Qiyi: {workers} workers on http://{host}:{port}")
-    processes.run(host, port, workers)
+    processes.run(host, port, workers, access_log=settings.access_log)
 
 
 @db_app.command("upgrade")

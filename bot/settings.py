@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     daily_goal_minutes: int = Field(default=120, ge=10, le=1440)
     scheduler: Literal["on", "off"] = "on"
+    access_log: bool = False  # one line per HTTP request; the reverse proxy keeps one anyway
     rules_file: Path | None = None
     replay_window_seconds: int = Field(default=300, ge=1)
     lesson_time: dt.time = dt.time(7, 30)

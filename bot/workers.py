@@ -42,13 +42,13 @@ def check(settings: Settings, workers: int) -> None:
         )
 
 
-def run(host: str, port: int, workers: int) -> None:
+def run(host: str, port: int, workers: int, *, access_log: bool = False) -> None:
     Workers(
         {
             "bind": f"{host}:{port}",
             "workers": workers,
             "worker_class": "aiohttp.GunicornWebWorker",
             "graceful_timeout": 30,
-            "accesslog": None,
+            "accesslog": "-" if access_log else None,
         }
     ).run()

@@ -9,6 +9,7 @@ import xmltodict
 from wechatpy import parse_message
 from wechatpy.crypto import PrpCrypto
 
+from bot.channels.wechat import read_message
 from bot.channels.wechat_envelope import Refused, SafeMode, check_fresh, parse_xml, signature
 
 # Tencent's official sample (PROTOCOLS.md, "Test vectors").
@@ -273,3 +274,37 @@ def test_parse_xml_refuses_a_document_that_is_not_an_xml_element_with_fields(bod
     with pytest.raises(Refused) as refused:
         parse_xml(body)
     assert refused.value.status == 400
+
+
+TEXT_MESSAGE = (
+    "<xml><ToUserName><![CDATA[gh_qiyi]]></ToUserName>"
+    "<FromUserName><![CDATA[oMember1001xxxxxxxxxxxxxxxxx]]></FromUserName>"
+    "<CreateTime>1764500000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+    "<Content><![CDATA[学习 30 读《党章》 & <注释>]]></Content>"
+    "<MsgId>6000000000000000123</MsgId></xml>"
+)
+CLICK_EVENT = (
+    "<xml><ToUserName><![CDATA[gh_qiyi]]></ToUserName>"
+    "<FromUserName><![CDATA[oMember1001xxxxxxxxxxxxxxxxx]]></FromUserName>"
+    "<CreateTime>1764500000</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+    "<Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[qrscene_42]]></EventKey></xml>"
+)
+
+
+def test_read_message_builds_a_text_message_as_wechatpy_parses_it() -> None:
+    fields = parse_xml(TEXT_MESSAGE.encode())
+    message = read_message(fields, TEXT_MESSAGE)
+    expected = parse_message(TEXT_MESSAGE)
+    assert type(message) is type(expected)
+    seen = (message.id, message.source, message.target, message.time, message.content)
+    assert seen == (expected.id, expected.source, expected.target, expected.time, expected.content)
+    assert message.id == 6000000000000000123
+    assert message.content == "学习 30 读《党章》 & <注释>"
+
+
+def test_read_message_leaves_events_to_wechatpy() -> None:
+    # wechatpy tells a subscribe by QR scene apart and strips the scene's prefix.
+    message = read_message(parse_xml(CLICK_EVENT.encode()), CLICK_EVENT)
+    assert message.type == "event"
+    assert message.event == "subscribe_scan"
+    assert message.scene_id == "42"
