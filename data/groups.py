@@ -79,7 +79,7 @@ async def enqueue(session: AsyncSession, posts: Sequence[Post], now: dt.datetime
         }
         for post in posts
     ]
-    return len(await insert_new(session, GroupPost, rows, ["key"]))
+    return await insert_new(session, GroupPost, rows, ["key"])
 
 
 async def claim_due(

@@ -54,7 +54,7 @@ async def enqueue(
     async def flush() -> int:
         if not chunk:
             return 0
-        count = len(await insert_new(session, OutboxItem, chunk, ["key"]))
+        count = await insert_new(session, OutboxItem, chunk, ["key"])
         chunk.clear()
         return count
 

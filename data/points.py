@@ -40,24 +40,12 @@ async def award(
 
 
 _LEDGER = PointsEntry.__table__  # type: ignore[attr-defined]
-_SUM = func.coalesce(func.sum(_LEDGER.c.points), 0)
 _OF_MEMBER = _LEDGER.c.member_id == bindparam("member_id")
-_AWARDED = select(_SUM).where(_OF_MEMBER, _LEDGER.c.source == bindparam("source"))
-_AWARDED_ON = _AWARDED.where(_LEDGER.c.day == bindparam("day"))
 _SINCE = func.coalesce(
     func.sum(case((_LEDGER.c.day >= bindparam("since"), _LEDGER.c.points), else_=0)), 0
 )
 _CARD = select(_LEDGER.c.source, func.sum(_LEDGER.c.points), _SINCE).where(_OF_MEMBER)
 _CARD = _CARD.group_by(_LEDGER.c.source)
-
-
-async def awarded(
-    session: AsyncSession, member_id: int, source: str, day: dt.date | None = None
-) -> int:
-    params: dict[str, object] = {"member_id": member_id, "source": source}
-    if day is None:
-        return int((await run(session, _AWARDED, params)).scalar_one())
-    return int((await run(session, _AWARDED_ON, {**params, "day": day})).scalar_one())
 
 
 @dataclass(frozen=True)

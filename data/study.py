@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, insert, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from data.db import run
-from data.models import StudyEntry
+from data.models import PointsEntry, StudyEntry
 
 # How far back a streak is followed: far enough for any streak a person keeps up.
 STREAK_HORIZON_DAYS = 3660
@@ -19,6 +20,13 @@ _ADD_ENTRY = insert(_ENTRY).returning(_ENTRY.c.id)
 _MINUTES_ON = select(func.coalesce(func.sum(_ENTRY.c.minutes), 0)).where(
     _ENTRY.c.member_id == bindparam("member_id"), _ENTRY.c.day == bindparam("day")
 )
+_LEDGER = PointsEntry.__table__  # type: ignore[attr-defined]
+_STUDY_POINTS_ON = select(func.coalesce(func.sum(_LEDGER.c.points), 0)).where(
+    _LEDGER.c.member_id == bindparam("member_id"),
+    _LEDGER.c.source == "study",
+    _LEDGER.c.day == bindparam("day"),
+)
+_DAY_SO_FAR = select(_MINUTES_ON.scalar_subquery(), _STUDY_POINTS_ON.scalar_subquery())
 _GOAL_DAYS = (
     select(_ENTRY.c.day)
     .where(
@@ -43,6 +51,19 @@ async def add_entry(
 async def minutes_on(session: AsyncSession, member_id: int, day: dt.date) -> int:
     result = await run(session, _MINUTES_ON, {"member_id": member_id, "day": day})
     return int(result.scalar_one())
+
+
+@dataclass(frozen=True)
+class DaySoFar:
+    minutes: int  # the day's study minutes
+    study_points: int  # the points the day's study has earned so far ("study" in the ledger)
+
+
+async def day_so_far(session: AsyncSession, member_id: int, day: dt.date) -> DaySoFar:
+    """What a check-in builds on, in one query: the day's minutes and study points so far."""
+    params = {"member_id": member_id, "day": day}
+    minutes, points = (await run(session, _DAY_SO_FAR, params)).one()
+    return DaySoFar(int(minutes), int(points))
 
 
 async def streak_until(session: AsyncSession, member_id: int, day: dt.date, goal: int) -> int:

@@ -43,17 +43,15 @@ async def _record(
     day: dt.date,
 ) -> awards.StudyProgress:
     assert member.id is not None
-    before = await study.minutes_on(session, member.id, day)
-    if before + amount.minutes > DAY_MINUTES:
-        raise UsageError("study_day_full", recorded=before)
+    before = await study.day_so_far(session, member.id, day)
+    if before.minutes + amount.minutes > DAY_MINUTES:
+        raise UsageError("study_day_full", recorded=before.minutes)
     entry_id = await study.add_entry(
         session, member.id, day, amount.minutes, amount.rest, clock.now()
     )
     goal = settings.daily_goal_minutes
-    minutes = before + amount.minutes
-    return await awards.for_study(
-        session, rules, goal, member.id, day, entry_id, minutes, clock.now()
-    )
+    now = study.DaySoFar(before.minutes + amount.minutes, before.study_points)
+    return await awards.for_study(session, rules, goal, member.id, day, entry_id, now, clock.now())
 
 
 @router.command(
