@@ -50,5 +50,9 @@ def run(host: str, port: int, workers: int, *, access_log: bool = False) -> None
             "worker_class": "aiohttp.GunicornWebWorker",
             "graceful_timeout": 30,
             "accesslog": "-" if access_log else None,
+            # Each worker listens on a socket of its own (SO_REUSEPORT) and the kernel spreads
+            # new connections evenly over them; on one shared socket, a burst of long-lived
+            # keep-alive connections (nginx's upstream pool) can all land on one worker.
+            "reuse_port": True,
         }
     ).run()
