@@ -67,6 +67,7 @@ class Router:
     def __init__(self) -> None:
         self._commands: list[Command] = []
         self._by_name: dict[str, Command] = {}
+        self._longest_first: list[str] = []  # the command words, for `match`
         self._events: dict[InboundKind, tuple[Handler, tuple[str, ...]]] = {}
 
     def command(
@@ -85,6 +86,7 @@ class Router:
                 if name in self._by_name:
                     raise ValueError(f"command word {name!r} is declared twice")
                 self._by_name[name] = command
+            self._longest_first = sorted(self._by_name, key=len, reverse=True)
             self._commands.append(command)
             return handler
 
@@ -100,7 +102,7 @@ class Router:
     def match(self, text: str) -> tuple[Command, str] | None:
         """The command a text starts with (longest word first) and the rest as its arguments."""
         text = text.strip().lstrip("/／").lstrip()
-        for name in sorted(self._by_name, key=len, reverse=True):
+        for name in self._longest_first:
             if text.startswith(name):
                 return self._by_name[name], text[len(name) :].strip().lstrip(":：").strip()
         return None
