@@ -60,7 +60,6 @@ from scheduler.jobs import PushJobs
 from scheduler.leader import LOCK_KEY, Leadership
 from tests.conftest import (
     MORNING,
-    POSTGRES_ENV,
     ROSTER,
     SHANGHAI,
     TOKEN,
@@ -84,17 +83,6 @@ SUBPROCESS_TIMEOUT = 60
 
 
 # --- PostgreSQL only -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def pg_url(request: pytest.FixtureRequest) -> str:
-    """The run's throwaway PostgreSQL database; skipped without one (a failure under CI)."""
-    if not os.environ.get(POSTGRES_ENV):
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must set {POSTGRES_ENV}: the PostgreSQL leg is required there")
-        pytest.skip(f"PostgreSQL only: set {POSTGRES_ENV} to a test database")
-    # Requested here (a sync fixture) because it runs asyncio.run() itself.
-    return str(request.getfixturevalue("postgres_url"))
 
 
 @dataclass
