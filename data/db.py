@@ -94,7 +94,8 @@ def runs_inline(session: AsyncSession) -> bool:
     return INLINE in session.sync_session.info
 
 
-INLINE = "qiyi.inline"  # the mark `transaction` puts in an inline session's info
+# The mark `transaction` puts in an inline session's info: the transaction's connection.
+INLINE = "qiyi.inline"
 
 
 _writers: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Lock] = {}
@@ -141,7 +142,7 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
                 # runs here directly (nothing of this engine awaits).
                 await sqlite_inline.begin_immediately(session, SQLITE_BUSY_TIMEOUT_S)
                 sync = session.sync_session
-                sync.info[INLINE] = True
+                sync.info[INLINE] = sync.connection()
                 try:
                     yield session
                 except BaseException:
@@ -172,7 +173,10 @@ def _execute(
 ) -> Result[Any]:
     if session.autoflush and (session.new or session.dirty or session.deleted):
         session.flush()  # what a query through the ORM session would do first
-    return session.connection().execute(statement, params)
+    # An inline transaction keeps its connection at hand: asking the session for it again
+    # costs more than some statements (its state checks) and returns the same one.
+    connection = session.info.get(INLINE) or session.connection()
+    return connection.execute(statement, params)
 
 
 async def run(
