@@ -17,8 +17,9 @@ and PostgreSQL when `--postgres URL` is given (a throwaway database on that serv
 
 Printed per database and command: messages, µs per message (mean, p50, p99 of the wall
 time), CPU µs per message (this process: on PostgreSQL the server's work is not in it) and
-SQL statements per message (counted by an engine event, BEGIN and COMMIT included, over
-500 more messages after the timed ones: the listener slows every statement down).
+SQL statements per message (the message's own, counted by an engine event over 500 more
+messages after the timed ones, since the listener slows every statement down; BEGIN,
+COMMIT and the pool's ping are not counted).
 """
 
 from __future__ import annotations
