@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock, today
@@ -65,7 +66,17 @@ class Conversation:
         """The reply text for `inbound` ("" for none); a retried message gets the first reply."""
         context = {"channel": inbound.sender.channel, "sender": mask(inbound.sender.external_id)}
         try:
-            return await self._respond_once(inbound)
+            try:
+                return await self._respond_once(inbound)
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise
+                # The connection died under the transaction (a database restart): nothing of
+                # it was kept and the pool has connected anew, so the message is answered again.
+                log.warning(
+                    "database connection lost; answering %s again", inbound.key, extra=context
+                )
+                return await self._respond_once(inbound)
         except processed.AlreadyProcessed:
             log.info("duplicate message %s", inbound.key, extra=context)
             async with transaction(self.sessions) as session:
