@@ -123,6 +123,10 @@ def session_factory(engine: AsyncEngine) -> Sessions:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
+# The mark `transaction` puts in an inline session's info: the transaction's connection.
+INLINE = "qiyi.inline"
+
+
 def runs_inline(session: AsyncSession) -> bool:
     """Whether the session is a `transaction` of an inline engine (`data.sqlite_inline`): its
     statements then run on this thread without awaiting anything, and are called directly
@@ -130,16 +134,12 @@ def runs_inline(session: AsyncSession) -> bool:
     return INLINE in session.sync_session.info
 
 
-# The mark `transaction` puts in an inline session's info: the transaction's connection.
-INLINE = "qiyi.inline"
-
-
-_writers: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Lock] = {}
-
-
 def _is_inline(sessions: Sessions) -> bool:
     engine = sessions.kw.get("bind")
     return isinstance(engine, AsyncEngine) and sqlite_inline.is_inline(engine)
+
+
+_writers: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Lock] = {}
 
 
 def _writer_lock(sessions: Sessions) -> asyncio.Lock | None:

@@ -13,7 +13,9 @@ in its greenlet or `data.db.run` runs them on the session's sync side with no gr
 all. What could hold up the loop is waiting for another process's write lock: SQLite's own
 busy handler (which sleeps) is off, and `data.db.transaction` takes the lock with
 `begin_immediately`, an `asyncio.sleep` loop between tries. Every transaction takes the
-write lock at BEGIN (`BEGIN IMMEDIATE`), so once begun nothing in it waits for a lock.
+write lock at BEGIN (`BEGIN IMMEDIATE`), so once begun nothing in it waits for a lock. So
+sessions of this engine are opened with `data.db.transaction`: a plain session would answer
+"database is locked" at once while another process writes, instead of waiting its turn.
 
 Long reports keep the threaded aiosqlite engine (`data.db.create_engine(url)`); this one is
 opted into with `create_engine(url, inline=True)`.
