@@ -24,7 +24,7 @@ from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher
 from bot.rules import Rules, load_rules
 from bot.settings import Settings
-from data import migrate
+from data import migrate, sqlite_inline
 from data.db import Sessions, create_engine, inline_twin, session_factory
 from scheduler.jobs import PushJobs, build_scheduler
 from scheduler.leader import Leadership
@@ -104,7 +104,8 @@ def create_app(
         app[ENGINE] = engine
         messages = inline_twin(engine)  # SQLite: the message path without a thread hop
         app[CONVERSATION] = build_conversation(settings, clock, messages, rules)
-        yield
+        async with sqlite_inline.checkpoints_off_the_loop(messages):
+            yield
         if messages is not engine:
             await messages.dispose()
         await engine.dispose()

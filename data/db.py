@@ -110,6 +110,8 @@ def _make_sqlite_transactions_immediate(engine: AsyncEngine, *, threaded: bool) 
         cursor.execute("PRAGMA synchronous=NORMAL")
         if threaded:  # an inline connection waits with asyncio.sleep instead
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        else:  # nor does it checkpoint the WAL on the loop (sqlite_inline.Checkpointer does)
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     if threaded:

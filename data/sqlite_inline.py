@@ -17,6 +17,12 @@ write lock at BEGIN (`BEGIN IMMEDIATE`), so once begun nothing in it waits for a
 sessions of this engine are opened with `data.db.transaction`: a plain session would answer
 "database is locked" at once while another process writes, instead of waiting its turn.
 
+A commit that finds the write-ahead log past 1,000 pages copies it back into the database
+file there and then, fsync included, which would stall the loop now and then (measured: a
+check-in's p99 was 5.1 ms with it, 1.0–1.4 ms without). This engine's connections have
+those automatic checkpoints off; the server runs them in a thread instead, every second
+(`checkpoints_off_the_loop`).
+
 Long reports keep the threaded aiosqlite engine (`data.db.create_engine(url)`); this one is
 opted into with `create_engine(url, inline=True)`.
 """
@@ -24,8 +30,11 @@ opted into with `create_engine(url, inline=True)`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import pool
@@ -36,7 +45,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
+log = logging.getLogger(__name__)
+
 DRIVER = "inline"
+CHECKPOINT_INTERVAL_S = 1.0
 
 # Waiting for another process's write lock: first retry after 1 ms, doubling to 50 ms.
 FIRST_RETRY_S = 0.001
@@ -152,3 +164,56 @@ async def begin_immediately(session: AsyncSession, busy_timeout: float) -> None:
                 raise
             await asyncio.sleep(min(delay, deadline - now))
             delay = min(delay * 2, LONGEST_RETRY_S)
+
+
+class Checkpointer:
+    """Copies the write-ahead log back into the database file, off the event loop's thread."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self._connection: sqlite3.Connection | None = None
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """One PASSIVE checkpoint (it copies what no reader still needs and never waits):
+        SQLite's answer, (busy, frames in the log, frames copied)."""
+        if self._connection is None:
+            self._connection = sqlite3.connect(
+                self.database, timeout=0, isolation_level=None, check_same_thread=False
+            )
+        busy, frames, copied = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(busy), int(frames), int(copied)
+
+    async def run(self, stop: asyncio.Event, interval: float = CHECKPOINT_INTERVAL_S) -> None:
+        """Every `interval` seconds in a thread, and once more when `stop` is set."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            try:
+                await asyncio.to_thread(self.checkpoint)
+            except sqlite3.Error as error:  # a locked or busy file: the next round copies it
+                log.warning("WAL checkpoint of %s did not run: %s", self.database, error)
+            if stop.is_set():
+                return
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+@contextlib.asynccontextmanager
+async def checkpoints_off_the_loop(engine: AsyncEngine) -> AsyncIterator[None]:
+    """While open, the WAL of an inline engine's database is checkpointed in a thread every
+    second (and at the end); nothing for any other engine."""
+    if not is_inline(engine) or not engine.url.database:
+        yield
+        return
+    checkpointer = Checkpointer(engine.url.database)
+    stop = asyncio.Event()
+    task = asyncio.create_task(checkpointer.run(stop), name="sqlite checkpoints")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        checkpointer.close()

@@ -4,6 +4,8 @@ lock keeps the event loop serving, and gives up after the busy timeout."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,3 +129,51 @@ async def test_no_twin_for_memory_or_postgresql() -> None:
     finally:
         await memory.dispose()
         await server.dispose()
+
+
+async def _write_pages(engine: AsyncEngine, transactions: int) -> None:
+    """Transactions that each add a page or more to the write-ahead log."""
+    for n in range(transactions):
+        async with transaction(session_factory(engine)) as session:
+            await processed.record(session, "test", f"page-{n}", "x" * 3000, MORNING)
+
+
+async def test_the_message_path_leaves_wal_checkpoints_to_the_checkpointer(path: Path) -> None:
+    engine = await _migrated(f"sqlite+aiosqlite:///{path}", inline=True)
+    checkpointer = sqlite_inline.Checkpointer(str(path))
+    try:
+        await _write_pages(engine, 600)
+        # Automatic checkpoints would have copied the log back every 1,000 pages and started
+        # it anew: all of it is still in the log, for the checkpointer to copy in its thread.
+        busy, frames, copied = await asyncio.to_thread(checkpointer.checkpoint)
+        assert busy == 0
+        assert frames > 1_000
+        assert copied == frames
+        assert len(await _keys(engine)) == 600  # nothing lost on the way
+    finally:
+        checkpointer.close()
+        await engine.dispose()
+
+
+async def test_checkpoints_off_the_loop_checkpoints_once_more_at_the_end(
+    path: Path, tmp_path: Path
+) -> None:
+    engine = await _migrated(f"sqlite+aiosqlite:///{path}", inline=True)
+    try:
+        async with sqlite_inline.checkpoints_off_the_loop(engine):
+            await _write_pages(engine, 50)
+        # The final round copied the log into the database file: the file alone, without
+        # its log, holds the 50 messages.
+        alone = tmp_path / "alone.db"
+        shutil.copyfile(path, alone)
+        with contextlib.closing(sqlite3.connect(alone)) as copy:
+            (count,) = copy.execute("SELECT count(*) FROM processedmessage").fetchone()
+        assert count == 50
+        threaded = create_engine(f"sqlite+aiosqlite:///{path}")
+        try:  # no checkpointer for an engine that is not inline
+            async with sqlite_inline.checkpoints_off_the_loop(threaded):
+                pass
+        finally:
+            await threaded.dispose()
+    finally:
+        await engine.dispose()
