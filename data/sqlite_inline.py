@@ -64,6 +64,8 @@ class InlineCursor(sqlite3.Cursor):
 
 
 class InlineConnection(sqlite3.Connection):
+    """A `sqlite3` connection whose cursors are `InlineCursor`s."""
+
     def cursor(self, factory: Any = InlineCursor) -> Any:  # type: ignore[override]
         return super().cursor(factory)
 
