@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlmodel import select
+from sqlalchemy import delete
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from data.db import insert_new
+from data.db import insert_new, run
 from data.models import ProcessedMessage
+
+# How long a message's key and reply are kept: far longer than any platform retries a
+# message (WeChat three times within 15 seconds, the QQ bot within minutes), short enough
+# that the table — a row and a reply per message — does not grow for ever.
+KEEP = dt.timedelta(days=7)
+PRUNE_BATCH = 5_000  # rows deleted per transaction: writers wait for one batch at most
 
 
 class AlreadyProcessed(Exception):
@@ -35,3 +42,16 @@ async def stored_reply(session: AsyncSession, channel: str, key: str) -> str | N
         ProcessedMessage.channel == channel, ProcessedMessage.key == key
     )
     return (await session.exec(statement)).first()
+
+
+async def forget_older(session: AsyncSession, before: dt.datetime, limit: int = PRUNE_BATCH) -> int:
+    """Delete up to `limit` of the records made before `before`, oldest first; how many."""
+    oldest = (
+        select(ProcessedMessage.id)
+        .where(col(ProcessedMessage.created_at) < before)
+        .order_by(col(ProcessedMessage.id))
+        .limit(limit)
+    )
+    statement = delete(ProcessedMessage).where(col(ProcessedMessage.id).in_(oldest))
+    result = await run(session, statement)
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ from bot.reports.bulletins import Context
 from bot.reports.periods import PeriodKind
 from bot.rules import load_rules
 from bot.settings import Settings
+from data import processed
 from data.db import Sessions, transaction
 from data.migrate import refresh_statistics
 from data.models import PushKind
@@ -23,11 +24,13 @@ from data.models import PushKind
 log = logging.getLogger(__name__)
 
 MISFIRE_GRACE_SECONDS = 15 * 60
+FORGET_PROCESSED_AT = dt.time(3, 40)  # at night, when hardly anybody writes
 
 
 @dataclass(frozen=True)
 class PushJobs:
-    """The job bodies: each enqueues in one transaction and reports what it did."""
+    """The job bodies: each enqueues in one transaction and reports what it did (and the
+    nightly clean-up of processed messages)."""
 
     settings: Settings
     clock: Clock
@@ -71,6 +74,20 @@ class PushJobs:
     async def year_report(self) -> pushes.Enqueued:
         return await self.report(PeriodKind.YEAR)
 
+    async def forget_processed(self) -> int:
+        """Forget the keys and replies of messages older than `processed.KEEP`, a batch per
+        transaction so that the messages arriving meanwhile wait for one batch at most."""
+        before = self.clock.now() - processed.KEEP
+        forgotten = 0
+        while True:
+            async with transaction(self.sessions) as session:
+                done = await processed.forget_older(session, before, processed.PRUNE_BATCH)
+            forgotten += done
+            if done < processed.PRUNE_BATCH:
+                break
+        log.info("processed messages forgotten: %d (before %s)", forgotten, before)
+        return forgotten
+
     async def _article(self, kind: PushKind) -> pushes.Enqueued:
         async with transaction(self.sessions) as session:
             done = await pushes.enqueue_article(session, self.settings, self.clock, kind)
@@ -107,6 +124,10 @@ def triggers(settings: Settings) -> dict[str, tuple[str, BaseTrigger]]:
             "the year-end summary (on 1 January)",
             CronTrigger(month=1, day=1, hour=at.hour, minute=at.minute + 10, timezone=zone),
         ),
+        "forget_processed": (
+            f"forget processed messages older than {processed.KEEP.days} days",
+            daily(FORGET_PROCESSED_AT),
+        ),
     }
 
 
@@ -126,6 +147,7 @@ def build_scheduler(settings: Settings, jobs: PushJobs) -> AsyncIOScheduler:
         "month_report": jobs.month_report,
         "quarter_report": jobs.quarter_report,
         "year_report": jobs.year_report,
+        "forget_processed": jobs.forget_processed,
     }
     for job_id, (name, trigger) in triggers(settings).items():
         scheduler.add_job(bodies[job_id], trigger, id=job_id, name=name, replace_existing=True)

@@ -30,7 +30,17 @@ from tests.queries import count
 
 UNUSED_URL = "sqlite+aiosqlite:///unused.db"  # settings only; never connected
 URUMQI = ZoneInfo("Asia/Urumqi")
-JOB_IDS = sorted(["lesson", "news", "reminders", "month_report", "quarter_report", "year_report"])
+JOB_IDS = sorted(
+    [
+        "lesson",
+        "news",
+        "reminders",
+        "month_report",
+        "quarter_report",
+        "year_report",
+        "forget_processed",
+    ]
+)
 ONE_SECOND = dt.timedelta(seconds=1)
 
 
@@ -111,6 +121,7 @@ def test_next_runs_lists_the_jobs() -> None:
         ("month_report", dt.datetime(2026, 12, 1, 8, 0, tzinfo=SHANGHAI)),
         ("quarter_report", dt.datetime(2027, 1, 1, 8, 5, tzinfo=SHANGHAI)),
         ("year_report", dt.datetime(2027, 1, 1, 8, 10, tzinfo=SHANGHAI)),
+        ("forget_processed", at(3, 40, day=26)),
     ]
     assert "every 5 min" in runs[2][1]
 
@@ -133,6 +144,7 @@ def test_times_come_from_the_settings() -> None:
         ("month_report", dt.datetime(2026, 12, 1, 7, 15, tzinfo=SHANGHAI)),
         ("quarter_report", dt.datetime(2027, 1, 1, 7, 20, tzinfo=SHANGHAI)),
         ("year_report", dt.datetime(2027, 1, 1, 7, 25, tzinfo=SHANGHAI)),
+        ("forget_processed", at(3, 40, day=26)),
     ]
     assert next_fire(settings, "reminders", at(9, 1)) == at(9, 10)
     assert "every 10 min" in runs[2][1]
