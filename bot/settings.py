@@ -96,6 +96,22 @@ class Settings(BaseSettings):
     qqbot_secret: str | None = None
     qqbot_api_base: str = "https://api.sgroup.qq.com"
     qqbot_token_url: str = "https://bots.qq.com/app/getAppAccessToken"
+    # How a member proves who they are when binding (README: "Binding"): a one-time code
+    # the office issued, the last 4 digits of the phone in the roster, or the name alone
+    # (trusted small groups only; never enough for a secretary or an admin).
+    bind_proof: Literal["code", "phone4", "name"] = "code"
+    # With an AES key set, plain (unencrypted) WeChat requests are refused unless the account
+    # runs in compatibility mode (兼容模式) and this says so.
+    wechat_compat: bool = False
+    # /onebot without QIYI_ONEBOT_SECRET: only for an implementation on the same machine.
+    onebot_allow_unsigned: bool = False
+    # OneBot events older than this (their `time`) are refused: less than the dedupe keys
+    # are kept (data.processed.KEEP), so a captured event cannot count twice.
+    onebot_max_event_age_seconds: int = Field(default=24 * 3600, ge=60, le=6 * 24 * 3600)
+    # The nightly clean-up: how long rows that only grow are kept (audit rows: for ever).
+    keep_bind_failures_days: int = Field(default=30, ge=1)
+    keep_delivered_days: int = Field(default=90, ge=7)  # outbox rows done, their attempts
+    keep_mailbox_days: int = Field(default=90, ge=7)  # notices already shown
 
     @field_validator("quiet_hours")
     @classmethod

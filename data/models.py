@@ -44,6 +44,11 @@ class Member(SQLModel, table=True):
     joined_at: dt.datetime
     reminder_enabled: bool = True
     reminder_time: dt.time | None = None  # None: the organisation's QIYI_REMINDER_TIME
+    # The last 4 digits of the member's phone, when the roster has a phone column: a proof
+    # of identity for `绑定` under QIYI_BIND_PROOF=phone4 (the whole number is not kept).
+    phone_tail: str = Field(default="", max_length=4)
+    # The day the member left the organisation: history kept, no binding, no pushes.
+    left_on: dt.date | None = None
 
 
 class Binding(SQLModel, table=True):
@@ -64,6 +69,53 @@ class Binding(SQLModel, table=True):
     window_until: dt.datetime | None = None
     window_budget: int = 0
     window_used: int = 0
+
+
+class Invitation(SQLModel, table=True):
+    """A one-time binding code the office issued to a member (`qiyi members invite`): valid
+    until used or issued again. Only a salted hash of the code is kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", unique=True)  # one live code a member
+    code_hash: str = Field(max_length=200)
+    issued_at: dt.datetime
+    used_at: dt.datetime | None = None
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only: who changed what, when and through which door. Never updated or deleted
+    (the database refuses both: see migration 0006)."""
+
+    __table_args__ = (
+        Index("ix_auditentry_at", "at"),
+        Index("ix_auditentry_branch_at", "branch_id", "at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime
+    actor_id: int | None = Field(default=None, foreign_key="member.id")  # None: CLI, system
+    actor: str = Field(max_length=120)  # who, as a person reads it: "刘洋（9001）", "cli:root"
+    door: str = Field(max_length=20)  # chat | console | cli | system
+    origin: str = Field(default="", max_length=120)  # the chat channel, an IP, the host
+    action: str = Field(max_length=40)  # e.g. member.unbind, member.role, volunteer.approve
+    object_type: str = Field(max_length=40)
+    object_id: str = Field(max_length=80)
+    branch_id: int | None = Field(default=None, foreign_key="branch.id")  # the object's branch
+    before: str = Field(default="", sa_column=Column(Text, nullable=False))  # JSON
+    after: str = Field(default="", sa_column=Column(Text, nullable=False))  # JSON
+
+
+class SeenRequest(SQLModel, table=True):
+    """A plain-mode (unencrypted) WeChat request's timestamp and nonce, kept for the replay
+    window with a hash of its body: the same pair with another body is a forgery, the same
+    body a platform retry."""
+
+    __table_args__ = (UniqueConstraint("channel", "timestamp", "nonce"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    timestamp: int
+    nonce: str = Field(max_length=64)
+    body_hash: str = Field(max_length=64)
+    created_at: dt.datetime = Field(index=True)
 
 
 class BindFailure(SQLModel, table=True):
@@ -194,13 +246,20 @@ class PushKind(StrEnum):
     NEWS = "news"
     ALERT = "alert"  # a configuration problem, told to admins
     REPORT = "report"  # the month's scores, the quarter's bulletin, the year's summary
+    SECURITY = "security"  # the member's record gained a binding on another channel
 
     @property
     def priority(self) -> int:
         """Lower goes first when a member's push budget is short."""
-        return {"review": 0, "reminder": 0, "alert": 0, "lesson": 1, "report": 1, "news": 2}[
-            self.value
-        ]
+        return {
+            "review": 0,
+            "reminder": 0,
+            "alert": 0,
+            "security": 0,
+            "lesson": 1,
+            "report": 1,
+            "news": 2,
+        }[self.value]
 
 
 class OutboxState(StrEnum):
