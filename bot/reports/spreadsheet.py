@@ -20,6 +20,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from bot.reports.bulletins import MonthReport, QuarterReport, YearReport
 from bot.reports.documents import PART_NAMES, Report, heading, score_label
 from bot.reports.periods import ReportPeriod
+from bot.sheets import write_cell
 
 TEXT = "@"
 INTEGER = "0"
@@ -161,7 +162,7 @@ def _add_sheet(
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
     for row_index, row in enumerate(rows, start=2):
         for index, column in enumerate(columns, start=1):
-            cell = sheet.cell(row_index, index, column.value(row))
+            cell = write_cell(sheet, row_index, index, column.value(row))
             cell.number_format = column.number_format
     sheet.freeze_panes = "A2"
     last = get_column_letter(len(columns))

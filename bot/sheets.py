@@ -1,0 +1,33 @@
+"""Cells of exported spreadsheets: text from outside never becomes a live formula.
+
+A roster name such as `=1+1` or `=HYPERLINK(…)` written as is into an XLSX or CSV file runs
+as a formula when the party office opens it (CSV injection). Text starting with one of the
+characters a spreadsheet reads as a formula is written as text: in XLSX as a string cell
+with Excel's quote prefix (shown as typed, not evaluated, and kept text when edited), in
+CSV behind an apostrophe, as OWASP recommends.
+"""
+
+from __future__ import annotations
+
+from openpyxl.cell.cell import Cell
+from openpyxl.worksheet.worksheet import Worksheet
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def looks_like_formula(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
+def write_cell(sheet: Worksheet, row: int, column: int, value: object) -> Cell:
+    """`sheet.cell(row, column, value)`, with formula-like text kept as text."""
+    cell = sheet.cell(row, column, value)
+    if looks_like_formula(value):
+        cell.data_type = "s"
+        cell.quotePrefix = True
+    return cell
+
+
+def csv_cell(value: object) -> object:
+    """A value for `csv.writer`, with formula-like text behind an apostrophe."""
+    return "'" + value if looks_like_formula(value) and isinstance(value, str) else value
