@@ -53,7 +53,11 @@ class SenderState:
 
 
 # Built once: the first query of every message (the member as an ORM object, since handlers
-# get a Member; the window and what waits as plain columns).
+# get a Member; the window and what waits as plain columns). It locks the member's row for
+# the message's transaction: one member's messages (from any of their channels) run one
+# after the other, so what a handler reads before it awards (the day's study points, an
+# earlier quiz answer) is still true when it writes — two check-ins at the same moment
+# cannot both find the day empty. On SQLite, BEGIN IMMEDIATE already serialises writers.
 _SENDER_STATE = (
     select(
         Member,
@@ -68,6 +72,7 @@ _SENDER_STATE = (
         col(Binding.channel) == bindparam("channel"),
         col(Binding.external_id) == bindparam("external_id"),
     )
+    .with_for_update(of=Member)  # type: ignore[arg-type]
 )
 _OPEN_WINDOW = (
     update(Binding)

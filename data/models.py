@@ -285,7 +285,9 @@ class OutboxItem(SQLModel, table=True):
     kind: str = Field(max_length=20)
     priority: int
     text: str = Field(sa_column=Column(Text, nullable=False))  # the whole message
-    brief: str = Field(max_length=200)  # one line, for a mailbox or a template
+    # A short form, for a mailbox or a template message: as long as a review result with its
+    # reason (no fixed column width to overflow), cut by `data.outbox` to fit a reply.
+    brief: str = Field(sa_column=Column(Text, nullable=False))
     image: str = Field(default="", max_length=500)  # a picture file sent after the text
     day: dt.date
     due_at: dt.datetime

@@ -11,9 +11,14 @@ from sqlmodel import and_, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from data.db import insert_new
+from data.limits import shortened
 from data.models import DeliveryAttempt, OutboxItem, OutboxState, PushKind
 
 INSERT_CHUNK = 1000
+# The longest brief kept: it must fit a reply with room to spare (a mailbox line waits for a
+# reply it fits in; one that fits in none would wait for ever). 500 CJK characters are
+# 1,500 of a reply's 2,048 bytes: a review result with a full description and reason fits.
+BRIEF_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ async def enqueue(
                 "kind": push.kind.value,
                 "priority": push.kind.priority,
                 "text": push.text,
-                "brief": push.brief,
+                "brief": shortened(push.brief, BRIEF_LIMIT),
                 "image": push.image,
                 "day": push.day,
                 "due_at": push.due_at,

@@ -10,7 +10,10 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from data.db import insert_new, run
+from data.limits import shortened
 from data.models import PointsEntry
+
+REASON_LIMIT = 200  # PointsEntry.reason
 
 
 async def award(
@@ -32,7 +35,7 @@ async def award(
         "points": points,
         "source": source,
         "ref": ref,
-        "reason": reason,
+        "reason": shortened(reason, REASON_LIMIT),  # it names a lesson, up to 200 characters
         "day": day,
         "created_at": at,
     }

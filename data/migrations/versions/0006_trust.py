@@ -85,6 +85,14 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("left_on", sa.Date(), nullable=True))
 
+    with op.batch_alter_table("outboxitem", schema=None) as batch_op:
+        batch_op.alter_column(
+            "brief",
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=200),
+            type_=sa.Text(),
+            existing_nullable=False,
+        )
+
     _audit_is_append_only()
 
 
@@ -116,6 +124,13 @@ def _audit_is_append_only() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outboxitem", schema=None) as batch_op:
+        batch_op.alter_column(
+            "brief",
+            existing_type=sa.Text(),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=200),
+            existing_nullable=False,
+        )
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TRIGGER IF EXISTS auditentry_no_update")
         op.execute("DROP TRIGGER IF EXISTS auditentry_no_delete")
