@@ -12,7 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.appkeys import CONVERSATION, ENGINE, QQBOT_API, SETTINGS
+from bot.appkeys import CONVERSATION, ENGINE, QQBOT_API, SESSIONS, SETTINGS
 from bot.channels import wechat_menu
 from bot.channels.onebot import OneBotWebhook
 from bot.channels.onebot_api import OneBotApi
@@ -24,6 +24,7 @@ from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher
 from bot.rules import Rules, load_rules
 from bot.settings import Settings
+from console.app import create_console
 from data import migrate, sqlite_inline
 from data.db import Sessions, create_engine, inline_twin, session_factory
 from scheduler.jobs import PushJobs, build_scheduler
@@ -102,6 +103,7 @@ def create_app(
             await migrate.upgrade(engine)
             await migrate.refresh_statistics(engine)
         app[ENGINE] = engine
+        app[SESSIONS] = session_factory(engine)
         messages = inline_twin(engine)  # SQLite: the message path without a thread hop
         app[CONVERSATION] = build_conversation(settings, clock, messages, rules)
         async with sqlite_inline.checkpoints_off_the_loop(messages):
@@ -151,7 +153,13 @@ def create_app(
     if qqbot is not None:
         app.router.add_routes(qqbot.routes())
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/admin", _to_console)
+    app.add_subapp("/admin/", create_console(clock))
     return app
+
+
+async def _to_console(_request: web.Request) -> web.Response:
+    raise web.HTTPMovedPermanently("/admin/")
 
 
 async def healthz(request: web.Request) -> web.Response:

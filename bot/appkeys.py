@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.conversation import Conversation
-
-if TYPE_CHECKING:
-    pass
 from bot.settings import Settings
+from data.db import Sessions
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", Sessions)  # on ENGINE: reports, jobs, the console
 CONVERSATION = web.AppKey("conversation", Conversation)
 QQBOT_API = web.AppKey["QQBotApi"]("qqbot_api")

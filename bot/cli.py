@@ -19,6 +19,7 @@ from bot.app import build_conversation, create_app
 from bot.channels import console as console_channel
 from bot.channels import wechat_api, wechat_menu
 from bot.channels.wechat_sample import curl_command, signed_request
+from bot.cli_admin import admin_app
 from bot.cli_groups import groups_app
 from bot.cli_pushes import jobs_app, outbox_app, push
 from bot.cli_reports import report_app
@@ -44,6 +45,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(groups_app, name="groups")
 app.add_typer(report_app, name="report")
+app.add_typer(admin_app, name="admin")
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     qqbot_secret: str | None = None
     qqbot_api_base: str = "https://api.sgroup.qq.com"
     qqbot_token_url: str = "https://bots.qq.com/app/getAppAccessToken"
+    # The console's public address (https://party.example.org): sign-in links and the
+    # cookie's Secure flag come from it; without it links use the request's host.
+    public_url: str | None = None
     # How a member proves who they are when binding (README: "Binding"): a one-time code
     # the office issued, the last 4 digits of the phone in the roster, or the name alone
     # (trusted small groups only; never enough for a secretary or an admin).

@@ -377,3 +377,50 @@ class DialogState(SQLModel, table=True):
     state: str = Field(max_length=40)
     data: str = Field(default="", sa_column=Column(Text, nullable=False))  # JSON
     expires_at: dt.datetime
+
+
+class ConsoleSignIn(SQLModel, table=True):
+    """A sign-in to the web console under way: a 6-digit code shown in a browser, which a
+    secretary or admin sends to the bot (`登录 123456`), or a one-time link the bot gave them
+    (`登录`). The browser's waiting token and the link's token are kept only as hashes."""
+
+    __table_args__ = (Index("ix_consolesignin_code", "code", "expires_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=10)  # code | link
+    token_hash: str = Field(max_length=64, unique=True)
+    code: str = Field(default="", max_length=6)  # kind=code: what the page shows
+    member_id: int | None = Field(default=None, foreign_key="member.id")  # who signs in
+    channel: str = Field(default="", max_length=20)  # where the code was sent from
+    ip: str = Field(default="", max_length=64)  # the browser's, for the bot's answer
+    user_agent: str = Field(default="", max_length=300)
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None = None  # a session was made from it: never again
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in console browser. The cookie holds a random id; the row its SHA-256."""
+
+    __table_args__ = (Index("ix_consolesession_member", "member_id", "ended_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    csrf: str = Field(max_length=64)  # the token every POST of this session carries
+    member_id: int = Field(foreign_key="member.id")
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+    expires_at: dt.datetime  # the hard end, whatever the use
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=300)
+    ended_at: dt.datetime | None = None
+    ended_by: str = Field(default="", max_length=40)  # logout | admin | role | left
+
+
+class Throttle(SQLModel, table=True):
+    """One counted event (a wrong sign-in code, a sign-in page asked for) per scope and key,
+    so limits hold across server processes."""
+
+    __table_args__ = (Index("ix_throttle_scope_key_at", "scope", "key", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=40)
+    key: str = Field(max_length=200)
+    at: dt.datetime = Field(index=True)

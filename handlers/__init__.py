@@ -20,6 +20,7 @@ FEATURES = (
     "my_report",
     "review",
     "materials",
+    "console_login",
     "help",
     "events",
 )

@@ -1,0 +1,26 @@
+"""The console as an aiohttp sub-application, mounted at /admin/ by `bot.app.create_app`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.clock import Clock
+from console import dashboard, security, signin_pages
+from console.staff import CLOCK, signed_in
+
+STATIC = Path(__file__).parent / "static"
+MAX_FORM_BYTES = 64 * 1024  # forms are a few fields; uploads get their own limit
+
+
+def create_console(clock: Clock) -> web.Application:
+    """Settings, the engine and its sessions come from the parent application."""
+    console = web.Application(
+        middlewares=[security.security_headers, signed_in], client_max_size=MAX_FORM_BYTES
+    )
+    console[CLOCK] = clock
+    console.router.add_routes(signin_pages.routes)
+    console.router.add_routes(dashboard.routes)
+    console.router.add_static("/static/", STATIC, name="static", append_version=True)
+    return console
