@@ -19,7 +19,7 @@ CODE_DIGITS = 6
 
 
 def parse_code(args: str) -> str:
-    """"" (a link wanted) or the six digits of a sign-in code ("123 456" too)."""
+    """ "" (a link wanted) or the six digits of a sign-in code ("123 456" too)."""
     text = normalize(args)[:40].replace(" ", "")
     if not text:
         return ""
