@@ -1,0 +1,109 @@
+"""Screenshots of the console's pages with sample data, at a PC's width and a phone's (390 px),
+taken by Debian's Chromium through Playwright: `python -m bench.console_screens [--out DIR]`.
+
+The server runs on loopback on a throwaway SQLite database; the browser signs in the way a
+secretary does, by sending the page's code to the bot (here: straight to the conversation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import tempfile
+import uuid
+from pathlib import Path
+
+from aiohttp import web
+from playwright.async_api import async_playwright
+
+from bot.app import create_app
+from bot.appkeys import CONVERSATION
+from bot.clock import SystemClock
+from bot.demo import ROSTER
+from bot.messages import Inbound, InboundKind, Sender
+from bot.settings import Settings
+from data import articles, members
+from data.db import transaction
+
+CHROMIUM = "/usr/bin/chromium"
+WIDTHS = {"pc": 1280, "phone": 390}
+
+
+async def _say(app: web.Application, roster_id: str, text: str) -> str:
+    conversation = app[CONVERSATION]
+    sender = Sender("wechat", f"screens-{roster_id}")
+    inbound = Inbound(sender, uuid.uuid4().hex, InboundKind.TEXT, conversation.clock.now(), text)
+    return await conversation.respond(inbound)
+
+
+async def _seed(app: web.Application) -> None:
+    from content.library import read_all
+
+    conversation = app[CONVERSATION]
+    now = conversation.clock.now()
+    async with transaction(conversation.sessions) as session:
+        await members.upsert_roster(session, ROSTER, now)
+        await articles.upsert(session, read_all())
+        for row in ROSTER:
+            member = await members.member_by_roster_id(session, row.member_id)
+            assert member is not None
+            await members.bind(session, Sender("wechat", f"screens-{row.member_id}"), member, now)
+    for roster_id, minutes in (("1001", 120), ("1002", 45), ("2001", 90)):
+        await _say(app, roster_id, f"学习 {minutes}")
+    await _say(app, "1002", "志愿 2 社区敬老院陪老人聊天")
+
+
+async def take(out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            database_url=f"sqlite+aiosqlite:///{folder}/screens.db",
+            wechat_token="screens",
+            scheduler="off",
+        )
+        app = create_app(settings, SystemClock(settings.zone), background=False)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+        taken: list[Path] = []
+        try:
+            await _seed(app)
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(
+                    executable_path=CHROMIUM, args=["--no-sandbox"]
+                )
+                for label, width in WIDTHS.items():
+                    page = await browser.new_page(viewport={"width": width, "height": 900})
+                    await page.goto(f"{base}/admin/login")
+                    taken.append(out / f"login-{label}.png")
+                    await page.screenshot(path=taken[-1], full_page=True)
+                    code = re.search(r"登录 (\d{6})", await page.content())
+                    assert code, "no code on the sign-in page"
+                    await _say(app, "9001", f"登录 {code.group(1)}")
+                    await page.wait_for_url(f"{base}/admin/", timeout=15_000)
+                    for name, path in (("dashboard", "/admin/"), ("sessions", "/admin/sessions")):
+                        await page.goto(base + path)
+                        taken.append(out / f"{name}-{label}.png")
+                        await page.screenshot(path=taken[-1], full_page=True)
+                    await page.close()
+                await browser.close()
+        finally:
+            await runner.cleanup()
+    return taken
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("docs/screens"))
+    arguments = parser.parse_args()
+    for path in asyncio.run(take(arguments.out)):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
