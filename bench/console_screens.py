@@ -55,7 +55,7 @@ async def _seed(app: web.Application) -> None:
 
 
 async def take(out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
+    """`out` must exist."""
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None,
@@ -101,6 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs/screens"))
     arguments = parser.parse_args()
+    arguments.out.mkdir(parents=True, exist_ok=True)
     for path in asyncio.run(take(arguments.out)):
         print(path)
 
