@@ -86,7 +86,11 @@ async def take(out: Path) -> list[Path]:
                     assert code, "no code on the sign-in page"
                     await _say(app, "9001", f"登录 {code.group(1)}")
                     await page.wait_for_url(f"{base}/admin/", timeout=15_000)
-                    for name, path in (("dashboard", "/admin/"), ("sessions", "/admin/sessions")):
+                    for name, path in (
+                        ("dashboard", "/admin/"),
+                        ("audit", "/admin/audit"),
+                        ("sessions", "/admin/sessions"),
+                    ):
                         await page.goto(base + path)
                         taken.append(out / f"{name}-{label}.png")
                         await page.screenshot(path=taken[-1], full_page=True)

@@ -85,6 +85,7 @@ async def entries(
     *,
     branch_id: int | None = None,
     action: str | None = None,
+    door: str | None = None,
     limit: int = 100,
     before_id: int | None = None,
 ) -> Sequence[AuditEntry]:
@@ -95,6 +96,8 @@ async def entries(
         statement = statement.where(AuditEntry.branch_id == branch_id)
     if action is not None:
         statement = statement.where(AuditEntry.action == action)
+    if door is not None:
+        statement = statement.where(AuditEntry.door == door)
     if before_id is not None:
         statement = statement.where(col(AuditEntry.id) < before_id)
     return (await session.exec(statement)).all()
