@@ -26,7 +26,6 @@ from bot.messages import ContactWindow, Inbound, InboundKind, Media, Sender, cut
 from bot.settings import Settings
 from content.texts import render
 from data import seen_requests
-from data.db import transaction
 
 log = logging.getLogger(__name__)
 
@@ -202,11 +201,9 @@ class WeChatWebhook:
         """Refuse (403) a (timestamp, nonce) pair seen before with another message."""
         timestamp, nonce = int(query["timestamp"]), query["nonce"]
         digest = seen_requests.body_hash(xml)
-        async with transaction(request.app[CONVERSATION].sessions) as session:
-            new = await seen_requests.first_use(
-                session, CHANNEL, timestamp, nonce, digest, self.clock.now()
-            )
-        if not new:
+        sessions = request.app[CONVERSATION].sessions
+        now = self.clock.now()
+        if not await seen_requests.remember(sessions, CHANNEL, timestamp, nonce, digest, now):
             raise Refused(403, "timestamp and nonce already used with another message")
 
     def _reply(

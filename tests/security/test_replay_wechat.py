@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app
 from bot.clock import FixedClock
+from content.texts import render
+from data import seen_requests
 from data.models import ProcessedMessage, SeenRequest, StudyEntry
 from tests.channels.test_wechat import (
     AES_KEY,
@@ -210,3 +212,18 @@ async def test_compatibility_mode_a_captured_encrypted_query_cannot_carry_a_plai
     assert retry.status == 200
     assert "30/120" in compat_wechat.open_reply(await retry.text())["Content"]
     assert await minutes_recorded(compat_wechat) == [30]
+
+
+async def test_when_the_nonce_cannot_be_checked_the_member_gets_the_apology(
+    wechat: WeChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable(*_: object) -> bool:
+        raise OSError("the database went away")
+
+    monkeypatch.setattr(seen_requests, "remember", unreachable)
+
+    response = await wechat.post(study(wechat, 30, msg_id=401))
+
+    assert response.status == 200
+    assert parse_reply(await response.text())["Content"] == render("error")
+    assert await minutes_recorded(wechat) == []
