@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from typing import Any
 
 from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects import postgresql
@@ -23,11 +24,8 @@ _STORED_HASH = select(SeenRequest.body_hash).where(
     SeenRequest.timestamp == bindparam("timestamp"),
     SeenRequest.nonce == bindparam("nonce"),
 )
-
-
-_INSERT_ON_POSTGRESQL = postgresql.insert(SeenRequest.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
-    index_elements=UNIQUE
-)
+_TABLE: Any = SeenRequest.__table__  # type: ignore[attr-defined]
+_INSERT_ON_POSTGRESQL = postgresql.insert(_TABLE).on_conflict_do_nothing(index_elements=UNIQUE)
 
 
 def body_hash(body: bytes | str) -> str:
