@@ -166,12 +166,21 @@ class Settings(BaseSettings):
 
     def require_a_channel(self) -> None:
         """The server needs at least one channel; WeChat, when configured, completely."""
+        self.require_onebot()
         if self.wechat_token or self.wechat_aes_key:
             self.require_wechat()
         elif not (self.onebot_enabled or self.qqbot_enabled):
             raise ConfigError(
                 "QIYI_WECHAT_TOKEN is not set: the WeChat webhook needs the Token"
                 " (or configure QQ: QIYI_ONEBOT_SECRET / QIYI_QQBOT_APPID)"
+            )
+
+    def require_onebot(self) -> None:
+        """/onebot takes unsigned events only when the operator says so (loopback only)."""
+        if self.onebot_enabled and not self.onebot_secret and not self.onebot_allow_unsigned:
+            raise ConfigError(
+                "QIYI_ONEBOT_SECRET is not set: /onebot would accept unsigned events"
+                " (QIYI_ONEBOT_ALLOW_UNSIGNED=true only for an implementation on loopback)"
             )
 
     def require_wechat(self) -> None:

@@ -16,6 +16,16 @@ from data.models import ProcessedMessage
 # that the table — a row and a reply per message — does not grow for ever.
 KEEP = dt.timedelta(days=7)
 PRUNE_BATCH = 5_000  # rows deleted per transaction: writers wait for one batch at most
+# Kept a day longer than any channel could accept the same request again (clocks of other
+# processes, and a replay window or OneBot event age set longer than usual).
+MARGIN = dt.timedelta(days=1)
+
+
+def retention(replay_horizon: dt.timedelta) -> dt.timedelta:
+    """How long keys are kept: `KEEP`, or longer when a channel accepts a request that long
+    after the first time (`bot.channels.freshness.replay_horizon`). A key forgotten earlier
+    would let a captured request count again."""
+    return max(KEEP, replay_horizon + MARGIN)
 
 
 class AlreadyProcessed(Exception):

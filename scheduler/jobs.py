@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import pushes, report_pushes
+from bot.channels.freshness import replay_horizon
 from bot.clock import Clock
 from bot.reports.bulletins import Context
 from bot.reports.periods import PeriodKind
 from bot.rules import load_rules
 from bot.settings import Settings
-from data import processed
+from data import processed, retention, seen_requests
 from data.db import Sessions, transaction
 from data.migrate import refresh_statistics
 from data.models import PushKind
@@ -26,11 +29,14 @@ log = logging.getLogger(__name__)
 MISFIRE_GRACE_SECONDS = 15 * 60
 FORGET_PROCESSED_AT = dt.time(3, 40)  # at night, when hardly anybody writes
 
+# One batch of a clean-up: delete up to `limit` rows older than the moment; how many.
+Forget = Callable[[AsyncSession, dt.datetime, int], Awaitable[int]]
+
 
 @dataclass(frozen=True)
 class PushJobs:
     """The job bodies: each enqueues in one transaction and reports what it did (and the
-    nightly clean-up of processed messages)."""
+    nightly clean-up of the tables that would only grow)."""
 
     settings: Settings
     clock: Clock
@@ -75,24 +81,71 @@ class PushJobs:
         return await self.report(PeriodKind.YEAR)
 
     async def forget_processed(self) -> int:
-        """Forget the keys and replies of messages older than `processed.KEEP`, a batch per
-        transaction so that the messages arriving meanwhile wait for one batch at most."""
-        before = self.clock.now() - processed.KEEP
+        """Forget the keys and replies of messages older than their retention (`KEEP`, or
+        longer than any channel accepts a replay), a batch per transaction so that the
+        messages arriving meanwhile wait for one batch at most."""
+        before = self.clock.now() - processed.retention(replay_horizon(self.settings))
+        forgotten = await self._forget(processed.forget_older, before, processed.PRUNE_BATCH)
+        log.info("processed messages forgotten: %d (before %s)", forgotten, before)
+        return forgotten
+
+    async def clean_up(self) -> dict[str, int]:
+        """The nightly clean-up of the tables that would only grow: processed messages, seen
+        WeChat nonces, bind failures, pushes done with their attempts, group posts done and
+        notices shown, each older than its setting; how many rows of each went. Audit rows
+        and pushes not done yet are never touched."""
+        now = self.clock.now()
+        settings = self.settings
+        # A nonce accepted now may carry a timestamp up to one window ahead, which stays
+        # fresh one more window: after two, nothing can bring that pair again.
+        seen_before = now - 2 * dt.timedelta(seconds=settings.replay_window_seconds)
+        delivered_before = now - dt.timedelta(days=settings.keep_delivered_days)
+        batch = retention.PRUNE_BATCH
+        forgotten = {
+            "processed": await self.forget_processed(),
+            "seen_requests": await self._forget(seen_requests.forget_older, seen_before, batch),
+            "bind_failures": await self._forget(
+                retention.forget_bind_failures,
+                now - dt.timedelta(days=settings.keep_bind_failures_days),
+                batch,
+            ),
+            "delivered": await self._forget(retention.forget_delivered, delivered_before, batch),
+            "group_posts": await self._forget(retention.forget_posted, delivered_before, batch),
+            "shown_notices": await self._forget(
+                retention.forget_shown_notices,
+                now - dt.timedelta(days=settings.keep_mailbox_days),
+                batch,
+            ),
+        }
+        log.info("nightly clean-up: %s", forgotten)
+        return forgotten
+
+    async def _forget(self, forget: Forget, before: dt.datetime, batch: int) -> int:
+        """Run `forget` a batch per transaction until a batch comes back short."""
         forgotten = 0
         while True:
             async with transaction(self.sessions) as session:
-                done = await processed.forget_older(session, before, processed.PRUNE_BATCH)
+                done = await forget(session, before, batch)
             forgotten += done
-            if done < processed.PRUNE_BATCH:
-                break
-        log.info("processed messages forgotten: %d (before %s)", forgotten, before)
-        return forgotten
+            if done < batch:
+                return forgotten
 
     async def _article(self, kind: PushKind) -> pushes.Enqueued:
         async with transaction(self.sessions) as session:
             done = await pushes.enqueue_article(session, self.settings, self.clock, kind)
         log.info("%s push enqueued: %d (%s)", kind.value, done.count, done.subject or "nothing new")
         return done
+
+
+def clean_up_summary(settings: Settings) -> str:
+    """What the nightly clean-up forgets, as `qiyi jobs list` shows it."""
+    kept = processed.retention(replay_horizon(settings))
+    return (
+        f"clean-up: forget processed messages after {kept.days} days, bind failures after"
+        f" {settings.keep_bind_failures_days}, pushes done and their attempts after"
+        f" {settings.keep_delivered_days}, notices shown after {settings.keep_mailbox_days},"
+        " WeChat nonces after the replay window"
+    )
 
 
 def triggers(settings: Settings) -> dict[str, tuple[str, BaseTrigger]]:
@@ -124,10 +177,7 @@ def triggers(settings: Settings) -> dict[str, tuple[str, BaseTrigger]]:
             "the year-end summary (on 1 January)",
             CronTrigger(month=1, day=1, hour=at.hour, minute=at.minute + 10, timezone=zone),
         ),
-        "forget_processed": (
-            f"forget processed messages older than {processed.KEEP.days} days",
-            daily(FORGET_PROCESSED_AT),
-        ),
+        "forget_processed": (clean_up_summary(settings), daily(FORGET_PROCESSED_AT)),
     }
 
 
@@ -147,7 +197,7 @@ def build_scheduler(settings: Settings, jobs: PushJobs) -> AsyncIOScheduler:
         "month_report": jobs.month_report,
         "quarter_report": jobs.quarter_report,
         "year_report": jobs.year_report,
-        "forget_processed": jobs.forget_processed,
+        "forget_processed": jobs.clean_up,  # the id it always had; it now does more
     }
     for job_id, (name, trigger) in triggers(settings).items():
         scheduler.add_job(bodies[job_id], trigger, id=job_id, name=name, replace_existing=True)

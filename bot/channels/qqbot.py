@@ -16,9 +16,10 @@ import aiohttp
 from aiohttp import web
 
 from bot.appkeys import CONVERSATION, QQBOT_API
+from bot.channels.freshness import unix_timestamp, within
 from bot.channels.qqbot_signing import private_key, sign, verify
 from bot.channels.token_cache import TokenCache
-from bot.clock import Clock
+from bot.clock import Clock, unix_seconds
 from bot.messages import Inbound, InboundKind, Sender
 from bot.settings import Settings
 from data.db import Sessions
@@ -78,6 +79,7 @@ class QQBotWebhook:
         assert settings.qqbot_secret
         self.key = private_key(settings.qqbot_secret)
         self.clock = clock
+        self.window = settings.replay_window_seconds
         self.tasks: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[web.RouteDef]:
@@ -95,7 +97,13 @@ class QQBotWebhook:
         signed = bool(signature) and verify(self.key, signature, timestamp, body)
         if signature and not signed:
             log.warning("refused QQ bot event: bad signature")
-            return web.Response(status=401, text="bad signature")
+            return web.Response(status=403, text="bad signature")
+        # The signature covers the timestamp: a captured event replayed later is refused by
+        # its age, and within the window by the message dedupe.
+        moment = unix_timestamp(timestamp)
+        if signed and (moment is None or not within(moment, unix_seconds(self.clock), self.window)):
+            log.warning("refused QQ bot event: stale timestamp %r", timestamp[:20])
+            return web.Response(status=403, text="stale timestamp")
         try:
             payload = json.loads(body)
             if not isinstance(payload, dict):
@@ -105,7 +113,7 @@ class QQBotWebhook:
         if payload.get("op") == 13:
             return self._validate(payload)
         if not signed:
-            return web.Response(status=401, text="unsigned event")
+            return web.Response(status=403, text="unsigned event")
         if payload.get("op") == 0 and payload.get("t") in MESSAGE_EVENTS:
             try:
                 inbound, path, msg_id = self._inbound(payload)

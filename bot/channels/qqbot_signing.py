@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+SIGNATURE_SHAPE = re.compile(r"[0-9a-fA-F]{128}")  # 64 bytes in hex
 
 
 def private_key(secret: str) -> Ed25519PrivateKey:
@@ -22,6 +26,8 @@ def sign(key: Ed25519PrivateKey, message: bytes) -> str:
 
 def verify(key: Ed25519PrivateKey, signature_hex: str, timestamp: str, body: bytes) -> bool:
     """Whether `X-Signature-Ed25519` is the signature of timestamp + raw body."""
+    if not SIGNATURE_SHAPE.fullmatch(signature_hex):
+        return False
     try:
         signature = bytes.fromhex(signature_hex)
         key.public_key().verify(signature, timestamp.encode() + body)

@@ -13,10 +13,19 @@ from wechatpy.messages import BaseMessage, TextMessage
 from wechatpy.replies import TextReply
 
 from bot.appkeys import CONVERSATION
-from bot.channels.wechat_envelope import Refused, SafeMode, check_fresh, check_signature, parse_xml
+from bot.channels.wechat_envelope import (
+    Refused,
+    SafeMode,
+    check_fresh,
+    check_nonce,
+    check_signature,
+    parse_xml,
+)
 from bot.clock import Clock, unix_seconds
 from bot.messages import ContactWindow, Inbound, InboundKind, Media, Sender, cut_to_fit
 from bot.settings import Settings
+from content.texts import render
+from data import seen_requests
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +129,23 @@ class WeChatWebhook:
                 settings.wechat_aes_key,
                 settings.wechat_aes_key_previous,
             )
+        # Without an AES key every request is plain; with one, plain requests are accepted
+        # only in compatibility mode (兼容模式), when the operator says so.
+        self.plain_accepted = self.safe is None or settings.wechat_compat
+        # Plain bodies are not signed, so their (timestamp, nonce) pairs are remembered. An
+        # encrypted body needs no memory on its own: `msg_signature` covers the nonce and the
+        # Encrypt element, so a replayed pair brings the same message, which the message
+        # dedupe answers once. While plain requests are accepted too (compatibility mode) the
+        # pairs of encrypted requests are remembered as well, with the decrypted message:
+        # else a captured encrypted request's query could carry a forged plain body.
+        self.remember_pairs = self.plain_accepted
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/wechat", self.verify_url), web.post("/wechat", self.receive)]
 
     def _check_query(self, query: Mapping[str, str]) -> None:
         check_fresh(query.get("timestamp"), unix_seconds(self.clock), self.window)
+        check_nonce(query.get("nonce"))
         parts = (self.token, query.get("timestamp", ""), query.get("nonce", ""))
         check_signature(parts, query.get("signature"))
 
@@ -151,16 +171,40 @@ class WeChatWebhook:
                     fields, query.get("msg_signature"), query["timestamp"], query["nonce"]
                 )
                 fields = parse_xml(xml)
+            elif not self.plain_accepted:
+                raise Refused(403, "plain request in safe mode (QIYI_WECHAT_COMPAT is off)")
             message = read_message(fields, xml)
             inbound = to_inbound(message, self.clock, self.click_commands)
         except Refused as refused:
-            log.warning("refused WeChat request: %s", refused.reason)
-            return web.Response(status=refused.status, text=refused.reason)
+            return self._refuse(refused)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("unreadable WeChat message: %r", exc)
             return web.Response(status=400, text="unreadable message")
+        if self.remember_pairs:
+            try:
+                await self._first_use(request, query, xml)
+            except Refused as refused:
+                return self._refuse(refused)
+            except Exception:  # the database, most likely: an apology, never a 500
+                log.exception("cannot check the WeChat request's nonce")
+                return self._reply(message, render("error"), query, encrypted)
         text = await request.app[CONVERSATION].respond(inbound)
         return self._reply(message, text, query, encrypted)
+
+    def _refuse(self, refused: Refused) -> web.Response:
+        log.warning("refused WeChat request: %s", refused.reason)
+        return web.Response(status=refused.status, text=refused.reason)
+
+    async def _first_use(
+        self, request: web.Request, query: Mapping[str, str], xml: bytes | str
+    ) -> None:
+        """Refuse (403) a (timestamp, nonce) pair seen before with another message."""
+        timestamp, nonce = int(query["timestamp"]), query["nonce"]
+        digest = seen_requests.body_hash(xml)
+        sessions = request.app[CONVERSATION].sessions
+        now = self.clock.now()
+        if not await seen_requests.remember(sessions, CHANNEL, timestamp, nonce, digest, now):
+            raise Refused(403, "timestamp and nonce already used with another message")
 
     def _reply(
         self, message: BaseMessage, text: str, query: Mapping[str, Any], encrypted: bool

@@ -8,6 +8,7 @@ and entities before any XML parser sees them, and the previous key during a rota
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,13 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
+
+from bot.channels.freshness import unix_timestamp, within
+
+# A SHA-1 in hex: what `signature` and `msg_signature` always are.
+SIGNATURE_SHAPE = re.compile(r"[0-9a-fA-F]{40}")
+# WeChat's nonces are decimal numbers; anything printable up to the column's 64 is let through.
+NONCE_SHAPE = re.compile(r"[!-~]{1,64}")
 
 
 class Refused(Exception):
@@ -36,16 +44,30 @@ def signature(*parts: str) -> str:
 
 
 def check_signature(expected_parts: tuple[str, ...], given: str | None) -> None:
-    if not given or not hmac.compare_digest(signature(*expected_parts), given.lower()):
+    """Refuse (403) a signature that is missing, malformed or wrong, in constant time.
+
+    The shape is checked first: `hmac.compare_digest` raises TypeError on non-ASCII text (a
+    500 instead of a refusal), and a signature of another length or alphabet is wrong anyway.
+    """
+    if given is None or not SIGNATURE_SHAPE.fullmatch(given):
+        raise Refused(403, "bad signature")
+    expected = signature(*expected_parts).encode()
+    if not hmac.compare_digest(expected, given.lower().encode()):
         raise Refused(403, "bad signature")
 
 
 def check_fresh(timestamp: str | None, now: int, window: int) -> None:
     """Refuse a timestamp more than `window` seconds from now (a replayed request)."""
-    if not timestamp or not timestamp.isdigit():
+    moment = unix_timestamp(timestamp)
+    if moment is None:
         raise Refused(400, "missing timestamp")
-    if abs(int(timestamp) - now) > window:
+    if not within(moment, now, window):
         raise Refused(403, "stale timestamp")
+
+
+def check_nonce(nonce: str | None) -> None:
+    if nonce is None or not NONCE_SHAPE.fullmatch(nonce):
+        raise Refused(400, "missing or malformed nonce")
 
 
 def parse_xml(body: bytes | str) -> dict[str, str]:

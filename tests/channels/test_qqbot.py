@@ -261,7 +261,7 @@ async def test_callback_validation_answers_the_official_vector(qq: QQ) -> None:
 
 async def test_callback_validation_signed_by_another_key_is_refused(qq: QQ) -> None:
     response = await qq.post(VALIDATION_BODY, key=platform_key("not-the-bot-secret"))
-    assert response.status == 401
+    assert response.status == 403
     assert VALIDATION_SIGNATURE not in await response.text()
 
 
@@ -310,7 +310,7 @@ async def test_forged_events_are_refused_and_nothing_is_processed(qq: QQ) -> Non
         headers={"X-Signature-Ed25519": "zz" * 64, "X-Signature-Timestamp": timestamp},
     )
     for response in (by_another_key, altered_body, altered_timestamp, not_hex):
-        assert response.status == 401
+        assert response.status == 403
         assert "op" not in await response.text()
 
     await qq.settle()
@@ -338,7 +338,7 @@ async def test_callback_validation_cannot_be_used_to_sign_a_forged_event(qq: QQ)
 
     await qq.settle()  # let a wrongly accepted event finish before judging
     await asyncio.sleep(0.05)
-    assert response.status == 401
+    assert response.status == 403
     assert await rows(qq, Binding) == []
     assert await rows(qq, ProcessedMessage) == []
     assert qq.fake.received == []
@@ -346,7 +346,7 @@ async def test_callback_validation_cannot_be_used_to_sign_a_forged_event(qq: QQ)
 
 async def test_an_unsigned_event_is_refused(qq: QQ) -> None:
     response = await qq.post(qq.c2c(MEMBER, "绑定 1001 张三"), sign=False)
-    assert response.status == 401
+    assert response.status == 403
     await qq.settle()
     await asyncio.sleep(0.05)
     assert await rows(qq, ProcessedMessage) == []

@@ -159,6 +159,11 @@ async def start(aiohttp_client: AppClientFactory, settings: Settings, clock: Fix
 
 
 async def bind_member(wechat: WeChat) -> None:
+    if wechat.crypto is not None:  # safe mode takes encrypted requests only
+        xml = message_xml(MEMBER, "text", wechat.now, Content="绑定 1001 张三", MsgId=999)
+        response = await wechat.post(*wechat.encrypted_request(xml))
+        assert "绑定成功" in wechat.open_reply(await response.text())["Content"]
+        return
     reply = await wechat.text(MEMBER, "绑定 1001 张三")
     assert "绑定成功" in reply["Content"]
 
@@ -328,11 +333,13 @@ async def test_safe_mode_encrypted_study_gets_an_encrypted_reply(safe_wechat: We
     assert "30/120" in reply["Content"]
 
 
-async def test_safe_mode_still_accepts_a_plain_request(safe_wechat: WeChat) -> None:
-    # During the migration to safe mode the platform may still post in plain text.
-    reply = await safe_wechat.text(MEMBER, "学习 30")
-    assert reply["ToUserName"] == MEMBER
-    assert "30/120" in reply["Content"]
+async def test_safe_mode_refuses_a_plain_request(safe_wechat: WeChat) -> None:
+    # Plain bodies are not signed: with an AES key only encrypted ones are taken, unless
+    # QIYI_WECHAT_COMPAT says the account runs in compatibility mode (tests/security).
+    xml = message_xml(MEMBER, "text", safe_wechat.now, Content="学习 30", MsgId=7)
+    response = await safe_wechat.post(xml)
+    assert response.status == 403
+    assert await rows(safe_wechat, StudyEntry) == []
 
 
 async def test_compatible_mode_body_with_plain_and_encrypted_fields(safe_wechat: WeChat) -> None:
