@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -112,7 +112,7 @@ class SeenRequest(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("channel", "timestamp", "nonce"),)
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=20)
-    timestamp: int
+    timestamp: int = Field(sa_column=Column(BigInteger, nullable=False))  # past 2038 too
     nonce: str = Field(max_length=64)
     body_hash: str = Field(max_length=64)
     created_at: dt.datetime = Field(index=True)
