@@ -1,0 +1,226 @@
+"""The month's standings so far — for `排行` and `我的月报` — computed off the event loop and
+kept for a few minutes.
+
+Scoring the month means aggregating every member's month (`month_report`): 145 ms at 1,000
+members, seconds at 10,000. Done per message on the loop's thread, as it was, every other
+member's check-in and `/healthz` waited for it. Here it runs at most once per `max_age`
+(single flight: one computation at a time; whoever asks meanwhile waits for that one), in
+a worker thread with an event loop and a read-only engine of its own (`data.db.
+create_reader`): the SQL, the conversion of its rows and the scoring all happen off the
+loop's thread, and its transactions take no write lock, so the message path's writers never
+wait for them. The result carries the moment it was computed, which the replies show
+("截至 10:35").
+
+Each process keeps its own standings (`qiyi serve --workers N`: each worker refreshes its
+own, at most once per `max_age`); they are read-only, so nothing needs sharing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.clock import Clock, today
+from bot.reports.bulletins import Context, MonthReport, month_report
+from bot.reports.periods import PeriodKind, ReportPeriod
+from bot.reports.scoring import BranchScore, shared_ranks
+from data.db import Sessions, create_reader, session_factory
+
+log = logging.getLogger(__name__)
+
+TOP_MEMBERS = 5  # per branch, as `排行` shows them
+DEFAULT_MAX_AGE = dt.timedelta(minutes=5)
+# How long a message waits for a computation before it is answered with older standings
+# (or asked to try again): well inside WeChat's 5 seconds.
+DEFAULT_WAIT_S = 3.0
+
+
+@dataclass(frozen=True)
+class RankedMember:
+    rank: int  # within the branch; equal points share it
+    name: str
+    points: int
+
+
+@dataclass(frozen=True)
+class Place:
+    """A member's place in their branch by this month's points."""
+
+    rank: int  # equal points share it: 1, 1, 3
+    of: int  # the branch's members
+    points: int
+
+
+@dataclass(frozen=True)
+class MonthStandings:
+    """The month from its first day through `day`, as computed at `as_of`."""
+
+    day: dt.date
+    as_of: dt.datetime
+    branches: list[BranchScore]  # ranked, best first; unranked (no members) last
+    top: dict[int, list[RankedMember]]  # branch id → its best members with points
+    places: dict[int, Place]  # member id → place in their branch
+
+    def branch(self, branch_id: int) -> BranchScore | None:
+        return next((b for b in self.branches if b.branch_id == branch_id), None)
+
+
+def standings_of(
+    report: MonthReport, day: dt.date, as_of: dt.datetime, top_size: int = TOP_MEMBERS
+) -> MonthStandings:
+    """What `排行` and `我的月报` read of the month's report, per branch."""
+    by_branch: dict[int, list[tuple[int, str, int, str]]] = {}
+    for person in report.members:
+        row = (person.member_id, person.name, person.points, person.roster_id)
+        by_branch.setdefault(person.branch_id, []).append(row)
+    top: dict[int, list[RankedMember]] = {}
+    places: dict[int, Place] = {}
+    for branch_id, people in by_branch.items():
+        people.sort(key=lambda p: (-p[2], p[3]))
+        ranks = shared_ranks([points for _, _, points, _ in people])
+        for (member_id, _, points, _), rank in zip(people, ranks, strict=True):
+            places[member_id] = Place(rank, len(people), points)
+        top[branch_id] = [
+            RankedMember(rank, name, points)
+            for (_, name, points, _), rank in zip(people, ranks, strict=True)
+            if points > 0
+        ][:top_size]
+    return MonthStandings(day, as_of, report.branches, top, places)
+
+
+Compute = Callable[[dt.date, dt.datetime], Awaitable[MonthStandings]]
+Work = Callable[[dt.date, dt.datetime], MonthStandings]
+
+
+async def _compute(
+    sessions: Sessions, context: Context, day: dt.date, as_of: dt.datetime
+) -> MonthStandings:
+    month = ReportPeriod(PeriodKind.MONTH, day.year, day.month)
+    async with sessions() as session:  # a plain session: reading needs no writer's turn
+        report = await month_report(session, month, context, until=day)
+    return standings_of(report, day, as_of)
+
+
+def in_own_loop(url: str, context: Context) -> Work:
+    """The computation as a blocking call, for a worker thread: an event loop and a
+    read-only engine of its own, both gone when it returns."""
+
+    async def compute(day: dt.date, as_of: dt.datetime) -> MonthStandings:
+        engine = create_reader(url)
+        try:
+            return await _compute(session_factory(engine), context, day, as_of)
+        finally:
+            await engine.dispose()
+
+    def work(day: dt.date, as_of: dt.datetime) -> MonthStandings:
+        return asyncio.run(compute(day, as_of))
+
+    return work
+
+
+def off_the_loop(work: Work) -> Compute:
+    """`work` in a worker thread."""
+
+    async def compute(day: dt.date, as_of: dt.datetime) -> MonthStandings:
+        return await asyncio.to_thread(work, day, as_of)
+
+    return compute
+
+
+def computation_for(engine: AsyncEngine, context: Context) -> Compute:
+    """In a worker thread on a reader of `engine`'s database. An in-memory SQLite database
+    cannot be opened a second time: there (tools and tests only, never a server) on `engine`
+    itself, on the loop."""
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and (not database or database == ":memory:"):
+        sessions = session_factory(engine)
+
+        async def on_the_loop(day: dt.date, as_of: dt.datetime) -> MonthStandings:
+            return await _compute(sessions, context, day, as_of)
+
+        return on_the_loop
+    url = engine.url.render_as_string(hide_password=False)
+    return off_the_loop(in_own_loop(url, context))
+
+
+class Standings:
+    """The month's standings so far, computed at most once per `max_age`, one at a time."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        compute: Compute,
+        *,
+        max_age: dt.timedelta = DEFAULT_MAX_AGE,
+        wait: float = DEFAULT_WAIT_S,
+    ) -> None:
+        self.clock = clock
+        self.compute = compute
+        self.max_age = max_age
+        self.wait = wait
+        self._latest: MonthStandings | None = None
+        self._running: dict[dt.date, asyncio.Task[MonthStandings]] = {}
+        self._one_at_a_time = asyncio.Lock()
+        self.computations = 0  # how many have been started (the tests and `bench/` read it)
+
+    @property
+    def latest(self) -> MonthStandings | None:
+        return self._latest
+
+    def _fresh(self, day: dt.date) -> MonthStandings | None:
+        latest = self._latest
+        if latest is None or latest.day != day:
+            return None
+        return latest if self.clock.now() - latest.as_of < self.max_age else None
+
+    async def month_so_far(self) -> MonthStandings | None:
+        """Through today: the kept standings while fresh, else a new computation's (waited
+        for up to `wait` seconds). When it takes longer or fails: the older standings of the
+        same month, if any, or None (the reply then asks to try again in a moment)."""
+        day = today(self.clock)
+        fresh = self._fresh(day)
+        if fresh is not None:
+            return fresh
+        task = self._running.get(day) or self._start(day)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self.wait)
+        except TimeoutError:
+            log.info("month standings for %s still computing; answering with older ones", day)
+        except Exception:  # logged by `_finished`; older standings may still serve
+            pass
+        latest = self._latest
+        if latest is not None and (latest.day.year, latest.day.month) == (day.year, day.month):
+            return latest
+        return None
+
+    def _start(self, day: dt.date) -> asyncio.Task[MonthStandings]:
+        task = asyncio.create_task(self._refresh(day), name=f"month standings {day}")
+        self._running[day] = task
+        task.add_done_callback(lambda done: self._finished(day, done))
+        return task
+
+    async def _refresh(self, day: dt.date) -> MonthStandings:
+        async with self._one_at_a_time:
+            fresh = self._fresh(day)  # computed while this one waited its turn
+            if fresh is not None:
+                return fresh
+            self.computations += 1
+            return await self.compute(day, self.clock.now())
+
+    def _finished(self, day: dt.date, task: asyncio.Task[MonthStandings]) -> None:
+        self._running.pop(day, None)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("month standings for %s failed", day, exc_info=error)
+            return
+        found = task.result()
+        latest = self._latest
+        if latest is None or (found.day, found.as_of) >= (latest.day, latest.as_of):
+            self._latest = found
