@@ -34,7 +34,7 @@ async def my_month(
         report_context.rules.points.article_min_chars,
         only=member.id,
     )
-    place = standings.places.get(member.id) if standings is not None else None
+    place = standings.place(member.id) if standings is not None else None
     return render(
         "my_report",
         today=today,
