@@ -17,7 +17,9 @@ For `--seconds`, at the same time:
 - `GET /healthz`, polled every `--healthz-interval` ms (one after another).
 
 Messages are sent at those rates whether or not earlier ones were answered (open loop), so
-a stalled server shows as latency; every reply is checked.
+a stalled server shows as latency; every reply is checked. `--baseline` first measures the
+check-ins and `/healthz` alone (this tree's server, no heavy replies): what the machine
+gives at that moment, to read the other rows against.
 
 Printed: per database and code, p50 and p99 of the check-ins, of `/healthz` and of the heavy
 replies, how many of each, and errors (a wrong reply, a status other than 200, a timeout of
@@ -26,7 +28,7 @@ replies, how many of each, and errors (a wrong reply, a status other than 200, a
 inside the run).
 
     .venv/bin/python -m bench.loop_stall --before d01cee4
-    .venv/bin/python -m bench.loop_stall --before d01cee4 --markdown \
+    .venv/bin/python -m bench.loop_stall --before d01cee4 --baseline --markdown \
         --postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
 Every process, file and database it makes is removed at the end.
@@ -40,6 +42,7 @@ import contextlib
 import datetime as dt
 import io
 import itertools
+import os
 import random
 import shlex
 import subprocess
@@ -106,6 +109,7 @@ class Result:
     database: str
     code: str
     seconds: float
+    load_average: float  # the machine's (1 minute) when the phase ended
     checkins: Latencies
     healthz: Latencies
     heavy: Latencies
@@ -296,6 +300,7 @@ class Options:
     before: str | None
     postgres: str | None
     markdown: bool
+    baseline: bool
 
 
 async def run_database(
@@ -306,7 +311,10 @@ async def run_database(
     zone = ZoneInfo(ZONE)
     offset = NOW.replace(tzinfo=zone) - SystemClock(zone).now()
     found = []
-    for code, tree in trees:
+    runs = [(code, tree, options.heavy_rate) for code, tree in trees]
+    if options.baseline:  # what the machine gives check-ins now, with no heavy reply at all
+        runs.insert(0, ("after, no 排行/我的月报", REPO, 0.0))
+    for code, tree, heavy_rate in runs:
         progress.log(f"{database}, {code}: {options.seconds:g} s of load")
         messages = Messages(options.members, offset, seed=len(found))
         async with server(tree, url, offset, options.max_age, folder) as base:
@@ -319,11 +327,12 @@ async def run_database(
                 messages,
                 options.seconds,
                 options.checkin_rate,
-                options.heavy_rate,
+                heavy_rate,
                 options.healthz_interval_ms / 1000,
             )
             elapsed = time.perf_counter() - started
-        found.append(Result(database, code, elapsed, checkins, healthz, heavy))
+        load_average = os.getloadavg()[0]
+        found.append(Result(database, code, elapsed, load_average, checkins, healthz, heavy))
     return found
 
 
@@ -370,8 +379,8 @@ def rows(results: list[Result]) -> list[list[str]]:
             f"{r.healthz.p(0.50):.1f}",
             f"{r.healthz.p(0.99):.1f}",
             f"{len(r.heavy.seconds):,}" + (f" ({r.heavy.busy} 稍后)" if r.heavy.busy else ""),
-            f"{r.heavy.p(0.50):.1f}",
-            f"{r.heavy.p(0.99):.1f}",
+            f"{r.heavy.p(0.50):.1f}" if r.heavy.seconds else "-",
+            f"{r.heavy.p(0.99):.1f}" if r.heavy.seconds else "-",
             str(r.checkins.errors + r.healthz.errors + r.heavy.errors),
         ]
         for r in results
@@ -395,6 +404,10 @@ def footer(results: list[Result], options: Options) -> list[str]:
         f"/healthz every {options.healthz_interval_ms:g} ms, {options.seconds:g} s; "
         f"standings kept {options.max_age} s",
     ]
+    lines.append(
+        "machine load average (1 min) after each phase: "
+        + ", ".join(f"{r.database} {r.code} {r.load_average:.1f}" for r in results)
+    )
     for r in results:
         for name, times in (("check-ins", r.checkins), ("/healthz", r.healthz)):
             verdict = "met" if times.p(0.99) < P99_GOAL_MS else "MISSED"
@@ -422,6 +435,9 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--before", metavar="REV", help="also run the server of this commit")
     parser.add_argument("--postgres", metavar="URL", help="also on a throwaway PostgreSQL db")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--baseline", action="store_true", help="first, check-ins and /healthz alone (after)"
+    )
     args = parser.parse_args(argv)
     return Options(
         args.members,
@@ -433,6 +449,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         args.before,
         args.postgres,
         args.markdown,
+        args.baseline,
     )
 
 
