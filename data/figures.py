@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func
+from sqlalchemy import bindparam, case, func
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from data.db import run
 from data.models import (
     Article,
     ArticleKind,
@@ -79,10 +81,9 @@ def longest_run(days: list[dt.date]) -> int:
 
 
 async def members_in(
-    session: AsyncSession, period: Period, zone: ZoneInfo, only: int | None = None
+    session: AsyncSession, period: Period, zone: ZoneInfo
 ) -> dict[int, MemberFigures]:
-    """Everyone who belonged to the organisation during the period, with their active days
-    (`only`: that one member)."""
+    """Everyone who belonged to the organisation during the period, with their active days."""
     _, end = period.bounds(zone)
     statement = (
         select(
@@ -96,8 +97,6 @@ async def members_in(
         .join(Branch, col(Branch.id) == col(Member.branch_id))
         .where(Member.joined_at < end)
     )
-    if only is not None:
-        statement = statement.where(Member.id == only)
     found: dict[int, MemberFigures] = {}
     for mid, roster_id, name, branch_id, branch, joined_at in await session.exec(statement):
         joined = joined_at.astimezone(zone).date()
@@ -112,22 +111,11 @@ async def member_figures(
     zone: ZoneInfo,
     goal: int,
     article_chars: int,
-    only: int | None = None,
 ) -> dict[int, MemberFigures]:
-    """Every member's figures for the period (members with no activity have zeros); `only`:
-    one member's, by queries that each read that member's rows through an index on
-    (member, day) or (member, …) — what `我的月报` may run per message."""
-    figures = await members_in(session, period, zone, only)
+    """Every member's figures for the period (members with no activity have zeros)."""
+    figures = await members_in(session, period, zone)
     start, end = period.bounds(zone)
-
-    def mine(column: Any) -> tuple[Any, ...]:
-        return () if only is None else (column == only,)
-
-    in_days = (
-        StudyEntry.day >= period.first,
-        StudyEntry.day <= period.last,
-        *mine(StudyEntry.member_id),
-    )
+    in_days = (StudyEntry.day >= period.first, StudyEntry.day <= period.last)
 
     daily = (
         select(
@@ -168,7 +156,6 @@ async def member_figures(
             VolunteerEntry.state == ReviewState.APPROVED.value,
             VolunteerEntry.day >= period.first,
             VolunteerEntry.day <= period.last,
-            *mine(VolunteerEntry.member_id),
         )
         .group_by(col(VolunteerEntry.member_id))
     )
@@ -176,7 +163,7 @@ async def member_figures(
         if mid in figures:
             figures[mid].volunteer_minutes = int(minutes)
 
-    in_note_days = (Note.day >= period.first, Note.day <= period.last, *mine(Note.member_id))
+    in_note_days = (Note.day >= period.first, Note.day <= period.last)
     notes = (
         select(Note.member_id, func.sum(Note.chars))
         .where(*in_note_days)
@@ -203,11 +190,7 @@ async def member_figures(
             func.count(),
             func.sum(case((col(QuizAnswer.correct).is_(True), 1), else_=0)),
         )
-        .where(
-            QuizAnswer.answered_at >= start,
-            QuizAnswer.answered_at < end,
-            *mine(QuizAnswer.member_id),
-        )
+        .where(QuizAnswer.answered_at >= start, QuizAnswer.answered_at < end)
         .group_by(col(QuizAnswer.member_id))
     )
     for mid, answered, correct in await session.exec(quiz):
@@ -221,7 +204,6 @@ async def member_figures(
             Article.kind == ArticleKind.LESSON.value,
             ArticleRead.read_at >= start,
             ArticleRead.read_at < end,
-            *mine(ArticleRead.member_id),
         )
         .group_by(col(ArticleRead.member_id))
     )
@@ -231,11 +213,7 @@ async def member_figures(
 
     points = (
         select(PointsEntry.member_id, func.sum(PointsEntry.points))
-        .where(
-            PointsEntry.day >= period.first,
-            PointsEntry.day <= period.last,
-            *mine(PointsEntry.member_id),
-        )
+        .where(PointsEntry.day >= period.first, PointsEntry.day <= period.last)
         .group_by(col(PointsEntry.member_id))
     )
     for mid, total in await session.exec(points):
@@ -255,3 +233,115 @@ async def materials_by_branch(session: AsyncSession, period: Period) -> dict[int
         .group_by(col(Material.branch_id))
     )
     return {branch: int(count) for branch, count in await session.exec(statement)}
+
+
+# One member's month, for `我的月报` per message: three statements built once (with bind
+# parameters), each reading that member's rows through an index on (member, day) or
+# (member, …). `member_figures(…, only=member)` gives the same figures with a dozen statements
+# built per call, which cost 13 ms of Python a message at 10,000 members.
+_STUDY = StudyEntry.__table__  # type: ignore[attr-defined]
+_DAILY = (
+    core_select(_STUDY.c.day, func.sum(_STUDY.c.minutes).label("total"))
+    .where(
+        _STUDY.c.member_id == bindparam("member_id"),
+        _STUDY.c.day >= bindparam("first"),
+        _STUDY.c.day <= bindparam("last"),
+    )
+    .group_by(_STUDY.c.day)
+    .subquery()
+)
+_VOLUNTEER = VolunteerEntry.__table__  # type: ignore[attr-defined]
+_NOTE = Note.__table__  # type: ignore[attr-defined]
+_QUIZ = QuizAnswer.__table__  # type: ignore[attr-defined]
+_READ = ArticleRead.__table__  # type: ignore[attr-defined]
+_ARTICLE = Article.__table__  # type: ignore[attr-defined]
+_LEDGER = PointsEntry.__table__  # type: ignore[attr-defined]
+
+
+def _in_days(table: Any) -> tuple[Any, ...]:
+    return (
+        table.c.member_id == bindparam("member_id"),
+        table.c.day >= bindparam("first"),
+        table.c.day <= bindparam("last"),
+    )
+
+
+def _in_moments(column: Any) -> tuple[Any, ...]:
+    return (column >= bindparam("start"), column < bindparam("end"))
+
+
+_QUIZ_OF_MEMBER = (_QUIZ.c.member_id == bindparam("member_id"), *_in_moments(_QUIZ.c.answered_at))
+_ONE_MEMBER = core_select(
+    core_select(func.coalesce(func.sum(_DAILY.c.total), 0)).scalar_subquery(),
+    core_select(func.count()).select_from(_DAILY).scalar_subquery(),
+    core_select(func.count())
+    .select_from(_DAILY)
+    .where(_DAILY.c.total >= bindparam("goal"))
+    .scalar_subquery(),
+    core_select(func.coalesce(func.sum(_VOLUNTEER.c.minutes), 0))
+    .where(*_in_days(_VOLUNTEER), _VOLUNTEER.c.state == ReviewState.APPROVED.value)
+    .scalar_subquery(),
+    core_select(func.coalesce(func.sum(_NOTE.c.chars), 0))
+    .where(*_in_days(_NOTE))
+    .scalar_subquery(),
+    core_select(func.count()).where(*_QUIZ_OF_MEMBER).scalar_subquery(),
+    core_select(func.count()).where(*_QUIZ_OF_MEMBER, _QUIZ.c.correct.is_(True)).scalar_subquery(),
+    core_select(func.count())
+    .select_from(_READ.join(_ARTICLE, _ARTICLE.c.id == _READ.c.article_id))
+    .where(
+        _READ.c.member_id == bindparam("member_id"),
+        _ARTICLE.c.kind == ArticleKind.LESSON.value,
+        *_in_moments(_READ.c.read_at),
+    )
+    .scalar_subquery(),
+    core_select(func.coalesce(func.sum(_LEDGER.c.points), 0))
+    .where(*_in_days(_LEDGER))
+    .scalar_subquery(),
+)
+_GOAL_DAYS = core_select(_DAILY.c.day).where(_DAILY.c.total >= bindparam("goal"))
+_ARTICLE_DAYS = (
+    core_select(_NOTE.c.day).where(*_in_days(_NOTE), _NOTE.c.chars >= bindparam("chars")).distinct()
+)
+
+
+async def one_member(
+    session: AsyncSession,
+    member: Member,
+    period: Period,
+    zone: ZoneInfo,
+    goal: int,
+    article_chars: int,
+) -> MemberFigures:
+    """The member's figures for the period, as `member_figures` gives them (`branch`, the
+    branch's name, is left empty: not read per message)."""
+    assert member.id is not None
+    start, end = period.bounds(zone)
+    params = {
+        "member_id": member.id,
+        "first": period.first,
+        "last": period.last,
+        "start": start,
+        "end": end,
+        "goal": goal,
+        "chars": article_chars,
+    }
+    joined = member.joined_at.astimezone(zone).date()
+    active = max(1, (period.last - max(period.first, joined)).days + 1)
+    found = MemberFigures(member.id, member.roster_id, member.name, member.branch_id, "", active)
+    row = (await run(session, _ONE_MEMBER, params)).one()
+    (
+        found.minutes,
+        found.study_days,
+        found.goal_days,
+        found.volunteer_minutes,
+        found.note_chars,
+        found.quiz_answered,
+        found.quiz_correct,
+        found.lessons_read,
+        found.points,
+    ) = (int(value) for value in row)
+    goal_days = [day for (day,) in (await run(session, _GOAL_DAYS, params)).all()]
+    found.longest_streak = longest_run(goal_days)
+    article_days = [day for (day,) in (await run(session, _ARTICLE_DAYS, params)).all()]
+    found.article_weeks = len({day.isocalendar()[:2] for day in article_days})
+    return found

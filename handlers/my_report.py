@@ -26,19 +26,19 @@ async def my_month(
     assert member.id is not None
     # My own figures, up to this message: queries of my rows only. My place in the branch
     # needs everyone's points: from the month's standings, computed off the loop.
-    found = await figures.member_figures(
+    me = await figures.one_member(
         session,
+        member,
         Period(today.replace(day=1), today),
         report_context.zone,
         report_context.goal,
         report_context.rules.points.article_min_chars,
-        only=member.id,
     )
     place = standings.place(member.id) if standings is not None else None
     return render(
         "my_report",
         today=today,
-        me=found[member.id],
+        me=me,
         goal=report_context.goal,
         place=place,
         as_of=standings.as_of if standings is not None else None,

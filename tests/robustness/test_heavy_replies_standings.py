@@ -5,6 +5,7 @@ computation at a time, kept for `standings_max_age_seconds`, and dated in the re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Iterator
@@ -19,8 +20,10 @@ import bot.reports.standings as standings_module
 from bot.reports.bulletins import month_report
 from bot.reports.periods import PeriodKind, ReportPeriod
 from bot.reports.standings import Standings, in_a_thread
-from data import migrate
+from data import figures, migrate
 from data.db import create_engine, create_reader, run, session_factory, transaction
+from data.figures import Period
+from data.models import Member
 from tests.conftest import MORNING, Chat
 
 ORGANISATION_TABLES = ("studyentry", "pointsentry")
@@ -248,3 +251,35 @@ async def test_an_open_read_does_not_hold_up_a_writer(sqlite_url: str) -> None:
     finally:
         await reader.dispose()
         await writer.dispose()
+
+
+async def test_one_member_s_figures_equal_everyone_s(chat: Chat) -> None:
+    """`我的月报`'s own figures (three statements of the member's rows) are those of the
+    month's report for that member."""
+    conversation = chat.conversation
+    clock = conversation.clock
+    for day, roster_id, text_ in (
+        (3, "1001", "学习 120"),
+        (4, "1001", "学习 130"),
+        (5, "1001", "学习 30"),
+        (6, "1002", "学习 120"),
+        (24, "2001", "笔记 " + "学" * 900),
+    ):
+        clock.set(dt.datetime(2026, 11, day, 9, 0, tzinfo=MORNING.tzinfo))
+        await chat.say(roster_id, text_)
+    clock.set(MORNING)
+    await chat.say("1001", "微党课")
+    await chat.say("1001", "答 A")
+    entry = await chat.say("1002", "志愿 2 社区服务")
+    await chat.say("1003", f"通过 {entry.split('编号 ')[1].split('）')[0]}")
+
+    context = conversation.report_context
+    span = Period(MORNING.date().replace(day=1), MORNING.date())
+    chars = context.rules.points.article_min_chars
+    async with conversation.sessions() as session:
+        everyone = await figures.member_figures(session, span, context.zone, context.goal, chars)
+        for member_id, expected in everyone.items():
+            member = await session.get(Member, member_id)
+            assert member is not None
+            one = await figures.one_member(session, member, span, context.zone, context.goal, chars)
+            assert dataclasses.replace(one, branch=expected.branch) == expected
