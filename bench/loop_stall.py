@@ -18,8 +18,8 @@ For `--seconds`, at the same time:
 
 Messages are sent at those rates whether or not earlier ones were answered (open loop), so
 a stalled server shows as latency; every reply is checked. `--baseline` first measures the
-check-ins and `/healthz` alone (this tree's server, no heavy replies): what the machine
-gives at that moment, to read the other rows against.
+same traffic with `今日` (a light reply) in place of `排行` and `我的月报` (this tree's
+server): what the machine gives at that moment, to read the other rows against.
 
 Printed: per database and code, p50 and p99 of the check-ins, of `/healthz` and of the heavy
 replies, how many of each, and errors (a wrong reply, a status other than 200, a timeout of
@@ -86,7 +86,13 @@ MAX_DAY_MINUTES = 1_380
 TIMEOUT_S = 10.0
 P99_GOAL_MS = 50.0
 
-MARKERS = {"checkin": ("已记录",), "排行": ("月排行】", "排行正在统计"), "我的月报": ("月月报】",)}
+HEAVY = ("排行", "我的月报")
+MARKERS = {
+    "checkin": ("已记录",),
+    "排行": ("月排行】", "排行正在统计"),
+    "我的月报": ("月月报】",),
+    "今日": ("今日学习",),
+}
 
 
 @dataclass
@@ -175,7 +181,7 @@ async def post(
 
 async def load_phase(
     base: str, messages: Messages, seconds: float, checkin_rate: float, heavy_rate: float,
-    interval: float,
+    heavy_kinds: tuple[str, str], interval: float,
 ) -> tuple[Latencies, Latencies, Latencies]:  # fmt: skip
     """Check-ins and heavy asks sent at steady rates (open loop: a request does not wait for
     the one before, so a stalled server shows as latency, not as fewer requests), and
@@ -221,7 +227,7 @@ async def load_phase(
             await post(http, base, target, body, "checkin", checkin_times)
 
         async def asking(number: int) -> None:
-            kind = "排行" if number % 2 == 0 else "我的月报"
+            kind = heavy_kinds[number % 2]
             target, body = messages.signed(messages.member(), kind)
             await post(http, base, target, body, kind, heavy_times)
 
@@ -311,23 +317,24 @@ async def run_database(
     zone = ZoneInfo(ZONE)
     offset = NOW.replace(tzinfo=zone) - SystemClock(zone).now()
     found = []
-    runs = [(code, tree, options.heavy_rate) for code, tree in trees]
-    if options.baseline:  # what the machine gives check-ins now, with no heavy reply at all
-        runs.insert(0, ("after, no 排行/我的月报", REPO, 0.0))
-    for code, tree, heavy_rate in runs:
+    runs = [(code, tree, HEAVY) for code, tree in trees]
+    if options.baseline:  # the same traffic with `今日` instead of the heavy replies
+        runs.insert(0, ("after, 今日 instead", REPO, ("今日", "今日")))
+    for code, tree, heavy_kinds in runs:
         progress.log(f"{database}, {code}: {options.seconds:g} s of load")
         messages = Messages(options.members, offset, seed=len(found))
         async with server(tree, url, offset, options.max_age, folder) as base:
             # A few check-ins first (not measured): the first messages of a process compile
             # templates and warm caches. The standings stay cold: computing them is measured.
-            await load_phase(base, messages, 2.0, options.checkin_rate, 0.0, 0.1)
+            await load_phase(base, messages, 2.0, options.checkin_rate, 0.0, HEAVY, 0.1)
             started = time.perf_counter()
             checkins, healthz, heavy = await load_phase(
                 base,
                 messages,
                 options.seconds,
                 options.checkin_rate,
-                heavy_rate,
+                options.heavy_rate,
+                heavy_kinds,
                 options.healthz_interval_ms / 1000,
             )
             elapsed = time.perf_counter() - started
@@ -436,7 +443,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--postgres", metavar="URL", help="also on a throwaway PostgreSQL db")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument(
-        "--baseline", action="store_true", help="first, check-ins and /healthz alone (after)"
+        "--baseline", action="store_true", help="first, the same traffic with 今日 instead"
     )
     args = parser.parse_args(argv)
     return Options(

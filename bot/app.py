@@ -22,7 +22,6 @@ from bot.channels.wechat_api import WeChatApi
 from bot.clock import Clock, SystemClock
 from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher
-from bot.reports import standings
 from bot.rules import Rules, load_rules
 from bot.settings import Settings
 from data import migrate, sqlite_inline
@@ -110,7 +109,6 @@ def create_app(
         if messages is not engine:
             await messages.dispose()
         await engine.dispose()
-        await asyncio.to_thread(standings.stop_helper)  # `排行`'s helper process, if started
 
     async def pushing(app: web.Application) -> AsyncIterator[None]:
         """The dispatcher always runs; the scheduler when QIYI_SCHEDULER=on."""

@@ -172,9 +172,9 @@ def _lower_priority() -> None:
 
 
 def _helper_process() -> ProcessPoolExecutor:
-    """One helper process per server process, started at the first computation ("spawn":
-    a fresh interpreter, nothing of this process's loop, threads or connections), at a
-    lower CPU priority."""
+    """One helper process per server process ("spawn": a fresh interpreter, nothing of this
+    process's loop, threads or connections), at a lower CPU priority; it lives as long as
+    the server process (the executor's exit handler stops it)."""
     global _helper
     if _helper is None:
         _helper = ProcessPoolExecutor(
@@ -183,18 +183,11 @@ def _helper_process() -> ProcessPoolExecutor:
     return _helper
 
 
-def stop_helper() -> None:
-    """Stop the helper process, if one was started (the server's shutdown); a later
-    computation starts another."""
-    global _helper
-    if _helper is not None:
-        _helper.shutdown(wait=True, cancel_futures=True)
-        _helper = None
-
-
 def in_a_process(url: str, context: Context) -> Compute:
     """`compute_standings` in a helper process: nothing of it runs in this one but sending
-    the question and reading back the answer (a few thousand small tuples)."""
+    the question and reading back the answer (a few arrays of integers). The helper starts
+    now, in the background: its start (a second or two of imports) is not a member's wait."""
+    _helper_process().submit(os.getpid)
 
     async def compute(day: dt.date, as_of: dt.datetime) -> MonthStandings:
         loop = asyncio.get_running_loop()
