@@ -235,7 +235,7 @@ class Standings:
         self._latest: MonthStandings | None = None
         self._running: dict[dt.date, asyncio.Task[MonthStandings]] = {}
         self._one_at_a_time = asyncio.Lock()
-        self.computations = 0  # how many have been started (the tests and `bench/` read it)
+        self.computations = 0  # how many have been started (the tests read it)
 
     @property
     def latest(self) -> MonthStandings | None:
