@@ -187,11 +187,27 @@ class Ledger:
         self.next_id += 1
 
 
-def build_dataset(rules: PointsRules) -> Dataset:
-    """The year 2026 of 1,000 members, from random.Random(42) (the same on every database)."""
+def build_dataset(
+    rules: PointsRules,
+    members_count: int = MEMBERS,
+    first: dt.date = dt.date(YEAR, 1, 1),
+    day_count: int = 365,
+) -> Dataset:
+    """The year 2026 of 1,000 members, from random.Random(42) (the same on every database).
+
+    Other sizes (bench/loop_stall.py: 10,000 members, a month so far) scale what a member
+    does in a year to the `day_count` days from `first`; the defaults draw exactly the same
+    numbers as before."""
     started = time.perf_counter()
     rng = random.Random(SEED)
-    days = [dt.date(YEAR, 1, 1) + dt.timedelta(days=n) for n in range(365)]
+    days = [first + dt.timedelta(days=n) for n in range(day_count)]
+
+    def scaled(per_year: int) -> int:
+        return per_year if day_count == 365 else max(1, round(per_year * day_count / 365))
+
+    lessons = scaled(LESSONS)
+    reads_per_member = min(lessons, scaled(READS_PER_MEMBER))
+    answers_per_member = min(reads_per_member, scaled(ANSWERS_PER_MEMBER))
 
     branches = Rows(Branch, ("id", "name"))
     for b in range(1, BRANCHES + 1):
@@ -203,7 +219,7 @@ def build_dataset(rules: PointsRules) -> Dataset:
          "reminder_time"),
     )  # fmt: skip
     secretary: dict[int, int] = {}  # branch id -> its secretary's member id
-    for m in range(1, MEMBERS + 1):
+    for m in range(1, members_count + 1):
         branch_id = (m - 1) % BRANCHES + 1
         role = Role.MEMBER
         if branch_id not in secretary:
@@ -218,8 +234,9 @@ def build_dataset(rules: PointsRules) -> Dataset:
     )  # fmt: skip
     published: dict[int, dt.datetime] = {}
     options = json.dumps(["A. 是", "B. 否", "C. 不确定"], ensure_ascii=False)
-    for a in range(1, LESSONS + 1):
-        at = local(dt.date(YEAR, 1, 5) + dt.timedelta(weeks=a - 1), 9)  # Mondays 09:00
+    for a in range(1, lessons + 1):
+        # Mondays 09:00 in 2026 (its first Monday is 4 days after the 1st of January)
+        at = local(first + dt.timedelta(days=4, weeks=a - 1), 9)
         published[a] = at
         articles.add(
             a, f"lesson-{YEAR}-{a:02d}", ArticleKind.LESSON.value, f"微党课第{a}讲",
@@ -242,12 +259,15 @@ def build_dataset(rules: PointsRules) -> Dataset:
     )
     ledger = Ledger(points)
 
-    for m in range(1, MEMBERS + 1):
+    for m in range(1, members_count + 1):
         branch_id = (m - 1) % BRANCHES + 1
 
         # Study: entries, and the study/goal/streak awards of bot/awards.py:for_study.
         streak, last_goal_day = 0, None
-        for day in sorted(rng.sample(days, rng.randint(*STUDY_DAYS))):
+        study_days = rng.randint(*STUDY_DAYS)
+        if day_count != 365:
+            study_days = round(study_days * day_count / 365)
+        for day in sorted(rng.sample(days, study_days)):
             hour = rng.randint(6, 20)
             total = paid = 0
             for k in range(2 if rng.random() < TWO_ENTRIES_SHARE else 1):
@@ -271,7 +291,7 @@ def build_dataset(rules: PointsRules) -> Dataset:
                         ledger.award(m, rules.streak_bonus, "streak", f"streak:{day}", day, at)
 
         # Volunteer hours: most approved (and paid) the next day, some still pending.
-        for day in rng.sample(days, VOLUNTEER_PER_MEMBER):
+        for day in rng.sample(days, scaled(VOLUNTEER_PER_MEMBER)):
             minutes = 30 * rng.randint(1, 8)
             entry_id = len(volunteer.rows) + 1
             at = local(day, 18)
@@ -293,7 +313,7 @@ def build_dataset(rules: PointsRules) -> Dataset:
 
         # Notes, with the note and weekly-article awards of for_note.
         weeks_paid: set[tuple[int, int]] = set()
-        for day in sorted(rng.sample(days, NOTES_PER_MEMBER)):
+        for day in sorted(rng.sample(days, scaled(NOTES_PER_MEMBER))):
             chars = rng.randint(*NOTE_CHARS)
             at = local(day, 21)
             notes.add(len(notes.rows) + 1, m, day, chars, PROSE[:chars], at)
@@ -307,11 +327,11 @@ def build_dataset(rules: PointsRules) -> Dataset:
 
         # Lessons read within four days of publication; two thirds of them answered.
         read = []
-        for article_id in rng.sample(range(1, LESSONS + 1), READS_PER_MEMBER):
+        for article_id in rng.sample(range(1, lessons + 1), reads_per_member):
             at = published[article_id] + dt.timedelta(minutes=rng.randint(5, 4 * 24 * 60))
             reads.add(len(reads.rows) + 1, m, article_id, at)
             read.append((article_id, at))
-        for article_id, read_at in rng.sample(read, ANSWERS_PER_MEMBER):
+        for article_id, read_at in rng.sample(read, answers_per_member):
             at = read_at + dt.timedelta(minutes=rng.randint(1, 30))
             correct = rng.random() < CORRECT_SHARE
             answers.add(len(answers.rows) + 1, m, article_id, "A" if correct else "B", correct, at)
@@ -324,7 +344,7 @@ def build_dataset(rules: PointsRules) -> Dataset:
         ("id", "branch_id", "member_id", "kind", "channel", "reference", "description", "day",
          "created_at"),
     )  # fmt: skip
-    for n in range(1, MATERIALS + 1):
+    for n in range(1, scaled(MATERIALS) + 1):
         branch_id = rng.randint(1, BRANCHES)
         day = rng.choice(days)
         materials.add(

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock, today
 from bot.messages import Inbound, InboundKind, fits
 from bot.reports.bulletins import Context
+from bot.reports.standings import MonthStandings, Standings, computation_for
 from bot.router import Command, Router, UsageError, call
 from bot.rules import Rules
 from bot.settings import Settings
@@ -54,6 +55,7 @@ class Conversation:
         sessions: Sessions,
         rules: Rules,
         router: Router,
+        standings: Standings | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -61,6 +63,12 @@ class Conversation:
         self.rules = rules
         self.router = router
         self.report_context = Context(settings.zone, settings.daily_goal_minutes, rules)
+        if standings is None:
+            engine = sessions.kw["bind"]
+            compute = computation_for(engine, self.report_context)
+            max_age = dt.timedelta(seconds=settings.standings_max_age_seconds)
+            standings = Standings(clock, compute, max_age=max_age)
+        self.standings = standings
 
     async def respond(self, inbound: Inbound) -> str:
         """The reply text for `inbound` ("" for none); a retried message gets the first reply."""
@@ -87,15 +95,29 @@ class Conversation:
             return render("error")
 
     async def _respond_once(self, inbound: Inbound) -> str:
+        standings = await self._standings_for(inbound)
         try:
-            return await self._in_transaction(inbound, self._dispatch)
+            return await self._in_transaction(inbound, self._dispatch, standings)
         except _Refused as refused:
             # Bad input changes nothing: what the handler wrote went with the rollback. The
             # message is kept with its usage answer in a transaction of its own (cheaper on
             # the common path than a savepoint around every handler).
-            return await self._in_transaction(inbound, refused.answer)
+            return await self._in_transaction(inbound, refused.answer, standings)
 
-    async def _in_transaction(self, inbound: Inbound, decide: Decide) -> str:
+    async def _standings_for(self, inbound: Inbound) -> MonthStandings | None:
+        """The month's standings, when the command asks for them: fetched before the
+        transaction, because waiting for a computation inside it would hold SQLite's write
+        lock (every other message's turn) or a pooled PostgreSQL connection meanwhile."""
+        if inbound.kind is not InboundKind.TEXT:
+            return None
+        matched = self.router.match(inbound.text)
+        if matched is None or "standings" not in matched[0].params:
+            return None
+        return await self.standings.month_so_far()
+
+    async def _in_transaction(
+        self, inbound: Inbound, decide: Decide, standings: MonthStandings | None = None
+    ) -> str:
         now = self.clock.now()
         async with transaction(self.sessions) as session:
             found = await members.sender_state(session, inbound.sender)
@@ -114,6 +136,7 @@ class Conversation:
                 "router": self.router,
                 "report_context": self.report_context,
                 "inbound": inbound,
+                "standings": standings,
                 "args": "",
             }
             reply = await decide(inbound, member, available)

@@ -27,6 +27,7 @@ INJECTABLE = frozenset(
         "router",
         "report_context",
         "inbound",
+        "standings",  # the month's standings so far, fetched before the transaction
     }
 )
 

@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     keep_bind_failures_days: int = Field(default=30, ge=1)
     keep_delivered_days: int = Field(default=90, ge=7)  # outbox rows done, their attempts
     keep_mailbox_days: int = Field(default=90, ge=7)  # notices already shown
+    # `排行` and `我的月报` read the month's standings computed at most this long ago
+    # (bot/reports/standings.py): the whole organisation's month is not scored per message.
+    standings_max_age_seconds: int = Field(default=300, ge=10, le=3600)
 
     @field_validator("quiet_hours")
     @classmethod

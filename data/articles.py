@@ -54,32 +54,20 @@ async def mark_read(
 async def quiz_in_question(
     session: AsyncSession, member_id: int, now: dt.datetime
 ) -> Article | None:
-    """The quiz `答` answers: the last lesson the member read that has one, else the latest."""
+    """The quiz `答` answers: the one of the lesson the member last read (`微党课`); None when
+    they have read none, or that lesson has no quiz. Never a lesson they have not read: its
+    question was not shown to them (the lesson push only names the lesson)."""
     read = (
         select(Article)
         .join(ArticleRead, col(ArticleRead.article_id) == col(Article.id))
-        .where(
-            ArticleRead.member_id == member_id,
-            Article.kind == ArticleKind.LESSON.value,
-            Article.quiz_answer != "",
-        )
+        .where(ArticleRead.member_id == member_id, Article.kind == ArticleKind.LESSON.value)
         .order_by(col(ArticleRead.read_at).desc(), col(ArticleRead.id).desc())
         .limit(1)
     )
     article = (await session.exec(read)).first()
-    if article is not None:
-        return article
-    published = (
-        select(Article)
-        .where(
-            Article.kind == ArticleKind.LESSON.value,
-            Article.quiz_answer != "",
-            Article.publish_at <= now,
-        )
-        .order_by(col(Article.publish_at).desc())
-        .limit(1)
-    )
-    return (await session.exec(published)).first()
+    if article is None or not article.quiz_answer or article.publish_at > now:  # withdrawn
+        return None
+    return article
 
 
 async def previous_answer(

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -119,6 +120,43 @@ def _make_sqlite_transactions_immediate(engine: AsyncEngine, *, threaded: bool) 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection: Any) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_reader(url: str) -> AsyncEngine:
+    """An engine for one piece of read-only work off the message path (the month's standings,
+    `bot.reports.standings`), in whatever thread and event loop calls it: no pool (it lives
+    for that work), and transactions that lock nothing a writer needs.
+
+    SQLite: a deferred `BEGIN` (one snapshot of the write-ahead log, no write lock: the
+    message path's `BEGIN IMMEDIATE` never waits for it) on a connection that refuses
+    writes. PostgreSQL: read-only REPEATABLE READ transactions (one snapshot as well).
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(
+            url,
+            poolclass=NullPool,
+            isolation_level="REPEATABLE READ",
+            execution_options={"postgresql_readonly": True},
+        )
+    threaded = parsed.set(drivername="sqlite+aiosqlite")  # an inline engine's URL too
+    engine = create_async_engine(
+        threaded, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> Sessions:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func
+from sqlalchemy import bindparam, case, func
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from data.db import run
 from data.models import (
     Article,
     ArticleKind,
@@ -230,3 +233,115 @@ async def materials_by_branch(session: AsyncSession, period: Period) -> dict[int
         .group_by(col(Material.branch_id))
     )
     return {branch: int(count) for branch, count in await session.exec(statement)}
+
+
+# One member's month, for `我的月报` per message: three statements built once (with bind
+# parameters), each reading that member's rows through an index on (member, day) or
+# (member, …). `member_figures(…, only=member)` gives the same figures with a dozen statements
+# built per call, which cost 13 ms of Python a message at 10,000 members.
+_STUDY = StudyEntry.__table__  # type: ignore[attr-defined]
+_DAILY = (
+    core_select(_STUDY.c.day, func.sum(_STUDY.c.minutes).label("total"))
+    .where(
+        _STUDY.c.member_id == bindparam("member_id"),
+        _STUDY.c.day >= bindparam("first"),
+        _STUDY.c.day <= bindparam("last"),
+    )
+    .group_by(_STUDY.c.day)
+    .subquery()
+)
+_VOLUNTEER = VolunteerEntry.__table__  # type: ignore[attr-defined]
+_NOTE = Note.__table__  # type: ignore[attr-defined]
+_QUIZ = QuizAnswer.__table__  # type: ignore[attr-defined]
+_READ = ArticleRead.__table__  # type: ignore[attr-defined]
+_ARTICLE = Article.__table__  # type: ignore[attr-defined]
+_LEDGER = PointsEntry.__table__  # type: ignore[attr-defined]
+
+
+def _in_days(table: Any) -> tuple[Any, ...]:
+    return (
+        table.c.member_id == bindparam("member_id"),
+        table.c.day >= bindparam("first"),
+        table.c.day <= bindparam("last"),
+    )
+
+
+def _in_moments(column: Any) -> tuple[Any, ...]:
+    return (column >= bindparam("start"), column < bindparam("end"))
+
+
+_QUIZ_OF_MEMBER = (_QUIZ.c.member_id == bindparam("member_id"), *_in_moments(_QUIZ.c.answered_at))
+_ONE_MEMBER = core_select(
+    core_select(func.coalesce(func.sum(_DAILY.c.total), 0)).scalar_subquery(),
+    core_select(func.count()).select_from(_DAILY).scalar_subquery(),
+    core_select(func.count())
+    .select_from(_DAILY)
+    .where(_DAILY.c.total >= bindparam("goal"))
+    .scalar_subquery(),
+    core_select(func.coalesce(func.sum(_VOLUNTEER.c.minutes), 0))
+    .where(*_in_days(_VOLUNTEER), _VOLUNTEER.c.state == ReviewState.APPROVED.value)
+    .scalar_subquery(),
+    core_select(func.coalesce(func.sum(_NOTE.c.chars), 0))
+    .where(*_in_days(_NOTE))
+    .scalar_subquery(),
+    core_select(func.count()).where(*_QUIZ_OF_MEMBER).scalar_subquery(),
+    core_select(func.count()).where(*_QUIZ_OF_MEMBER, _QUIZ.c.correct.is_(True)).scalar_subquery(),
+    core_select(func.count())
+    .select_from(_READ.join(_ARTICLE, _ARTICLE.c.id == _READ.c.article_id))
+    .where(
+        _READ.c.member_id == bindparam("member_id"),
+        _ARTICLE.c.kind == ArticleKind.LESSON.value,
+        *_in_moments(_READ.c.read_at),
+    )
+    .scalar_subquery(),
+    core_select(func.coalesce(func.sum(_LEDGER.c.points), 0))
+    .where(*_in_days(_LEDGER))
+    .scalar_subquery(),
+)
+_GOAL_DAYS = core_select(_DAILY.c.day).where(_DAILY.c.total >= bindparam("goal"))
+_ARTICLE_DAYS = (
+    core_select(_NOTE.c.day).where(*_in_days(_NOTE), _NOTE.c.chars >= bindparam("chars")).distinct()
+)
+
+
+async def one_member(
+    session: AsyncSession,
+    member: Member,
+    period: Period,
+    zone: ZoneInfo,
+    goal: int,
+    article_chars: int,
+) -> MemberFigures:
+    """The member's figures for the period, as `member_figures` gives them (`branch`, the
+    branch's name, is left empty: not read per message)."""
+    assert member.id is not None
+    start, end = period.bounds(zone)
+    params = {
+        "member_id": member.id,
+        "first": period.first,
+        "last": period.last,
+        "start": start,
+        "end": end,
+        "goal": goal,
+        "chars": article_chars,
+    }
+    joined = member.joined_at.astimezone(zone).date()
+    active = max(1, (period.last - max(period.first, joined)).days + 1)
+    found = MemberFigures(member.id, member.roster_id, member.name, member.branch_id, "", active)
+    row = (await run(session, _ONE_MEMBER, params)).one()
+    (
+        found.minutes,
+        found.study_days,
+        found.goal_days,
+        found.volunteer_minutes,
+        found.note_chars,
+        found.quiz_answered,
+        found.quiz_correct,
+        found.lessons_read,
+        found.points,
+    ) = (int(value) for value in row)
+    goal_days = [day for (day,) in (await run(session, _GOAL_DAYS, params)).all()]
+    found.longest_streak = longest_run(goal_days)
+    article_days = [day for (day,) in (await run(session, _ARTICLE_DAYS, params)).all()]
+    found.article_weeks = len({day.isocalendar()[:2] for day in article_days})
+    return found

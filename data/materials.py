@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -52,11 +53,23 @@ async def describe_recent(
 
 
 async def of_branch(
-    session: AsyncSession, branch_id: int, first: dt.date, last: dt.date
+    session: AsyncSession, branch_id: int, first: dt.date, last: dt.date, limit: int = 20
 ) -> list[Material]:
+    """The branch's first `limit` materials of the days `first`…`last` (a listing per message
+    stays one page however many were sent; `count_of_branch` says how many)."""
     statement = (
         select(Material)
         .where(Material.branch_id == branch_id, Material.day >= first, Material.day <= last)
         .order_by(col(Material.id))
+        .limit(limit)
     )
     return list(await session.exec(statement))
+
+
+async def count_of_branch(
+    session: AsyncSession, branch_id: int, first: dt.date, last: dt.date
+) -> int:
+    statement = select(func.count()).where(
+        Material.branch_id == branch_id, Material.day >= first, Material.day <= last
+    )
+    return int((await session.exec(statement)).one())

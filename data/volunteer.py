@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,21 +42,32 @@ class PendingEntry:
 async def pending(
     session: AsyncSession, branch_id: int | None, limit: int = PENDING_LIST_LIMIT
 ) -> tuple[list[PendingEntry], int]:
-    """Pending entries, oldest first (of one branch, or all when `branch_id` is None)."""
+    """The oldest `limit` pending entries (of one branch, or all when `branch_id` is None) and
+    how many are pending: a page and a count, however many wait (`审核` runs per message)."""
+    waiting = [VolunteerEntry.state == ReviewState.PENDING.value]
+    if branch_id is not None:
+        waiting.append(Member.branch_id == branch_id)
     statement = (
         select(VolunteerEntry, Member.name)
         .join(Member, col(Member.id) == col(VolunteerEntry.member_id))
-        .where(VolunteerEntry.state == ReviewState.PENDING.value)
+        .where(*waiting)
         .order_by(col(VolunteerEntry.id))
+        .limit(limit)
     )
-    if branch_id is not None:
-        statement = statement.where(Member.branch_id == branch_id)
-    rows = list(await session.exec(statement))
     entries = [
         PendingEntry(entry.id or 0, name, entry.minutes, entry.description, entry.day)
-        for entry, name in rows[:limit]
+        for entry, name in await session.exec(statement)
     ]
-    return entries, len(rows)
+    total = len(entries)
+    if total == limit:  # more may wait: count them in the database
+        counted = (
+            select(func.count())
+            .select_from(VolunteerEntry)
+            .join(Member, col(Member.id) == col(VolunteerEntry.member_id))
+            .where(*waiting)
+        )
+        total = int((await session.exec(counted)).one())
+    return entries, total
 
 
 async def entry_with_member(

@@ -20,6 +20,7 @@ from handlers import router
 CAPTION_STATE = "material_caption"
 CAPTION_WINDOW = dt.timedelta(minutes=10)
 DESCRIPTION_LIMIT = 200
+LIST_LIMIT = 20  # materials listed by `资料`: one reply's worth
 
 
 def _may_send(member: Member | None) -> bool:
@@ -39,9 +40,9 @@ async def _record(
     await materials.add(
         session, member.branch_id, member.id, channel, inbound.media, description, today, now
     )
-    month = await materials.of_branch(session, member.branch_id, today.replace(day=1), today)
+    month = await materials.count_of_branch(session, member.branch_id, today.replace(day=1), today)
     return render(
-        "material_saved", count=len(inbound.media), description=description, month_count=len(month)
+        "material_saved", count=len(inbound.media), description=description, month_count=month
     )
 
 
@@ -84,8 +85,12 @@ async def material_caption(
     if inbound.media:  # text and pictures in one message (QQ)
         return await _record(session, member, inbound, description, today, now)
     if not description:
-        found = await materials.of_branch(session, member.branch_id, today.replace(day=1), today)
-        return render("material_list", materials=found, month=today.month)
+        first = today.replace(day=1)
+        found = await materials.of_branch(session, member.branch_id, first, today, LIST_LIMIT)
+        total = len(found)
+        if total == LIST_LIMIT:
+            total = await materials.count_of_branch(session, member.branch_id, first, today)
+        return render("material_list", materials=found, total=total, month=today.month)
     described = await materials.describe_recent(
         session, member.id, now - CAPTION_WINDOW, description
     )

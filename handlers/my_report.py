@@ -7,6 +7,7 @@ import datetime as dt
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.reports.bulletins import Context
+from bot.reports.standings import MonthStandings
 from content.texts import render
 from data import figures
 from data.figures import Period
@@ -16,25 +17,29 @@ from handlers import router
 
 @router.command("我的月报", "月报", usage="我的月报", summary="本月我的学习、志愿、笔记和积分")
 async def my_month(
-    member: Member, session: AsyncSession, today: dt.date, report_context: Context
+    member: Member,
+    session: AsyncSession,
+    today: dt.date,
+    report_context: Context,
+    standings: MonthStandings | None,
 ) -> str:
     assert member.id is not None
-    span = Period(today.replace(day=1), today)
-    found = await figures.member_figures(
+    # My own figures, up to this message: queries of my rows only. My place in the branch
+    # needs everyone's points: from the month's standings, computed off the loop.
+    me = await figures.one_member(
         session,
-        span,
+        member,
+        Period(today.replace(day=1), today),
         report_context.zone,
         report_context.goal,
         report_context.rules.points.article_min_chars,
     )
-    mine = found[member.id]
-    branch = [m for m in found.values() if m.branch_id == member.branch_id]
-    rank = 1 + sum(1 for m in branch if m.points > mine.points)
+    place = standings.place(member.id) if standings is not None else None
     return render(
         "my_report",
         today=today,
-        me=mine,
+        me=me,
         goal=report_context.goal,
-        rank=rank,
-        branch_size=len(branch),
+        place=place,
+        as_of=standings.as_of if standings is not None else None,
     )

@@ -92,6 +92,9 @@ async def backfill(
     if clock.now().hour >= BACKFILL_UNTIL_HOUR:
         return render("backfill_closed", hour=BACKFILL_UNTIL_HOUR)
     yesterday = today - dt.timedelta(days=1)
+    joined = member.joined_at.astimezone(settings.zone).date()
+    if yesterday < joined:  # no study can be owed for a day before the member belonged
+        return render("backfill_before_joining", joined=joined)
     progress = await _record(args, member, session, clock, settings, rules, yesterday)
     assert member.id is not None
     later = await awards.for_later_streaks(

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.reports.periods import PeriodKind, ReportPeriod
-from bot.reports.scoring import BranchScore, score_branches
+from bot.reports.scoring import BranchScore, score_branches, shared_ranks
 from bot.rules import Rules
 from data import figures
 from data.figures import MemberFigures, Period
@@ -89,6 +89,12 @@ class YearReport:
     branches: list[PeriodBranch]  # ranked by mean monthly score
     months: list[MonthLine] = field(default_factory=list)
 
+    @property
+    def ranked_top_members(self) -> list[tuple[int, MemberFigures]]:
+        """(rank, member) of the top members: equal points share a place (1, 1, 3)."""
+        ranks = shared_ranks([m.points for m in self.top_members])
+        return list(zip(ranks, self.top_members, strict=True))
+
 
 def _sorted_members(found: dict[int, MemberFigures]) -> list[MemberFigures]:
     return sorted(found.values(), key=lambda m: (m.branch, -m.points, m.roster_id))
@@ -139,8 +145,9 @@ def _period_branches(months: list[MonthReport]) -> list[PeriodBranch]:
         scored = [s for s in row.monthly if s is not None]
         row.score = round(sum(scored) / len(scored), 1) if scored else None
     ranked = sorted(rows.values(), key=lambda r: (r.score is None, -(r.score or 0.0), r.branch))
-    for position, row in enumerate(r for r in ranked if r.score is not None):
-        row.rank = position + 1
+    scored = [row for row in ranked if row.score is not None]
+    for row, rank in zip(scored, shared_ranks([r.score for r in scored]), strict=True):
+        row.rank = rank  # equal means share a place: 1, 1, 3
     return ranked
 
 

@@ -87,7 +87,8 @@ def _draw(report: Report, rows: list[tuple[int, str, float]]) -> Figure:
         return figure
     labels = [f"{rank}. {_literal(name)}" for rank, name, _ in rows]
     scores = [score for _, _, score in rows]
-    colors = [TOP_COLOR if i < TOP_HIGHLIGHTED else BAR_COLOR for i in range(len(rows))]
+    # The first three places, tied ones included.
+    colors = [TOP_COLOR if rank <= TOP_HIGHLIGHTED else BAR_COLOR for rank, _, _ in rows]
     positions = range(len(rows))
     bars = axes.barh(positions, scores, color=colors, height=0.7)
     axes.bar_label(bars, labels=[f"{s:.1f}" for s in scores], padding=2, fontsize=7)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bot.rules import ScoringRules
@@ -35,6 +35,15 @@ class BranchScore:
     parts: dict[str, float] = field(default_factory=dict)
     score: float | None = None  # None: no members, not ranked
     rank: int | None = None
+
+
+def shared_ranks(values: Sequence[object]) -> list[int]:
+    """The ranks of values already sorted best first, where equal values share a rank and
+    the next one counts the places taken (standard competition ranking: 1, 1, 3)."""
+    ranks: list[int] = []
+    for index, value in enumerate(values):
+        ranks.append(ranks[-1] if index and value == values[index - 1] else index + 1)
+    return ranks
 
 
 def _mean(values: Iterable[float]) -> float:
@@ -135,6 +144,7 @@ def score_branches(
             entry.score = round(100 * weighted / total_weight, 1)
         scores.append(entry)
     ranked = sorted(scores, key=lambda s: (s.score is None, -(s.score or 0.0), s.branch))
-    for position, entry in enumerate(r for r in ranked if r.score is not None):
-        entry.rank = position + 1
+    scored = [entry for entry in ranked if entry.score is not None]
+    for entry, rank in zip(scored, shared_ranks([e.score for e in scored]), strict=True):
+        entry.rank = rank  # equal scores share a place, the next one skips: 1, 1, 3
     return ranked

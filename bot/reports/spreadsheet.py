@@ -85,8 +85,7 @@ def write_xlsx(report: Report, path: Path) -> None:
         _add_totals(book, report)
         _add_sheet(book, "月度", MONTH_LINE_COLUMNS, report.months)
         _add_sheet(book, "支部排名", _period_branch_columns(report.period), report.branches)
-        ranked = list(enumerate(report.top_members, start=1))
-        _add_sheet(book, "优秀党员", _ranked(MEMBER_COLUMNS), ranked)
+        _add_sheet(book, "优秀党员", _ranked(MEMBER_COLUMNS), report.ranked_top_members)
     book.save(path)
 
 

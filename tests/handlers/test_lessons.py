@@ -155,8 +155,24 @@ async def test_answer_spellings(chat: Chat, text: str) -> None:
     assert "回答正确" in await chat.say("1001", text)
 
 
-async def test_answer_without_reading_answers_the_latest_published(chat: Chat) -> None:
-    assert "回答正确！积分 +2" in await chat.say("1001", "答 A")
+async def test_answer_without_reading_answers_nothing(chat: Chat) -> None:
+    # The lesson push names the lesson only: its question is shown by 微党课, so a member who
+    # has not read it has nothing to answer (and no points to guess at).
+    assert "目前没有可以作答的测验。发送“微党课”阅读最新一期" in await chat.say("1001", "答 A")
+    assert await count(chat.conversation, QuizAnswer) == 0
+    assert await quiz_points(chat.conversation, "1001") == 0
+
+
+async def test_answer_after_a_lesson_without_quiz_answers_nothing(chat: Chat) -> None:
+    """答 answers the lesson last read: not an older one when that one has no quiz."""
+    await chat.say("1001", "微党课")  # the 23rd's lesson, with a quiz, not answered
+    plain = long_lesson(url="", publish_at=dt.datetime(2026, 11, 25, 8, 0, tzinfo=SHANGHAI))
+    plain.slug, plain.quiz_question, plain.quiz_options, plain.quiz_answer = "plain", "", "", ""
+    await add_article(chat.conversation, plain)
+    assert "【随堂测验】" not in await chat.say("1001", "微党课")
+
+    assert "目前没有可以作答的测验" in await chat.say("1001", "答 A")
+    assert await count(chat.conversation, QuizAnswer) == 0
 
 
 async def test_answer_goes_to_the_lesson_last_read(chat: Chat) -> None:

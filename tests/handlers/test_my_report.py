@@ -8,7 +8,7 @@ from sqlmodel import update
 
 from data.db import transaction
 from data.models import Member
-from tests.conftest import SHANGHAI, Chat
+from tests.conftest import MORNING, SHANGHAI, Chat
 
 
 async def joined_in_january(chat: Chat) -> None:
@@ -35,23 +35,28 @@ async def test_my_month_so_far(chat: Chat) -> None:
     reply = await chat.say("1001", "我的月报")
 
     assert "【张三的11月月报】（截至25日）" in reply
-    # 390 minutes over 25 days; goal days 21, 22, 24 (longest run: 2).
-    assert "学习：6.5 小时，4 天，日均 16 分钟" in reply
+    # 390 minutes on 4 days studied; goal days 21, 22, 24 (longest run: 2).
+    assert "学习：6.5 小时，4 天，学习的日子平均每天 98 分钟" in reply
     assert "达标：3 天，最长连续 2 天" in reply
     assert "志愿服务：2 小时（已审核）" in reply
     assert "笔记：800 字，“周写一文” 1 周" in reply
     # Points: study 4+4+1+4, goal 2×3, volunteer 4, note 1 + article 5 = 29.
-    assert "积分：29，支部第 1/3 名" in reply
+    assert "积分：29，支部第 1/3 名（名次截至 09:00）" in reply
 
 
 async def test_my_month_with_nothing_yet(chat: Chat) -> None:
     await joined_in_january(chat)
     reply = await chat.say("1002", "月报")
-    assert "学习：0 小时，0 天，日均 0 分钟" in reply
+    assert "学习：0 小时，0 天\n" in reply  # no average of no days
     assert "积分：0，支部第 1/3 名" in reply
 
 
-async def test_a_member_who_joined_today_averages_over_today_only(chat: Chat) -> None:
-    # The roster was imported this morning (the 25th): one day in the organisation so far.
-    await chat.say("1001", "学习 60")
-    assert "学习：1 小时，1 天，日均 60 分钟" in await chat.say("1001", "我的月报")
+async def test_the_average_is_per_day_studied(chat: Chat) -> None:
+    await joined_in_january(chat)
+    clock = chat.conversation.clock
+    for day, minutes in ((3, 60), (10, 90)):
+        clock.set(dt.datetime(2026, 11, day, 9, 0, tzinfo=SHANGHAI))
+        await chat.say("1001", f"学习 {minutes}")
+    clock.set(MORNING)
+    # 150 minutes on 2 of the month's 25 days: 75 a day studied (not 6 a day of the month).
+    assert "学习：2.5 小时，2 天，学习的日子平均每天 75 分钟" in await chat.say("1001", "我的月报")

@@ -208,8 +208,8 @@ async def test_ranking_by_month_members_by_points_branches_by_score(chat: Chat) 
 
     reply = await chat.say("1001", "排行")
 
-    assert "【11月排行】（截至25日）" in reply
-    assert "第一党支部积分前2名：" in reply
+    assert "【11月排行】（截至25日 09:00）" in reply
+    assert "第一党支部积分前列：" in reply
     assert "1. 张三 6分" in reply
     assert "2. 李四 1分" in reply
     assert "王芳" not in reply  # no points this month
@@ -226,7 +226,7 @@ async def test_ranking_from_the_other_branch(chat: Chat) -> None:
     await chat.say("1001", "学习 30")
     await chat.say("2001", "学习 60")
     reply = await chat.say("2002", "排行")
-    assert "第二党支部积分前1名：" in reply
+    assert "第二党支部积分前列：" in reply
     assert "1. 赵强 2分" in reply
     assert "张三" not in reply
     assert "第二党支部位列第 1/3。" in reply
@@ -242,8 +242,11 @@ async def test_ranking_orders_members_by_points(chat: Chat) -> None:
 
 async def test_ranking_with_no_points(chat: Chat) -> None:
     reply = await chat.say("1001", "排行")
-    assert "本月暂无积分记录。" in reply
-    assert "第一党支部 0.0" in reply
+    assert "第一党支部本月还没有人获得积分。" in reply
+    assert "前0名" not in reply
+    # Every branch scored 0.0 so far: they share the first place.
+    for branch in ("第一党支部", "第二党支部", "机关党支部"):
+        assert f"1. {branch} 0.0分" in reply
 
 
 # --- 帮助 and unknown texts ----------------------------------------------------------------

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 
 from bot.conversation import Conversation
 from data import points, study
-from data.models import PointsEntry, StudyEntry
+from data.db import transaction
+from data.models import Member, PointsEntry, StudyEntry
 from tests.conftest import MORNING, SHANGHAI, Chat
 from tests.queries import count, ledger, member_id
 
@@ -295,7 +296,18 @@ async def test_the_day_is_the_shanghai_day_not_the_utc_day(chat: Chat) -> None:
 # --- 补卡 ---------------------------------------------------------------------------------
 
 
-async def test_backfill_before_noon_records_yesterday(chat: Chat) -> None:
+@pytest.fixture
+async def members_since_october(chat: Chat) -> Chat:
+    """The roster was imported at the fixture's clock (the 25th): 补卡 is for days the members
+    belonged (tests/robustness/test_heavy_replies_chat.py), so they joined earlier here."""
+    async with transaction(chat.conversation.sessions) as session:
+        october = dt.datetime(2026, 10, 1, tzinfo=SHANGHAI)
+        await session.exec(update(Member).values(joined_at=october))
+    return chat
+
+
+async def test_backfill_before_noon_records_yesterday(members_since_october: Chat) -> None:
+    chat = members_since_october
     yesterday = TODAY - dt.timedelta(days=1)
     chat.conversation.clock.set(dt.datetime(2026, 11, 25, 11, 59, tzinfo=SHANGHAI))
     reply = await chat.say("1001", "补卡 2小时")
@@ -328,7 +340,8 @@ async def test_backfill_bad_amount_gives_usage(chat: Chat) -> None:
     assert await count(chat.conversation, StudyEntry) == 0
 
 
-async def test_backfill_completes_a_streak(chat: Chat) -> None:
+async def test_backfill_completes_a_streak(members_since_october: Chat) -> None:
+    chat = members_since_october
     clock = chat.conversation.clock
     clock.set(MORNING - dt.timedelta(days=2))
     await chat.say("1001", "学习 120")
@@ -341,10 +354,11 @@ async def test_backfill_completes_a_streak(chat: Chat) -> None:
 
 
 async def test_backfill_that_completes_seven_days_through_today_pays_the_streak(
-    chat: Chat,
+    members_since_october: Chat,
 ) -> None:
     """The 19th–23rd and today at goal, the 24th forgotten and backfilled this morning:
     the 19th–25th are seven consecutive days at goal, which earns the streak bonus."""
+    chat = members_since_october
     clock = chat.conversation.clock
     for offset in range(-6, -1):
         clock.set(MORNING + dt.timedelta(days=offset))

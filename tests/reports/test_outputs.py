@@ -537,7 +537,9 @@ async def test_reports_from_the_database_round_trip_through_the_files(
     assert (zhang.minutes, zhang.goal_days, zhang.longest_streak) == (240, 2, 2)
     assert next(m for m in month.members if m.roster_id == "2001").volunteer_minutes == 120
     assert quarter.top is not None and quarter.top.branch == "第一党支部"
-    assert quarter.top.rank_change == 2  # third in the third quarter, first now
+    # In the third quarter it shared the second place at 0.0 with 机关党支部 (ties share a
+    # rank: 1, 2, 2); first now.
+    assert (quarter.top.previous_rank, quarter.top.rank_change) == (2, 1)
     assert year.study_hours == pytest.approx((120 + 240 + 30 + 60) / 60)
 
     write_xlsx(month, tmp_path / "month.xlsx")
@@ -556,7 +558,7 @@ async def test_reports_from_the_database_round_trip_through_the_files(
 
     text = render_markdown(quarter)
     assert "本季度第一：**第一党支部**" in text
-    assert "| 1 | 第一党支部 | 3 |" in text and "| ↑2 |" in text
+    assert "| 1 | 第一党支部 | 3 |" in text and "| ↑1 |" in text
     write_png(year, tmp_path / "year.png")
     assert png_size(tmp_path / "year.png")[0] == 1080
 
