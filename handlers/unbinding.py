@@ -70,7 +70,7 @@ async def unbind(
             return render("unbind_none", name="", roster_id="", channel=args.channel_text)
         return render("unbind_done", name="", roster_id="", channels=_names(ended))
     if Role(member.role).rank < Role.SECRETARY.rank:
-        return render("no_permission", command="解绑 工号")
+        raise UsageError("unbind_format")  # a member names a channel, not a 工号
     target = await members.member_by_roster_id(session, args.roster_id)
     if target is None or not _may_unbind(member, target):
         # Another branch's member is answered like one who does not exist: nothing leaks.
