@@ -56,7 +56,7 @@ def _format(settings: Settings) -> str:
 @router.command(
     "绑定",
     usage="绑定 <工号> <邀请码>",
-    summary="绑定本账号到花名册，如：绑定 1001 1234 5678",
+    summary="把本账号绑定到花名册中的本人",
     role=None,
     parse=parse_bind,
 )
@@ -95,12 +95,10 @@ async def bind(
         await members.record_bind_failure(session, sender, now)
         return render("bind_staff_code")
     if code is not None:
-        if invitation is not None and invitations.code_matches(code, invitation.code_hash):
-            if invitation.used_at is not None:
-                return render("bind_code_used")
-            proven = True
-        else:
-            proven = False
+        stored = invitation.code_hash if invitation is not None else invitations.VOID
+        proven = invitations.code_matches(code, stored)
+        if proven and invitation is not None and invitation.used_at is not None:
+            return render("bind_code_used")
     elif offered == "phone4":
         if not target.phone_tail:
             return render("bind_no_phone")
