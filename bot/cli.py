@@ -254,9 +254,10 @@ def members_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     if as_json:
         print(json.dumps([asdict(row) for row in listing], ensure_ascii=False, indent=2))
         return
-    table = Table("member_id", "name", "branch", "role", "bound on")
+    table = Table("member_id", "name", "branch", "role", "bound on", "left on")
     for row in listing:
-        table.add_row(row.member_id, row.name, row.branch, row.role, row.channels or "-")
+        channels, left = row.channels or "-", row.left_on or "-"
+        table.add_row(row.member_id, row.name, row.branch, row.role, channels, left)
     out.print(table)
 
 

@@ -3,7 +3,8 @@
 A code is 8 digits: easy to read off paper and type on any phone keypad, and one guess in
 10^8. Only a salted hash is stored. Lookups are by member (the 工号 comes with the code), so
 each code has a salt of its own and a deliberately slow KDF costs one hash per attempt:
-scrypt with n=2^11, r=8 (2 MiB, about 6 ms here). That is no defence on its own for so small a
+scrypt with n=2^11, r=8 (2 MiB; about 6 ms on the development machine when it is idle,
+`python -m bench.invitation_codes`). That is no defence on its own for so small a
 code space — a stolen database could still be searched offline, code by code — but it makes
 that search cost CPU-days per member instead of seconds, and the real defences are online:
 one use, replacement on re-issue, and the per-member limit on wrong codes (which locks the

@@ -234,6 +234,7 @@ def test_leave_and_undo(imported: dict[str, str], db_file: Path, sqlite_url: str
     assert query(db_file, "SELECT code_hash FROM invitation") == [("void",)]
     listed = json.loads(invoke(imported, "members", "list", "--json").stdout)
     assert {row["member_id"]: row["left_on"] for row in listed}["1003"] == "2026-11-30"
+    assert "2026-11-30" in ok(invoke(imported, "members", "list"))
     # A role cannot be given while they are away.
     assert invoke(imported, "members", "set-role", "1003", "secretary").exit_code == 1
 
