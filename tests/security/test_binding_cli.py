@@ -235,7 +235,8 @@ def test_leave_and_undo(imported: dict[str, str], db_file: Path, sqlite_url: str
     listed = json.loads(invoke(imported, "members", "list", "--json").stdout)
     assert {row["member_id"]: row["left_on"] for row in listed}["1003"] == "2026-11-30"
     assert "2026-11-30" in ok(invoke(imported, "members", "list"))
-    # A role cannot be given while they are away.
+    # Nor can the console bind them (`qiyi chat --as`), nor a role be given while they are away.
+    assert invoke(imported, "chat", "--as", "1003").exit_code == 1
     assert invoke(imported, "members", "set-role", "1003", "secretary").exit_code == 1
 
     assert "1003 is a member again." in ok(invoke(imported, "members", "leave", "1003", "--undo"))
