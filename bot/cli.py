@@ -7,6 +7,7 @@ import logging
 import sys
 import tempfile
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +15,11 @@ import aiohttp
 import typer
 from aiohttp import web
 from rich.table import Table
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import invitation_sheet, membership
 from bot.app import build_conversation, create_app
+from bot.channel_names import channels_named
 from bot.channels import console as console_channel
 from bot.channels import wechat_api, wechat_menu
 from bot.channels.wechat_sample import curl_command, signed_request
@@ -23,13 +27,14 @@ from bot.cli_admin import admin_app
 from bot.cli_groups import groups_app
 from bot.cli_pushes import jobs_app, outbox_app, push
 from bot.cli_reports import report_app
-from bot.cli_runtime import database, err, out, run
-from bot.clock import SystemClock, unix_seconds
-from bot.roster import RosterError, read_roster
+from bot.cli_runtime import cli_actor, database, err, out, run
+from bot.clock import SystemClock, today, unix_seconds
+from bot.roster import ROLE_ALIASES, RosterError, read_roster
 from bot.settings import ConfigError, Settings, load_settings
 from content.library import ContentError, read_all
 from data import articles, members
 from data.db import session_factory, transaction
+from data.models import Member, Role
 
 app = typer.Typer(help="Qiyi: the membership organisation's chatbot.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -97,21 +102,146 @@ def db_upgrade() -> None:
 
 
 @members_app.command("import")
-def members_import(file: Path) -> None:
-    """Add or update members from a CSV/XLSX file (header member_id,name,branch,role)."""
+def members_import(
+    file: Path,
+    mark_left: Annotated[
+        bool, typer.Option("--mark-left", help="Mark the members not in the file as left today.")
+    ] = False,
+) -> None:
+    """Add or update members from a CSV/XLSX file (header member_id,name,branch,role[,phone])."""
     try:
         rows = read_roster(file)
     except RosterError as problem:
         err.print(f"[red]Rejected {file}[/red]: {problem}. Nothing was imported.")
         raise typer.Exit(1) from None
 
-    async def work(settings: Settings) -> tuple[int, int]:
+    async def work(settings: Settings) -> members.RosterImport:
+        clock = SystemClock(settings.zone)
+        left_on = today(clock) if mark_left else None
+        async with database(settings) as engine, transaction(session_factory(engine)) as session:
+            return await membership.import_roster(session, cli_actor(), rows, clock.now(), left_on)
+
+    result = run(work)
+    out.print(f"Imported {len(rows)} members: {result.added} added, {result.updated} updated.")
+    if result.absent:
+        absent = ", ".join(f"{member.roster_id} {member.name}" for member in result.absent)
+        if mark_left:
+            out.print(f"Marked left, not in the file ({len(result.absent)}): {absent}")
+        else:
+            out.print(f"Not in the file ({len(result.absent)}): {absent}")
+            out.print("To mark them left: --mark-left, or qiyi members leave MEMBER_ID.")
+
+
+async def _member_or_exit(session: AsyncSession, roster_id: str) -> Member:
+    member = await members.member_by_roster_id(session, roster_id)
+    if member is None:
+        err.print(f"[red]No member with member_id {roster_id}[/red] (qiyi members list)")
+        raise typer.Exit(1)
+    return member
+
+
+@members_app.command("invite")
+def members_invite(
+    out_file: Annotated[Path, typer.Option("--out", help="The workbook to write (.xlsx).")],
+    branch: Annotated[str | None, typer.Option(help="Only this branch's members.")] = None,
+    member: Annotated[
+        list[str] | None, typer.Option("--member", help="Only this member_id (repeatable).")
+    ] = None,
+) -> None:
+    """Issue one-time binding codes (replacing earlier ones) and write them to a workbook."""
+    if out_file.suffix.lower() != ".xlsx":
+        err.print(f"[red]{out_file}[/red]: the codes are written to an .xlsx workbook.")
+        raise typer.Exit(1)
+    wanted = member or []
+
+    async def work(settings: Settings) -> int:
         now = SystemClock(settings.zone).now()
         async with database(settings) as engine, transaction(session_factory(engine)) as session:
-            return await members.upsert_roster(session, rows, now)
+            chosen = await members.current_members(session, branch, wanted)
+            missing = sorted(set(wanted) - {found.roster_id for found, _ in chosen})
+            if missing or not chosen:
+                what = ", ".join(missing) if missing else "the selection"
+                err.print(f"[red]No current member for {what}[/red]. No code was issued.")
+                raise typer.Exit(1)
+            issued = await membership.issue_invitations(session, cli_actor(), chosen, now)
+            # Written before the commit: codes nobody could hand out are not issued.
+            invitation_sheet.write(out_file, issued)
+            return len(issued)
 
-    added, updated = run(work)
-    out.print(f"Imported {len(rows)} members: {added} added, {updated} updated.")
+    count = run(work)
+    out.print(f"Issued {count} invitation codes into {out_file}; earlier codes no longer work.")
+
+
+@members_app.command("unbind")
+def members_unbind(
+    member_id: str,
+    channel: Annotated[
+        str | None, typer.Option(help="Only this channel (微信, QQ, wechat, qqbot…).")
+    ] = None,
+) -> None:
+    """End a member's chat bindings (all, or on one channel)."""
+    channels = channels_named(channel) if channel is not None else None
+    if channel is not None and channels is None:
+        err.print(f"[red]Unknown channel {channel!r}[/red] (微信, QQ, wechat, qq, qqbot…)")
+        raise typer.Exit(1)
+
+    async def work(settings: Settings) -> list[str]:
+        now = SystemClock(settings.zone).now()
+        async with database(settings) as engine, transaction(session_factory(engine)) as session:
+            found = await _member_or_exit(session, member_id)
+            return await membership.unbind(session, cli_actor(), found, now, channels)
+
+    ended = run(work)
+    out.print(f"Unbound {member_id} on: {', '.join(ended)}." if ended else "Nothing was bound.")
+
+
+@members_app.command("set-role")
+def members_set_role(member_id: str, role: str) -> None:
+    """Give a member the role member, secretary or admin (or 党员, 书记, 管理员)."""
+    value = ROLE_ALIASES.get(role, role.lower())
+    if value not in {r.value for r in Role}:
+        err.print(f"[red]Unknown role {role!r}[/red]: member, secretary or admin.")
+        raise typer.Exit(1)
+
+    async def work(settings: Settings) -> bool:
+        now = SystemClock(settings.zone).now()
+        async with database(settings) as engine, transaction(session_factory(engine)) as session:
+            found = await _member_or_exit(session, member_id)
+            try:
+                return await membership.set_role(session, cli_actor(), found, Role(value), now)
+            except membership.MemberLeft:
+                err.print(f"[red]{member_id} has left[/red] (qiyi members leave --undo first).")
+                raise typer.Exit(1) from None
+
+    changed = run(work)
+    out.print(f"{member_id} is now {value}." if changed else f"{member_id} was {value} already.")
+
+
+@members_app.command("leave")
+def members_leave(
+    member_id: str,
+    on: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="The day (default today).")
+    ] = None,
+    undo: Annotated[bool, typer.Option("--undo", help="The member did not leave.")] = False,
+) -> None:
+    """Mark a member as left: history kept, role member, bindings ended, code withdrawn."""
+
+    async def work(settings: Settings) -> bool:
+        clock = SystemClock(settings.zone)
+        now = clock.now()
+        async with database(settings) as engine, transaction(session_factory(engine)) as session:
+            found = await _member_or_exit(session, member_id)
+            if undo:
+                return await membership.undo_leave(session, cli_actor(), found, now)
+            day = on.date() if on else today(clock)
+            return await membership.leave(session, cli_actor(), found, day, now)
+
+    changed = run(work)
+    if undo:
+        out.print(f"{member_id} is a member again." if changed else f"{member_id} had not left.")
+    else:
+        out.print(f"{member_id} marked as left." if changed else f"{member_id} had left already.")
 
 
 @members_app.command("list")
@@ -126,9 +256,10 @@ def members_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     if as_json:
         print(json.dumps([asdict(row) for row in listing], ensure_ascii=False, indent=2))
         return
-    table = Table("member_id", "name", "branch", "role", "bound on")
+    table = Table("member_id", "name", "branch", "role", "bound on", "left on")
     for row in listing:
-        table.add_row(row.member_id, row.name, row.branch, row.role, row.channels or "-")
+        channels, left = row.channels or "-", row.left_on or "-"
+        table.add_row(row.member_id, row.name, row.branch, row.role, channels, left)
     out.print(table)
 
 

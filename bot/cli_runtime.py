@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -12,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings, load_settings
 from data import migrate
+from data.audit import Actor, Door
 from data.db import create_engine
 
 out = Console(soft_wrap=True)
@@ -32,3 +36,13 @@ async def database(settings: Settings) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+def cli_actor() -> Actor:
+    """Who runs this command, for the audit log: `cli:<os user>@<host>`, from the host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container with a bare uid)
+        user = f"uid{os.getuid()}"
+    host = socket.gethostname()
+    return Actor(Door.CLI, f"cli:{user}@{host}", host)

@@ -142,17 +142,19 @@ class Conversation:
             reply = await decide(inbound, member, available)
             if found is not None and found.waiting and inbound.kind is InboundKind.TEXT:
                 assert found.member.id is not None
-                reply = await self._with_notices(session, found.member.id, reply, now)
+                reply = await self._with_notices(
+                    session, found.member.id, inbound.sender.channel, reply, now
+                )
             await processed.record(session, inbound.sender.channel, inbound.key, reply, now)
         return reply
 
     async def _with_notices(
-        self, session: AsyncSession, member_id: int, reply: str, now: dt.datetime
+        self, session: AsyncSession, member_id: int, channel: str, reply: str, now: dt.datetime
     ) -> str:
         """Prepend what waits for the member (notices, pushes not sent yet) as far as it fits:
         a passive reply costs no push budget. The rest waits for the next reply."""
         notices = await mailbox.open_items(session, member_id)
-        pushes = await outbox.waiting_for(session, member_id)
+        pushes = await outbox.waiting_for(session, member_id, channel)
         waiting: list[MailboxItem | OutboxItem] = [*notices, *pushes]
         shown: list[str] = []
         taken: list[MailboxItem | OutboxItem] = []
@@ -180,14 +182,17 @@ class Conversation:
             return render("unsupported") if inbound.kind is InboundKind.UNSUPPORTED else ""
         matched = self.router.match(inbound.text)
         if matched is None:
-            return render("unknown") if member else render("bind_prompt")
+            return render("unknown") if member else self._bind_prompt()
         command, args = matched
         if command.role is not None:
             if member is None:
-                return render("bind_prompt")
+                return self._bind_prompt()
             if Role(member.role).rank < command.role.rank:
                 return render("no_permission", command=command.name)
         return await self._run(command, args, available)
+
+    def _bind_prompt(self) -> str:
+        return render("bind_prompt", proof=self.settings.bind_proof)
 
     async def _run(self, command: Command, args: str, available: dict[str, Any]) -> str:
         try:

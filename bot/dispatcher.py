@@ -16,7 +16,7 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from sqlalchemy import insert, update
@@ -57,6 +57,8 @@ NOT_FOLLOWING = 43004
 DAILY_QUOTA = 45009
 CONFIGURATION = frozenset({40164, 48001})
 BUSY = -1
+# How long an item for an account no push reaches waits between looks (`_deliver_addressed`).
+HOLD_FOR_REPLY = dt.timedelta(days=1)
 
 
 @dataclass
@@ -273,6 +275,9 @@ class Dispatcher:
         for item in alerts:
             results.to_mailbox(item, "alerts wait for the admin's next message")
         items = [item for item in bundle.items if item not in alerts]
+        for item in [item for item in items if outbox.addressed_to(item) is not None]:
+            items.remove(item)
+            await self._deliver_addressed(bundle, item, results)
         if not items:
             return
         wechat_ready = self.api is not None and binding is not None and binding.reachable
@@ -288,6 +293,11 @@ class Dispatcher:
                 results.attempt(item, "custom", False, None, "not following")
                 results.finish(item, OutboxState.SKIPPED, "not following")
             return
+        await self._deliver_wechat(binding, items, results)
+
+    async def _deliver_wechat(
+        self, binding: Binding, items: list[OutboxItem], results: Results
+    ) -> None:
         left = self._window_left(binding, results.now)
         direct = [item for item in items if left > RESERVE[item.priority]]
         later = [item for item in items if item not in direct]
@@ -295,6 +305,28 @@ class Dispatcher:
             later = await self._send_custom(binding, direct, results) + later
         for item in later:
             await self._fallback(binding, item, results)
+
+    async def _deliver_addressed(self, bundle: Bundle, item: OutboxItem, results: Results) -> None:
+        """An item for one account of the member's (a security notice): through that account
+        or not at all — never through another, which may be the impostor's."""
+        channel = outbox.addressed_to(item)
+        wechat, qq = bundle.binding, bundle.qq
+        if channel == CHANNEL and self.api is not None and wechat is not None and wechat.reachable:
+            await self._deliver_wechat(wechat, [item], results)
+        elif channel == QQ_CHANNEL and self.onebot is not None and qq is not None and qq.reachable:
+            await self._deliver_qq(replace(bundle, in_group=False), qq, [item], results)
+        else:
+            # No push reaches that account (the official QQ bot sends nothing unsolicited):
+            # the item waits, pending, for the account's next message to fold it in
+            # (`outbox.waiting_for`), looked at again daily until the tries run out.
+            attempts = item.attempts + 1
+            why = f"waits for a message from the {channel} account"
+            results.attempt(item, "reply", False, None, why)
+            if attempts >= self.settings.delivery_max_attempts:
+                results.finish(item, OutboxState.FAILED, why, attempts=attempts)
+            else:
+                due = results.now + HOLD_FOR_REPLY
+                results.finish(item, OutboxState.PENDING, why, attempts=attempts, due_at=due)
 
     async def _deliver_qq(
         self, bundle: Bundle, qq: Binding, items: list[OutboxItem], results: Results

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.channel_names import channel_name
 from bot.clock import Clock, today
 from bot.settings import Settings
 from content.texts import render
@@ -106,3 +107,34 @@ async def enqueue_review_result(
         due_time(settings, now),
     )
     await outbox.enqueue(session, [push], now)
+
+
+async def enqueue_binding_notices(
+    session: AsyncSession,
+    clock: Clock,
+    member_id: int,
+    new_binding_id: int,
+    new_channel: str,
+    to_channels: list[str],
+) -> int:
+    """Tell each of the member's other chat accounts, at once (quiet hours or not: it may be
+    an impostor), that the record gained a binding on `new_channel`, and how to undo it.
+    Each notice names the account it is for in its reference (`…>wechat`): the dispatcher
+    sends it only there and a reply folds it in only there, never to the new account."""
+    now = clock.now()
+    name = channel_name(new_channel)
+    text = render("notice_bound_elsewhere", channel=name, at=now)
+    brief = render("notice_bound_elsewhere_brief", channel=name)
+    notices = [
+        Push(
+            member_id,
+            PushKind.SECURITY,
+            f"bind:{new_binding_id}>{channel}",
+            today(clock),
+            text,
+            brief,
+            now,
+        )
+        for channel in to_channels
+    ]
+    return await outbox.enqueue(session, notices, now)

@@ -1,9 +1,11 @@
-"""Reading a roster file (CSV or XLSX, header `member_id,name,branch,role`), all or nothing."""
+"""Reading a roster file (CSV or XLSX, header `member_id,name,branch,role` and optionally
+`phone`), all or nothing."""
 
 from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -13,8 +15,18 @@ from data.members import RosterRow
 from data.models import Role
 
 HEADER = ("member_id", "name", "branch", "role")
+# Optional: the phone number, for QIYI_BIND_PROOF=phone4. Only its last 4 digits are kept.
+PHONE = "phone"
 # Clerks often keep the roster with Chinese headings and role names.
-HEADER_ALIASES = {"工号": "member_id", "姓名": "name", "支部": "branch", "角色": "role"}
+HEADER_ALIASES = {
+    "工号": "member_id",
+    "姓名": "name",
+    "支部": "branch",
+    "角色": "role",
+    "手机": PHONE,
+    "手机号": PHONE,
+    "电话": PHONE,
+}
 ROLE_ALIASES = {"党员": "member", "成员": "member", "书记": "secretary", "管理员": "admin"}
 LIMITS = {"member_id": 50, "name": 100, "branch": 100}
 
@@ -60,9 +72,22 @@ def _header(cells: list[str]) -> list[str]:
     names = [HEADER_ALIASES.get(c.strip(), c.strip().lower()) for c in cells]
     while names and not names[-1]:
         names.pop()
-    if sorted(names) != sorted(HEADER):
-        raise RosterError(1, f"the header must be {','.join(HEADER)} (found {','.join(names)})")
+    required = sorted(name for name in names if name != PHONE)
+    if required != sorted(HEADER) or names.count(PHONE) > 1:
+        expected = f"{','.join(HEADER)}[,{PHONE}]"
+        raise RosterError(1, f"the header must be {expected} (found {','.join(names)})")
     return names
+
+
+def phone_tail(text: str) -> str:
+    """The last 4 digits of a phone number as written (spaces, dashes, +86, full-width
+    digits); "" for an empty cell. `ValueError` when it has fewer than 4 digits."""
+    digits = "".join(c for c in unicodedata.normalize("NFKC", text) if c.isascii() and c.isdigit())
+    if not digits:
+        return ""
+    if len(digits) < 4:
+        raise ValueError(text)
+    return digits[-4:]
 
 
 def parse_rows(rows: Iterable[list[str]]) -> list[RosterRow]:
@@ -88,7 +113,13 @@ def parse_rows(rows: Iterable[list[str]]) -> list[RosterRow]:
         if member_id in first_seen:
             raise RosterError(line, f"member_id {member_id} repeats line {first_seen[member_id]}")
         first_seen[member_id] = line
-        found.append(RosterRow(member_id, values["name"], values["branch"], Role(role)))
+        tail: str | None = None
+        if PHONE in header:
+            try:
+                tail = phone_tail(values.get(PHONE, ""))
+            except ValueError:
+                raise RosterError(line, "phone has fewer than 4 digits") from None
+        found.append(RosterRow(member_id, values["name"], values["branch"], Role(role), tail))
     if not found:
         raise RosterError(0, "the file has no members")
     return found

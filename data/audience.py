@@ -15,7 +15,13 @@ STREAM_CHUNK = 1000
 
 
 def _reachable():  # type: ignore[no-untyped-def]
-    return exists().where(Binding.member_id == Member.id, col(Binding.reachable).is_(True))
+    """A member still in the organisation with a chat account that still follows. (A member
+    who left has no binding any more; the date is checked too, so no push can reach them
+    whatever a binding's state.)"""
+    return and_(
+        col(Member.left_on).is_(None),
+        exists().where(Binding.member_id == Member.id, col(Binding.reachable).is_(True)),
+    )
 
 
 async def reachable_members(session: AsyncSession) -> AsyncIterator[tuple[int, str]]:
@@ -48,7 +54,9 @@ async def reminder_due(
 
 
 async def admins(session: AsyncSession) -> list[int]:
-    statement = select(Member.id).where(Member.role == Role.ADMIN.value)
+    statement = select(Member.id).where(
+        Member.role == Role.ADMIN.value, col(Member.left_on).is_(None)
+    )
     return [member_id for member_id in await session.exec(statement) if member_id is not None]
 
 

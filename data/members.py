@@ -23,6 +23,24 @@ class RosterRow:
     name: str
     branch: str
     role: Role
+    phone_tail: str | None = None  # None: the file has no phone column (keep what is stored)
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """A member the import added (`before` empty) or changed: the fields that differ."""
+
+    member: Member
+    before: dict[str, str]
+    after: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RosterImport:
+    added: int
+    updated: int
+    changes: list[MemberChange]
+    absent: list[Member]  # members not in the file who have not left
 
 
 # How much earlier than the platform's a recorded contact window may end (`open_window`).
@@ -106,7 +124,7 @@ async def branch_name(session: AsyncSession, branch_id: int) -> str:
     return branch.name if branch else ""
 
 
-async def bind(session: AsyncSession, sender: Sender, member: Member, at: dt.datetime) -> None:
+async def bind(session: AsyncSession, sender: Sender, member: Member, at: dt.datetime) -> Binding:
     """Link the chat account to the member; `AlreadyBound` if either side is taken."""
     binding = Binding(
         channel=sender.channel, external_id=sender.external_id, member_id=member.id, bound_at=at
@@ -116,6 +134,7 @@ async def bind(session: AsyncSession, sender: Sender, member: Member, at: dt.dat
             session.add(binding)
     except IntegrityError:
         raise AlreadyBound from None
+    return binding
 
 
 async def mark_unreachable(session: AsyncSession, sender: Sender) -> bool:
@@ -138,6 +157,26 @@ async def mark_reachable(session: AsyncSession, sender: Sender) -> None:
     if binding is not None and not binding.reachable:
         binding.reachable = True
         session.add(binding)
+
+
+async def bindings_of_member(session: AsyncSession, member_id: int) -> list[Binding]:
+    statement = select(Binding).where(Binding.member_id == member_id).order_by(col(Binding.channel))
+    return list(await session.exec(statement))
+
+
+async def remove_bindings(
+    session: AsyncSession, member_id: int, channels: Sequence[str] | None = None
+) -> list[Binding]:
+    """End the member's bindings (on these channels, or all); returns the ones ended."""
+    ended = [
+        binding
+        for binding in await bindings_of_member(session, member_id)
+        if channels is None or binding.channel in channels
+    ]
+    for binding in ended:
+        await session.delete(binding)
+    await session.flush()  # the account may bind again in this same transaction
+    return ended
 
 
 async def record_bind_failure(session: AsyncSession, sender: Sender, at: dt.datetime) -> None:
@@ -168,27 +207,56 @@ async def branch_ids_by_name(session: AsyncSession, names: set[str]) -> dict[str
 
 async def upsert_roster(
     session: AsyncSession, rows: Sequence[RosterRow], at: dt.datetime
-) -> tuple[int, int]:
-    """Insert new members and update known ones by member_id; returns (added, updated)."""
+) -> RosterImport:
+    """Insert new members and update known ones by member_id; what changed, and who of the
+    members still in the organisation the file leaves out.
+
+    A member who has left keeps the role `member` whatever the file says: a role is for
+    someone who can act (`qiyi members leave --undo` first).
+    """
     branches = await branch_ids_by_name(session, {row.branch for row in rows})
+    names = {branch_id: name for name, branch_id in branches.items()}
     ids = [row.member_id for row in rows]
     known = {
         member.roster_id: member
         for member in await session.exec(select(Member).where(col(Member.roster_id).in_(ids)))
     }
     added = updated = 0
+    changes: list[MemberChange] = []
     for row in rows:
         member = known.get(row.member_id)
+        before: dict[str, str] = {}
         if member is None:
             member = Member(roster_id=row.member_id, joined_at=at, name="", branch_id=0)
             added += 1
         else:
             updated += 1
+            branch = names.get(member.branch_id) or await branch_name(session, member.branch_id)
+            before = {"name": member.name, "branch": branch, "role": member.role}
         member.name = row.name
         member.branch_id = branches[row.branch]
-        member.role = row.role.value
+        member.role = Role.MEMBER.value if member.left_on else row.role.value
+        if row.phone_tail is not None:
+            member.phone_tail = row.phone_tail
         session.add(member)
-    return added, updated
+        after = {"name": member.name, "branch": row.branch, "role": member.role}
+        differs = {key for key in after if before.get(key) != after[key]}
+        if differs:
+            changes.append(
+                MemberChange(
+                    member,
+                    {key: before[key] for key in differs if key in before},
+                    {key: after[key] for key in differs},
+                )
+            )
+    await session.flush()  # the new members' ids, for the audit rows
+    absent_statement = (
+        select(Member)
+        .where(col(Member.roster_id).not_in(ids), col(Member.left_on).is_(None))
+        .order_by(col(Member.roster_id))
+    )
+    absent = list(await session.exec(absent_statement))
+    return RosterImport(added, updated, changes, absent)
 
 
 @dataclass(frozen=True)
@@ -198,6 +266,7 @@ class MemberListing:
     branch: str
     role: str
     channels: str
+    left_on: str = ""  # the day the member left, ISO; "" while a member
 
 
 async def list_members(session: AsyncSession) -> list[MemberListing]:
@@ -216,6 +285,7 @@ async def list_members(session: AsyncSession) -> list[MemberListing]:
             branch,
             member.role,
             ",".join(bindings.get(member.id, [])),
+            member.left_on.isoformat() if member.left_on else "",
         )
         for member, branch in await session.exec(statement)
     ]
@@ -252,3 +322,21 @@ async def bindings_of(
 async def branches_of(session: AsyncSession, member_ids: Sequence[int]) -> dict[int, int]:
     statement = select(Member.id, Member.branch_id).where(col(Member.id).in_(member_ids))
     return {mid: branch for mid, branch in await session.exec(statement) if mid is not None}
+
+
+async def current_members(
+    session: AsyncSession, branch: str | None = None, roster_ids: Sequence[str] = ()
+) -> list[tuple[Member, str]]:
+    """(member, branch name) of the members who have not left, of one branch and/or these
+    member_ids (all when neither is given), by branch and member_id."""
+    statement = (
+        select(Member, Branch.name)
+        .join(Branch, col(Branch.id) == col(Member.branch_id))
+        .where(col(Member.left_on).is_(None))
+        .order_by(col(Branch.name), col(Member.roster_id))
+    )
+    if branch is not None:
+        statement = statement.where(Branch.name == branch)
+    if roster_ids:
+        statement = statement.where(col(Member.roster_id).in_(roster_ids))
+    return [(member, name) for member, name in await session.exec(statement)]

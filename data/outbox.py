@@ -139,14 +139,35 @@ async def claim_due(
     return items
 
 
-async def waiting_for(session: AsyncSession, member_id: int) -> list[OutboxItem]:
-    """The member's pending items (due or deferred), for folding into a reply."""
+# A push meant for one of the member's chat accounts only (a security notice) ends its
+# reference with ">" and that account's channel: "bind:12>wechat".
+ADDRESSED = ">"
+
+
+def addressed_to(item: OutboxItem) -> str | None:
+    """The channel an item is meant for alone, or None when any of the member's will do."""
+    ref = item.key.rsplit(":", 1)[0]  # the key ends with the day
+    return ref.rpartition(ADDRESSED)[2] if ADDRESSED in ref else None
+
+
+async def waiting_for(
+    session: AsyncSession, member_id: int, channel: str | None = None
+) -> list[OutboxItem]:
+    """The member's pending items (due or deferred), for folding into a reply on `channel`:
+    an item addressed to another of the member's accounts is left for that one."""
     statement = (
         select(OutboxItem)
         .where(OutboxItem.member_id == member_id, OutboxItem.state == OutboxState.PENDING.value)
         .order_by(col(OutboxItem.priority), col(OutboxItem.id))
         .with_for_update(skip_locked=True)
     )
+    if channel is not None:
+        statement = statement.where(
+            or_(
+                col(OutboxItem.key).not_like(f"%{ADDRESSED}%"),
+                col(OutboxItem.key).like(f"%{ADDRESSED}{channel}:%"),
+            )
+        )
     return list(await session.exec(statement))
 
 

@@ -20,6 +20,7 @@ FEATURES = (
     "my_report",
     "review",
     "materials",
+    "unbinding",
     "console_login",
     "help",
     "events",

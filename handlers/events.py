@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.messages import InboundKind, Sender
+from bot.settings import Settings
 from content.texts import render
 from data import members
 from data.models import Member
@@ -12,9 +13,11 @@ from handlers import router
 
 
 @router.event(InboundKind.SUBSCRIBE)
-async def welcome(member: Member | None, session: AsyncSession, sender: Sender) -> str:
+async def welcome(
+    member: Member | None, session: AsyncSession, sender: Sender, settings: Settings
+) -> str:
     if member is None:
-        return render("welcome")
+        return render("welcome", proof=settings.bind_proof)
     await members.mark_reachable(session, sender)
     return render("welcome_back", name=member.name)
 

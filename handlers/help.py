@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from bot.router import Router
+from bot.settings import Settings
 from content.texts import render
 from data.models import Member, Role
 from handlers import router
 
 
 @router.command("帮助", "菜单", "help", usage="帮助", summary="查看可用的指令", role=None)
-async def show_help(member: Member | None, router: Router) -> str:
+async def show_help(member: Member | None, router: Router, settings: Settings) -> str:
     role = Role(member.role) if member else None
-    return render("help", commands=router.commands_for(role), bound=member is not None)
+    # `绑定` takes what the configured proof needs (QIYI_BIND_PROOF).
+    usages = {"绑定": render("bind_usage", proof=settings.bind_proof)}
+    return render(
+        "help",
+        commands=router.commands_for(role),
+        bound=member is not None,
+        usages=usages,
+        proof=settings.bind_proof,
+    )

@@ -8,7 +8,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from bot.conversation import Conversation
-from data import members
+from data import invitations, members
+from data.db import transaction
 from data.models import PointsEntry
 
 
@@ -32,3 +33,10 @@ async def ledger(conversation: Conversation, roster_id: str) -> list[PointsEntry
             select(PointsEntry).where(PointsEntry.member_id == mid).order_by(col(PointsEntry.id))
         )
         return list(await session.exec(statement))
+
+
+async def issue_code(conversation: Conversation, roster_id: str) -> str:
+    """A fresh invitation code for the member, as `qiyi members invite` issues one."""
+    mid = await member_id(conversation, roster_id)
+    async with transaction(conversation.sessions) as session:
+        return await invitations.issue(session, mid, conversation.clock.now())

@@ -109,6 +109,7 @@ def test_import_then_list_shows_members_with_branches(env: dict[str, str]) -> No
             "branch": "第一党支部",
             "role": "member",
             "channels": "",
+            "left_on": "",
         },
         "1002": {
             "member_id": "1002",
@@ -116,6 +117,7 @@ def test_import_then_list_shows_members_with_branches(env: dict[str, str]) -> No
             "branch": "第一党支部",
             "role": "member",
             "channels": "",
+            "left_on": "",
         },
         "2001": {
             "member_id": "2001",
@@ -123,6 +125,7 @@ def test_import_then_list_shows_members_with_branches(env: dict[str, str]) -> No
             "branch": "第二党支部",
             "role": "secretary",
             "channels": "",
+            "left_on": "",
         },
     }
 
@@ -233,6 +236,7 @@ def test_import_gbk_csv_with_chinese_headers_and_roles(env: dict[str, str]) -> N
         "branch": "第一党支部",
         "role": "member",
         "channels": "",
+        "left_on": "",
     }
     assert members["1003"]["name"] == "王芳"
     assert members["1003"]["role"] == "secretary"

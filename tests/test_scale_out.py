@@ -158,7 +158,7 @@ async def test_same_wechat_message_to_two_processes_is_handled_once(
     aiohttp_client: AiohttpClient, processes: Processes
 ) -> None:
     clock = FixedClock(MORNING)
-    settings = make_settings(processes.url)
+    settings = make_settings(processes.url, bind_proof="name")
     # Like `serve --workers`: the schema was migrated once, before the processes started.
     first = await aiohttp_client(
         create_app(settings, clock, run_migrations=False, background=False)

@@ -23,7 +23,7 @@ async def open_as(conversation: Conversation, roster_id: str) -> Sender:
     sender = Sender(CHANNEL, roster_id)
     async with transaction(conversation.sessions) as session:
         member = await members.member_by_roster_id(session, roster_id)
-        if member is None:
+        if member is None or member.left_on is not None:  # who left cannot bind
             raise UnknownMember(roster_id)
         if await members.member_for(session, sender) is None:
             await members.bind(session, sender, member, conversation.clock.now())

@@ -226,6 +226,7 @@ async def start(
         "onebot_access_token": ACCESS_TOKEN,
         "onebot_send_interval_seconds": 0,
         "delivery_rate": 1000,
+        "bind_proof": "name",  # members bind with `绑定 工号 姓名` here
     }
     values.update(overrides)
     settings = make_settings(database_url, **values)
@@ -274,7 +275,7 @@ async def test_the_vector_event_is_accepted_as_signed(onebot: OneBot, clock: Fix
     response = await onebot.post(VECTOR_BODY, headers={"X-Signature": VECTOR_SIGNATURE})
     assert response.status == 200
     # A stranger says "hello": the conversation asks them to bind.
-    assert (await response.json()) == {"reply": render("bind_prompt")}
+    assert (await response.json()) == {"reply": render("bind_prompt", proof="name")}
 
 
 async def test_wrongly_signed_events_are_refused_and_nothing_is_processed(
@@ -409,7 +410,7 @@ async def test_group_commands_off_needs_the_at(
 
 async def test_unbound_group_user_gets_the_bind_prompt_with_at_sender(onebot: OneBot) -> None:
     answer = await onebot.say(STRANGER_QQ, f"[CQ:at,qq={SELF_ID}] 学习 30", group_id=GROUP)
-    assert answer == {"reply": render("bind_prompt"), "at_sender": True}
+    assert answer == {"reply": render("bind_prompt", proof="name"), "at_sender": True}
     assert await rows(onebot, StudyEntry) == []
 
 

@@ -46,6 +46,7 @@ from data.models import (
 )
 from tests.conftest import make_settings, seed
 from tests.fakes.qqbot import TOKEN_PATH, FakeQQBot, Message
+from tests.queries import issue_code
 
 AppClientFactory = Callable[..., Awaitable[TestClient]]
 AppServerFactory = Callable[..., Awaitable[TestServer]]
@@ -223,6 +224,7 @@ async def qq(
         qqbot_secret=SECRET,
         qqbot_api_base=base,
         qqbot_token_url=base + TOKEN_PATH,
+        bind_proof="name",  # members bind with `绑定 工号 姓名` here
     )
     client = await aiohttp_client(create_app(settings, clock))
     await seed(client.app[CONVERSATION])
@@ -379,7 +381,7 @@ async def test_c2c_bind_then_study_gets_passive_replies(qq: QQ) -> None:
 
 async def test_an_unbound_user_is_asked_to_bind(qq: QQ) -> None:
     reply = await qq.exchange(qq.c2c(MEMBER, "学习 30"))
-    assert reply.content == render("bind_prompt")
+    assert reply.content == render("bind_prompt", proof="name")
     assert await rows(qq, StudyEntry) == []
 
 
@@ -455,7 +457,9 @@ async def test_a_revoked_token_is_refreshed_once(qq: QQ) -> None:
 
 async def test_a_review_result_reaches_a_qqbot_member_in_their_next_reply(qq: QQ) -> None:
     await qq.bind(MEMBER, "1001", "张三")
-    await qq.bind(SECRETARY, "1003", "王芳")
+    # A secretary binds with an invitation code, whatever the mode.
+    code = await issue_code(qq.app[CONVERSATION], "1003")
+    await qq.bind(SECRETARY, "1003", code)
     submitted = await qq.exchange(qq.c2c(MEMBER, "志愿 2 帮扶老人"))
     assert "等待支部书记审核" in submitted.content
     [entry] = await rows(qq, VolunteerEntry)

@@ -174,6 +174,12 @@ async def rows(wechat: WeChat, model: type[Any], *where: Any) -> list[Any]:
 
 
 @pytest.fixture
+def settings(database_url: str) -> Settings:
+    # Member 1001 binds with `绑定 工号 姓名` here; the proofs: tests/security/test_binding_*.
+    return make_settings(database_url, bind_proof="name")
+
+
+@pytest.fixture
 async def wechat(
     aiohttp_client: AppClientFactory,
     settings: Settings,
@@ -199,6 +205,7 @@ async def safe_wechat(
         wechat_aes_key=AES_KEY,
         wechat_aes_key_previous=OLD_AES_KEY,
         wechat_appid=APPID,
+        bind_proof="name",
     )
     wechat = await start(aiohttp_client, settings, clock)
     await bind_member(wechat)
@@ -248,7 +255,7 @@ async def test_unbound_user_is_asked_to_bind(wechat: WeChat) -> None:
     reply = await wechat.text(STRANGER, "学习 30")
     assert reply["ToUserName"] == STRANGER
     assert reply["FromUserName"] == ACCOUNT
-    assert reply["Content"] == render("bind_prompt")
+    assert reply["Content"] == render("bind_prompt", proof="name")
     assert await rows(wechat, StudyEntry) == []
 
 
@@ -295,7 +302,7 @@ async def test_subscribe_gets_the_welcome(wechat: WeChat) -> None:
     reply = parse_reply(await wechat.event(STRANGER, "subscribe"))
     assert reply["ToUserName"] == STRANGER
     assert reply["FromUserName"] == ACCOUNT
-    assert reply["Content"] == render("welcome")
+    assert reply["Content"] == render("welcome", proof="name")
 
 
 async def test_unsubscribe_acknowledges_and_marks_the_binding_unreachable(

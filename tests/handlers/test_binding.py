@@ -1,4 +1,6 @@
-"""绑定: linking a chat account to a roster member, and what strangers may do."""
+"""绑定: linking a chat account to a roster member, and what strangers may do — with the
+name as the proof (QIYI_BIND_PROOF=name). Invitation codes, the phone, staff and the limits
+per member: tests/security/test_binding_*.py."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ import pytest
 
 from bot.conversation import Conversation
 from bot.messages import Inbound, InboundKind, Sender
+from bot.settings import Settings
 from data import members
 from data.models import BindFailure, Binding, StudyEntry
-from tests.conftest import Chat
+from tests.conftest import Chat, make_settings
 from tests.queries import count
 
 BIND_PROMPT = "您还没有绑定身份。请发送：绑定 工号 姓名"
@@ -28,6 +31,11 @@ async def bound_member(conversation: Conversation, sender: Sender) -> str | None
     async with conversation.sessions() as session:
         member = await members.member_for(session, sender)
         return member.roster_id if member else None
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url, bind_proof="name")
 
 
 @pytest.fixture
@@ -76,7 +84,7 @@ async def test_wrong_id_or_name_fails(stranger: Chat, text: str) -> None:
     assert BIND_FAILED in reply
     assert await bound_member(stranger.conversation, stranger.sender("1001")) is None
     assert await count(stranger.conversation, Binding, Binding.channel == "wx") == 0
-    assert await count(stranger.conversation, BindFailure) == 1
+    assert await count(stranger.conversation, BindFailure, BindFailure.channel == "wx") == 1
 
 
 @pytest.mark.parametrize("text", ["绑定", "绑定 1001", "绑定 1001 张三 多余"])
@@ -124,7 +132,7 @@ async def test_throttled_after_five_failures_and_released_after_the_window(
     assert await bound_member(conversation, stranger.sender("1001")) is None
     assert await count(conversation, Binding, Binding.channel == "wx") == 0
     # A throttled attempt is not a new failure (else the lock would never end).
-    assert await count(conversation, BindFailure) == 5
+    assert await count(conversation, BindFailure, BindFailure.channel == "wx") == 5
 
     # Another account is not throttled by this one's failures.
     other = Sender("wx", "other-account")

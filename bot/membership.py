@@ -1,0 +1,198 @@
+"""What can happen to a member's standing — binding, unbinding, a role, leaving, the roster
+import, invitation codes — as operations every door calls (chat, the CLI, a console to
+come), so the notices and audit rows are the same whichever door was used."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import pushes
+from bot.clock import Clock
+from bot.messages import Sender
+from data import audit, invitations, members
+from data.audit import Actor
+from data.members import RosterImport, RosterRow
+from data.models import Binding, Member, Role
+
+
+class MemberLeft(Exception):
+    """The member has left the organisation: nothing may be bound or granted to them."""
+
+
+def _id(member: Member) -> int:
+    assert member.id is not None
+    return member.id
+
+
+def _channels(bindings: Sequence[Binding]) -> list[str]:
+    return sorted(binding.channel for binding in bindings)
+
+
+async def _record(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    member: Member,
+    at: dt.datetime,
+    before: dict[str, object] | None,
+    after: dict[str, object] | None,
+) -> None:
+    await audit.record(
+        session,
+        actor,
+        action,
+        object_type="member",
+        object_id=member.roster_id,
+        branch_id=member.branch_id,
+        at=at,
+        before=before,
+        after=after,
+    )
+
+
+async def bind(
+    session: AsyncSession, clock: Clock, sender: Sender, member: Member, actor: Actor
+) -> Binding:
+    """Link the chat account to the member, and tell the member's other accounts at once.
+
+    `members.AlreadyBound` when the member has an account on this channel or the account a
+    member; `MemberLeft` for a member who left.
+    """
+    if member.left_on is not None:
+        raise MemberLeft(member.roster_id)
+    now = clock.now()
+    existing = _channels(await members.bindings_of_member(session, _id(member)))
+    binding = await members.bind(session, sender, member, now)
+    assert binding.id is not None
+    await _record(
+        session,
+        actor,
+        "member.bind",
+        member,
+        now,
+        {"channels": existing},
+        {"channels": sorted([*existing, sender.channel])},
+    )
+    await pushes.enqueue_binding_notices(
+        session, clock, _id(member), binding.id, sender.channel, existing
+    )
+    return binding
+
+
+async def unbind(
+    session: AsyncSession,
+    actor: Actor,
+    member: Member,
+    at: dt.datetime,
+    channels: Sequence[str] | None = None,
+) -> list[str]:
+    """End the member's bindings on these channels (all when None); the channels ended."""
+    before = await members.bindings_of_member(session, _id(member))
+    ended = _channels(await members.remove_bindings(session, _id(member), channels))
+    if ended:
+        kept = [channel for channel in _channels(before) if channel not in ended]
+        await _record(
+            session,
+            actor,
+            "member.unbind",
+            member,
+            at,
+            {"channels": _channels(before)},
+            {"channels": kept},
+        )
+    return ended
+
+
+async def set_role(
+    session: AsyncSession, actor: Actor, member: Member, role: Role, at: dt.datetime
+) -> bool:
+    """Give the member a role; whether it changed. `MemberLeft` for a member who left."""
+    if member.left_on is not None and role is not Role.MEMBER:
+        raise MemberLeft(member.roster_id)
+    if member.role == role.value:
+        return False
+    before = member.role
+    member.role = role.value
+    session.add(member)
+    await _record(session, actor, "member.role", member, at, {"role": before}, {"role": role.value})
+    return True
+
+
+async def leave(
+    session: AsyncSession, actor: Actor, member: Member, on: dt.date, at: dt.datetime
+) -> bool:
+    """Mark the member as left on `on`: history kept; role lowered to member, every binding
+    ended, the invitation code withdrawn — no pushes, no binding. False if already left."""
+    if member.left_on is not None:
+        return False
+    bindings = _channels(await members.bindings_of_member(session, _id(member)))
+    before = {"left_on": None, "role": member.role, "channels": bindings}
+    await members.remove_bindings(session, _id(member))
+    withdrawn = await invitations.withdraw(session, _id(member), at)
+    member.left_on = on
+    member.role = Role.MEMBER.value
+    session.add(member)
+    after = {"left_on": on.isoformat(), "role": member.role, "channels": []}
+    if withdrawn:
+        before["invitation"], after["invitation"] = "issued", "withdrawn"
+    await _record(session, actor, "member.leave", member, at, before, after)
+    return True
+
+
+async def undo_leave(session: AsyncSession, actor: Actor, member: Member, at: dt.datetime) -> bool:
+    """A member marked left by mistake is a member again (role member; to bind again they
+    need a new code). False if they had not left."""
+    if member.left_on is None:
+        return False
+    before = {"left_on": member.left_on.isoformat()}
+    member.left_on = None
+    session.add(member)
+    await _record(session, actor, "member.leave_undo", member, at, before, {"left_on": None})
+    return True
+
+
+async def import_roster(
+    session: AsyncSession,
+    actor: Actor,
+    rows: Sequence[RosterRow],
+    at: dt.datetime,
+    mark_left_on: dt.date | None = None,
+) -> RosterImport:
+    """Add and update members from a roster file, an audit row per member added or changed;
+    with `mark_left_on`, the members the file leaves out are marked left that day."""
+    result = await members.upsert_roster(session, rows, at)
+    for change in result.changes:
+        action = "member.import" if change.before else "member.add"
+        await _record(session, actor, action, change.member, at, change.before, change.after)
+    if mark_left_on is not None:
+        for member in result.absent:
+            await leave(session, actor, member, mark_left_on, at)
+    return result
+
+
+@dataclass(frozen=True)
+class Issued:
+    roster_id: str
+    name: str
+    branch: str
+    code: str  # in plain: printed once for the member, never stored
+
+
+async def issue_invitations(
+    session: AsyncSession, actor: Actor, chosen: Sequence[tuple[Member, str]], at: dt.datetime
+) -> list[Issued]:
+    """A new code for each member (replacing any earlier one); audited without the code."""
+    issued: list[Issued] = []
+    for member, branch in chosen:
+        had = await invitations.of_member(session, _id(member))
+        before = {"issued_at": had.issued_at.isoformat()} if had else None
+        code = await invitations.issue(session, _id(member), at)
+        await _record(
+            session, actor, "invitation.issue", member, at, before, {"issued_at": at.isoformat()}
+        )
+        issued.append(Issued(member.roster_id, member.name, branch, code))
+    return issued
