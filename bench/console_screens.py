@@ -88,6 +88,8 @@ async def take(out: Path) -> list[Path]:
                     await page.wait_for_url(f"{base}/admin/", timeout=15_000)
                     for name, path in (
                         ("dashboard", "/admin/"),
+                        ("members", "/admin/members"),
+                        ("member", "/admin/members/1"),
                         ("audit", "/admin/audit"),
                         ("sessions", "/admin/sessions"),
                     ):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
-import socket
 from typing import Annotated
 
 import typer
 
 from bot import signin
-from bot.cli_runtime import database, err, out, run
+from bot.cli_runtime import cli_actor, database, err, out, run
 from bot.clock import SystemClock
 from bot.settings import Settings
 from data import audit, members
@@ -17,12 +15,6 @@ from data.db import session_factory, transaction
 
 admin_app = typer.Typer(help="The web console (管理后台).", no_args_is_help=True)
 LOCAL_BASE = "http://127.0.0.1:8080"  # `qiyi serve`'s default address
-
-
-def cli_actor() -> audit.Actor:
-    """Who acts from the server's shell, for the audit log."""
-    host = socket.gethostname()
-    return audit.Actor(audit.Door.CLI, f"cli:{getpass.getuser()}@{host}", host)
 
 
 @admin_app.command("link")

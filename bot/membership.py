@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import pushes
 from bot.clock import Clock
 from bot.messages import Sender
-from data import audit, invitations, members
+from data import audit, console, invitations, members
 from data.audit import Actor
 from data.members import RosterImport, RosterRow
 from data.models import Binding, Member, Role
@@ -119,6 +119,24 @@ async def set_role(
     member.role = role.value
     session.add(member)
     await _record(session, actor, "member.role", member, at, {"role": before}, {"role": role.value})
+    if Role(role).rank < Role.SECRETARY.rank:
+        # Console sessions end at once, not at their next page (the console checks too).
+        await console.end(session, at, "role", member_id=_id(member))
+    return True
+
+
+async def set_branch(
+    session: AsyncSession, actor: Actor, member: Member, branch_id: int, at: dt.datetime
+) -> bool:
+    """Move the member to another branch (their history moves with them); whether it
+    changed. The audit row belongs to the new branch and names the old one."""
+    if member.branch_id == branch_id:
+        return False
+    before = {"branch": await members.branch_name(session, member.branch_id)}
+    member.branch_id = branch_id
+    session.add(member)
+    after = {"branch": await members.branch_name(session, branch_id)}
+    await _record(session, actor, "member.branch", member, at, before, after)
     return True
 
 
@@ -136,6 +154,7 @@ async def leave(
     member.left_on = on
     member.role = Role.MEMBER.value
     session.add(member)
+    await console.end(session, at, "left", member_id=_id(member))
     after = {"left_on": on.isoformat(), "role": member.role, "channels": []}
     if withdrawn:
         before["invitation"], after["invitation"] = "issued", "withdrawn"

@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.clock import Clock
-from console import audit_pages, dashboard, security, signin_pages
+from console import audit_pages, dashboard, member_pages, security, signin_pages
 from console.staff import CLOCK, signed_in
 
 STATIC = Path(__file__).parent / "static"
@@ -23,5 +23,6 @@ def create_console(clock: Clock) -> web.Application:
     console.router.add_routes(signin_pages.routes)
     console.router.add_routes(dashboard.routes)
     console.router.add_routes(audit_pages.routes)
+    console.router.add_routes(member_pages.routes)
     console.router.add_static("/static/", STATIC, name="static", append_version=True)
     return console

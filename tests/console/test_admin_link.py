@@ -43,7 +43,11 @@ def test_a_link_for_an_admin_with_the_public_address(tmp_path: Path) -> None:
     assert re.search(r"https://party\.example\.org/admin/link/[A-Za-z0-9_\-]{40,}", output)
     assert "QIYI_PUBLIC_URL is not set" not in output
     with sqlite3.connect(tmp_path / "qiyi.db") as db:
-        audit = list(db.execute("SELECT action, door, object_id FROM auditentry"))
+        audit = list(
+            db.execute(
+                "SELECT action, door, object_id FROM auditentry WHERE action = 'console.link'"
+            )
+        )
         tokens = [row[0] for row in db.execute("SELECT token_hash FROM consolesignin")]
     assert audit == [("console.link", "cli", "9001")]
     token = output.split("/admin/link/")[1].split()[0]

@@ -204,9 +204,9 @@ async def test_my_sessions_list_and_end_only_my_own(console: Console) -> None:
         ended = await console.client.post(f"/admin/sessions/{other_id}/end", data={"csrf": csrf})
         assert ended.status == 200  # back on the listing
         assert (await other_browser.get("/admin/", allow_redirects=False)).status == 303
-        await admin.client.close()
+        await admin.client.session.close()
     finally:
-        await other_browser.close()
+        await other_browser.session.close()
 
 
 async def test_every_page_carries_the_security_headers(console: Console) -> None:
