@@ -7,7 +7,14 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.clock import Clock
-from console import audit_pages, dashboard, member_pages, security, signin_pages
+from console import (
+    approval_pages,
+    audit_pages,
+    dashboard,
+    member_pages,
+    security,
+    signin_pages,
+)
 from console.staff import CLOCK, signed_in
 
 STATIC = Path(__file__).parent / "static"
@@ -24,5 +31,6 @@ def create_console(clock: Clock) -> web.Application:
     console.router.add_routes(dashboard.routes)
     console.router.add_routes(audit_pages.routes)
     console.router.add_routes(member_pages.routes)
+    console.router.add_routes(approval_pages.routes)
     console.router.add_static("/static/", STATIC, name="static", append_version=True)
     return console

@@ -34,6 +34,7 @@ ACTIONS = {
     "invitation.lock": "锁定绑定",
     "volunteer.approve": "志愿审核通过",
     "volunteer.reject": "志愿审核驳回",
+    "group.set": "设置支部群",
     "console.sign_in": "登录后台",
     "console.link": "生成登录链接",
 }

@@ -70,6 +70,41 @@ async def pending(
     return entries, total
 
 
+async def pending_with_members(
+    session: AsyncSession, branch_id: int | None, limit: int
+) -> list[tuple[VolunteerEntry, Member]]:
+    """The oldest `limit` pending entries in the scope, each with its member."""
+    statement = (
+        select(VolunteerEntry, Member)
+        .join(Member, col(Member.id) == col(VolunteerEntry.member_id))
+        .where(VolunteerEntry.state == ReviewState.PENDING.value)
+        .order_by(col(VolunteerEntry.id))
+        .limit(limit)
+    )
+    if branch_id is not None:
+        statement = statement.where(Member.branch_id == branch_id)
+    return [(entry, member) for entry, member in await session.exec(statement)]
+
+
+async def pending_ids(
+    session: AsyncSession, branch_id: int | None, reviewer_id: int, limit: int
+) -> list[int]:
+    """The ids of the oldest `limit` pending entries in the scope, not the reviewer's own."""
+    statement = (
+        select(VolunteerEntry.id)
+        .join(Member, col(Member.id) == col(VolunteerEntry.member_id))
+        .where(
+            VolunteerEntry.state == ReviewState.PENDING.value,
+            VolunteerEntry.member_id != reviewer_id,
+        )
+        .order_by(col(VolunteerEntry.id))
+        .limit(limit)
+    )
+    if branch_id is not None:
+        statement = statement.where(Member.branch_id == branch_id)
+    return [entry_id for entry_id in await session.exec(statement) if entry_id is not None]
+
+
 async def entry_with_member(
     session: AsyncSession, entry_id: int
 ) -> tuple[VolunteerEntry, Member] | None:
@@ -77,7 +112,9 @@ async def entry_with_member(
         select(VolunteerEntry, Member)
         .join(Member, col(Member.id) == col(VolunteerEntry.member_id))
         .where(VolunteerEntry.id == entry_id)
-        .with_for_update()
+        # The entry only: a reviewer's message holds their own member row already, and two
+        # secretaries reviewing each other's entries must not lock each other's rows.
+        .with_for_update(of=VolunteerEntry)  # type: ignore[arg-type]
     )
     row = (await session.exec(statement)).first()
     return (row[0], row[1]) if row else None
