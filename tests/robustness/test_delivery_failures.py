@@ -10,6 +10,7 @@ lease ended they went again (the same reminder twice), and no admin heard of the
 # ruff: noqa: F401, F811 (the dispatcher tests' fixtures are imported and used by name)
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections import Counter
 
@@ -194,3 +195,34 @@ async def test_a_token_endpoint_that_is_down_is_retried_with_backoff(
     assert await rig.run() == Counter(sent=2)
     assert sorted(rig.fake.sent_texts()) == sorted([first.text, second.text])
     assert await states(conversation) == {first.key: "sent", second.key: "sent"}
+
+
+async def test_a_dispatcher_that_lost_its_lease_does_not_send(
+    conversation: Conversation, rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = await two_members_due(conversation)
+    other = rig.another_dispatcher()
+    stalled = rig.dispatcher.limiter.acquire
+    took_over: list[Counter[str]] = []
+    stall = asyncio.Lock()
+
+    async def stall_past_the_lease() -> None:
+        # This dispatcher stalls (a long GC pause, a suspended VM) before its first send; its
+        # lease runs out and the other dispatcher claims and sends everything meanwhile.
+        async with stall:
+            if not took_over:
+                after_the_lease(rig)
+                took_over.append(await other.run_once())
+        await stalled()
+
+    monkeypatch.setattr(rig.dispatcher.limiter, "acquire", stall_past_the_lease)
+
+    assert await rig.run() == Counter()
+
+    assert took_over == [Counter(sent=2)]
+    assert sorted(rig.fake.sent_texts()) == sorted([first.text, second.text])  # once each
+    for item in (first, second):
+        row = await reload(conversation, item)
+        assert (row.state, row.lease_until) == ("sent", None)
+        assert await attempts_of(conversation, row) == [("custom", True, 0)]
+    assert await sending_rows(conversation) == []
