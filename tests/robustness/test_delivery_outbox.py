@@ -111,3 +111,18 @@ async def test_enqueue_inserts_more_than_one_chunk_and_then_nothing_new(
     async with conversation.sessions() as session:
         count = (await session.exec(select(func.count()).select_from(OutboxItem))).one()
     assert count == total
+
+
+async def test_enqueue_counts_exactly_at_a_chunk_boundary_and_for_nothing(
+    conversation: Conversation,
+) -> None:
+    clock = conversation.clock
+    mid = await member_id(conversation, "1001")
+    pushes = [
+        Push(mid, PushKind.NEWS, f"article:{n}", today(clock), "t", "b", clock.now())
+        for n in range(INSERT_CHUNK * 2)
+    ]
+
+    async with transaction(conversation.sessions) as session:
+        assert await outbox.enqueue(session, pushes, clock.now()) == INSERT_CHUNK * 2
+        assert await outbox.enqueue(session, [], clock.now()) == 0
