@@ -13,8 +13,9 @@ from bot.clock import today
 from bot.conversation import Conversation
 from data import outbox
 from data.db import transaction
-from data.models import OutboxItem, PushKind
+from data.models import DeliveryAttempt, OutboxItem, PushKind
 from data.outbox import INSERT_CHUNK, Push
+from tests.conftest import Chat
 from tests.queries import member_id
 
 LEASE = dt.timedelta(minutes=2)
@@ -126,3 +127,19 @@ async def test_enqueue_counts_exactly_at_a_chunk_boundary_and_for_nothing(
     async with transaction(conversation.sessions) as session:
         assert await outbox.enqueue(session, pushes, clock.now()) == INSERT_CHUNK * 2
         assert await outbox.enqueue(session, [], clock.now()) == 0
+
+
+async def test_a_push_shown_in_a_reply_is_done_with_its_attempt(chat: Chat) -> None:
+    conversation = chat.conversation
+    await enqueue(conversation, "1001", "今晚的微资讯")
+    now = conversation.clock.now()
+
+    assert "今晚的微资讯" in await chat.say("1001", "今日")
+
+    async with conversation.sessions() as session:
+        (item,) = await session.exec(select(OutboxItem))
+        attempts = list(await session.exec(select(DeliveryAttempt)))
+    assert (item.state, item.done_at) == ("mailbox", now)
+    assert [(a.outbox_id, a.method, a.ok, a.at, a.detail) for a in attempts] == [
+        (item.id, "reply", True, now, "")
+    ]
