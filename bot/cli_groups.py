@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import getpass
+import socket
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from bot.cli_runtime import database, out, run
+from bot.cli_runtime import database, err, out, run
+from bot.clock import SystemClock
 from bot.settings import Settings
 from data import groups
+from data.audit import Actor, Door
 from data.db import session_factory, transaction
 
 groups_app = typer.Typer(help="Branch QQ groups (OneBot).", no_args_is_help=True)
@@ -22,16 +26,31 @@ def groups_set(
     group_id: Annotated[str, typer.Argument(help="The QQ group number.")],
 ) -> None:
     """Post the branch's lessons and news to this QQ group (replaces its previous group)."""
-    if not group_id.isdigit():
-        out.print(f"[red]A QQ group number is digits only:[/red] {group_id}")
+    if not groups.is_group_id(group_id):  # refused before the database is even opened
+        err.print(f"A QQ group number is ASCII digits only (at most 18): {group_id!r}")
         raise typer.Exit(1)
 
     async def work(settings: Settings) -> None:
+        now = SystemClock(settings.zone).now()
         async with database(settings) as engine, transaction(session_factory(engine)) as session:
-            await groups.set_group(session, branch, CHANNEL, group_id)
+            await groups.set_group(session, branch, CHANNEL, group_id, _operator(), now)
 
-    run(work)
+    try:
+        run(work)
+    except groups.GroupError as problem:
+        err.print(str(problem))
+        raise typer.Exit(1) from None
     out.print(f"{branch} → QQ group {group_id}")
+
+
+def _operator() -> Actor:
+    """Who runs the command line, for the audit log: the system user on this host."""
+    host = socket.gethostname()
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container's uid without a name
+        user = "unknown"
+    return Actor(Door.CLI, f"cli:{user}@{host}", host)
 
 
 @groups_app.command("list")

@@ -1,10 +1,13 @@
 """Sends what the outbox holds, within WeChat's rules, and records every answer.
 
-Claim (one transaction: lease whole bundles of due items) → deliver (no database work:
-API calls under a concurrency bound and a rate limit) → apply (one transaction: states,
-attempts, windows, mailbox). A dispatcher killed between send and apply leaves its items
-leased; when the lease runs out they are due again (at least once; template sends carry
-the outbox key as `client_msg_id`, so the platform drops a repeat).
+Claim (one transaction: lease whole bundles of due items) → deliver (API calls under a
+concurrency bound and a rate limit; the lease is renewed as it goes) → apply (one
+transaction: states, attempts, windows, mailbox, for the rows still held). Whatever a call
+raises becomes a recorded attempt of the items it was for — retried with backoff when it
+may pass, failed otherwise — and the other bundles go on. A dispatcher killed between send
+and apply leaves its items leased; when the lease runs out they are due again (at least
+once; template sends carry the outbox key as `client_msg_id`, so the platform drops a
+repeat).
 """
 
 from __future__ import annotations
@@ -16,21 +19,31 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from sqlalchemy import insert, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.channels.onebot_api import OneBotApi
-from bot.channels.outbound import Answer, TransientError
-from bot.channels.wechat_api import WeChatApi, WeChatApiError
+from bot.channels.outbound import Answer
+from bot.channels.wechat_api import WeChatApi
 from bot.clock import Clock, today
+from bot.delivery import (
+    BUSY,
+    CONFIGURATION,
+    CallFailed,
+    Failure,
+    Holder,
+    LeaseLost,
+    Results,
+    classify,
+)
 from bot.messages import cut_to_fit
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from content.texts import render
-from data import audience, groups, members, outbox
+from data import audience, groups, leases, members, outbox
 from data.db import Sessions, transaction
 from data.models import (
     Binding,
@@ -55,8 +68,7 @@ RESERVE = {0: 0, 1: 1, 2: 2}
 WINDOW_CLOSED = frozenset({45015, 45047})
 NOT_FOLLOWING = 43004
 DAILY_QUOTA = 45009
-CONFIGURATION = frozenset({40164, 48001})
-BUSY = -1
+GROUP_BATCH = 50
 # How long an item for an account no push reaches waits between looks (`_deliver_addressed`).
 HOLD_FOR_REPLY = dt.timedelta(days=1)
 
@@ -70,56 +82,7 @@ class Bundle:
     in_group: bool = False  # the member's branch has a QQ group for lessons and news
 
 
-@dataclass
-class Results:
-    """What delivery decided; written in one transaction afterwards."""
-
-    now: dt.datetime
-    items: list[dict[str, object]] = field(default_factory=list)
-    attempts: list[dict[str, object]] = field(default_factory=list)
-    bindings: dict[int, dict[str, object]] = field(default_factory=dict)
-    mailbox: list[dict[str, object]] = field(default_factory=list)
-    alerts: set[int] = field(default_factory=set)
-    counts: Counter[str] = field(default_factory=Counter)
-
-    def attempt(
-        self, item: OutboxItem, method: str, ok: bool, answer: Answer | None, detail: str = ""
-    ) -> None:
-        self.attempts.append(
-            {
-                "outbox_id": item.id,
-                "at": self.now,
-                "method": method,
-                "ok": ok,
-                "errcode": answer.errcode if answer else None,
-                "detail": (detail or (answer.errmsg if answer else ""))[:300],
-            }
-        )
-
-    def finish(
-        self, item: OutboxItem, state: OutboxState, error: str = "", **extra: object
-    ) -> None:
-        self.items.append(
-            {
-                "id": item.id,
-                "state": state.value,
-                "lease_until": None,
-                "done_at": self.now if state is not OutboxState.PENDING else None,
-                "last_error": error[:300],
-                **extra,
-            }
-        )
-        self.counts["retry" if state is OutboxState.PENDING else state.value] += 1
-
-    def to_mailbox(self, item: OutboxItem, why: str) -> None:
-        self.mailbox.append(
-            {"member_id": item.member_id, "text": item.brief, "created_at": self.now}
-        )
-        self.attempt(item, "mailbox", True, None, why)
-        self.finish(item, OutboxState.MAILBOX)
-
-    def binding(self, binding: Binding, **changes: object) -> None:
-        self.bindings.setdefault(binding.id or 0, {"id": binding.id}).update(changes)
+Guard = Callable[[], Awaitable[None]]  # awaited right before a call; raises to call it off
 
 
 class Dispatcher:
@@ -139,6 +102,9 @@ class Dispatcher:
         self.api = api
         self.rng = rng or random.Random()
         self.lease = dt.timedelta(seconds=settings.delivery_lease_seconds)
+        self.retries = leases.Retries(
+            settings.delivery_max_attempts, settings.delivery_backoff_seconds, self.rng
+        )
         self.limiter = RateLimiter(settings.delivery_rate, burst=settings.delivery_concurrency)
         self.slots = asyncio.Semaphore(settings.delivery_concurrency)
         self.custom_paused_until: dt.datetime | None = None
@@ -148,10 +114,10 @@ class Dispatcher:
         total: Counter[str] = Counter()
         if self.onebot is not None:
             total.update(await self._post_to_groups())
-        while bundles := await self._claim():
-            now = self.clock.now()
-            results = Results(now)
-            await asyncio.gather(*(self._deliver(bundle, results) for bundle in bundles))
+        while claimed := await self._claim():
+            bundles, holder = claimed
+            results = Results(self.clock.now(), holder, self.retries)
+            await asyncio.gather(*(self._deliver_safely(bundle, results) for bundle in bundles))
             await self._apply(results)
             total.update(results.counts)
             if progress:
@@ -168,57 +134,66 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
 
+    # --- QQ group posts ---------------------------------------------------------------------
+
     async def _post_to_groups(self) -> Counter[str]:
         """Lessons and news for the branches' QQ groups, one at a time (paced by the API)."""
         done: Counter[str] = Counter()
         while True:
+            now = self.clock.now()
             async with transaction(self.sessions) as session:
-                posts = await groups.claim_due(session, self.clock.now(), 50, self.lease)
+                posts = await groups.claim_due(session, now, GROUP_BATCH, self.lease)
             if not posts:
                 return done
-            changes = [await self._post(post) for post in posts]
-            done.update("retry" if c["state"] == "pending" else str(c["state"]) for c in changes)
+            lease = leases.Lease.over(GroupPost, posts, now + self.lease)
+            holder = Holder(self.sessions, self.clock, lease, self.lease)
+            changes = [await self._post(post, holder) for post in posts]
             async with transaction(self.sessions) as session:
-                await session.exec(update(GroupPost), params=changes)
-
-    async def _post(self, post: GroupPost) -> dict[str, object]:
-        """Send one group post; the row's new values."""
-        assert self.onebot is not None
-        onebot = self.onebot
-        try:
-            answer = await self._call(
-                lambda: onebot.send_group(post.group_id, post.text, post.image)
+                held = await leases.settle(session, holder.lease, changes)
+            done.update(
+                "retry" if c["state"] == "pending" else str(c["state"])
+                for c in changes
+                if c["id"] in held and "done_at" in c
             )
-            error = "" if answer.ok else f"{answer.errcode} {answer.errmsg}"
-        except TransientError as problem:
-            error = str(problem)
+
+    async def _post(self, post: GroupPost, holder: Holder) -> leases.Change:
+        """Send one group post; the row's new values."""
+        assert self.onebot is not None and post.id is not None
+        onebot = self.onebot
+        post_id = post.id
+        failure: Failure | None = None
+        if not groups.is_group_id(post.group_id):  # stored before ids were checked
+            failure = Failure(False, f"not a QQ group number: {post.group_id!r}")
+        else:
+            try:
+                answer = await self._call(
+                    lambda: onebot.send_group(
+                        post.group_id, post.text, post.image, lambda: holder.confirm([post_id])
+                    )
+                )
+            except LeaseLost:
+                return leases.given_back(post)  # settled only if still held after all
+            except CallFailed as failed:
+                failure = failed.failure
+            else:
+                if not answer.ok:
+                    failure = Failure(True, f"{answer.errcode} {answer.errmsg}", answer.errcode)
         now = self.clock.now()
-        change: dict[str, object] = {"id": post.id, "lease_until": None, "last_error": error}
-        attempts = post.attempts + 1
-        if not error:
-            return change | {"state": OutboxState.SENT.value, "done_at": now}
-        if attempts >= self.settings.delivery_max_attempts:
-            return change | {
-                "state": OutboxState.FAILED.value,
-                "done_at": now,
-                "attempts": attempts,
-            }
-        return change | {
-            "state": OutboxState.PENDING.value,
-            "attempts": attempts,
-            "due_at": now + self._backoff(attempts),
-        }
+        if failure is None:
+            return leases.done(post, OutboxState.SENT, now)
+        log.warning("group post %s failed: %s", post.key, failure.detail)
+        if failure.transient:
+            return self.retries.after(post, now, failure.detail)
+        return leases.done(post, OutboxState.FAILED, now, failure.detail)
 
-    def _backoff(self, attempts: int) -> dt.timedelta:
-        """Exponential from QIYI_DELIVERY_BACKOFF_SECONDS, with ±50% jitter."""
-        seconds = self.settings.delivery_backoff_seconds * 2 ** (attempts - 1)
-        return dt.timedelta(seconds=seconds * self.rng.uniform(0.5, 1.5))
+    # --- members' pushes --------------------------------------------------------------------
 
-    async def _claim(self) -> list[Bundle]:
+    async def _claim(self) -> tuple[list[Bundle], Holder] | None:
+        now = self.clock.now()
         async with transaction(self.sessions) as session:
-            items = await outbox.claim_due(session, self.clock.now(), BATCH_MEMBERS, self.lease)
+            items = await outbox.claim_due(session, now, BATCH_MEMBERS, self.lease)
             if not items:
-                return []
+                return None
             member_ids = sorted({item.member_id for item in items})
             wechat = await members.bindings_of(session, member_ids, CHANNEL)
             qq: dict[int, Binding] = {}
@@ -226,14 +201,18 @@ class Dispatcher:
             branch_of: dict[int, int] = {}
             if self.onebot is not None:
                 qq = await members.bindings_of(session, member_ids, QQ_CHANNEL)
+                # A group whose stored id is not a number cannot be posted to: its members
+                # get lessons and news privately instead.
                 grouped_branches = {
-                    g.branch_id for g in await groups.on_channel(session, QQ_CHANNEL)
+                    g.branch_id
+                    for g in await groups.on_channel(session, QQ_CHANNEL)
+                    if groups.is_group_id(g.group_id)
                 }
                 branch_of = await members.branches_of(session, member_ids)
         grouped: dict[int, list[OutboxItem]] = {}
         for item in items:
             grouped.setdefault(item.member_id, []).append(item)
-        return [
+        bundles = [
             Bundle(
                 mid,
                 grouped[mid],
@@ -243,24 +222,62 @@ class Dispatcher:
             )
             for mid in member_ids
         ]
+        lease = leases.Lease.over(OutboxItem, items, now + self.lease)
+        return bundles, Holder(self.sessions, self.clock, lease, self.lease)
 
-    async def _call(self, send: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, send: Callable[[], Awaitable[T]], guard: Guard | None = None) -> T:
+        """One platform call in its turn; whatever it raises comes out as `CallFailed` (or
+        `LeaseLost`, when the guard finds the items are no longer this dispatcher's)."""
         async with self.slots:
             await self.limiter.acquire()
-            return await send()
+            if guard is not None:
+                await guard()
+            try:
+                return await send()
+            except (LeaseLost, CallFailed):
+                raise
+            except Exception as problem:
+                failure = classify(problem)
+                if not failure.transient:
+                    log.error("send failed for good: %s", failure.detail, exc_info=problem)
+                raise CallFailed(failure) from problem
 
-    def _retry(self, results: Results, item: OutboxItem, error: str) -> None:
-        attempts = item.attempts + 1
-        if attempts >= self.settings.delivery_max_attempts:
-            results.finish(item, OutboxState.FAILED, error, attempts=attempts)
-            return
-        results.finish(
-            item,
-            OutboxState.PENDING,
-            error,
-            attempts=attempts,
-            due_at=results.now + self._backoff(attempts),
-        )
+    def _wechat_guard(self, results: Results, items: list[OutboxItem]) -> Guard:
+        """Before a WeChat call: the items are still held, and the access token has not
+        already failed this round (then the call fails alike, without asking again)."""
+
+        async def guard() -> None:
+            await results.holder.confirm(item.id for item in items if item.id is not None)
+            if results.wechat_down is not None:
+                raise CallFailed(results.wechat_down)
+
+        return guard
+
+    def _failed(
+        self, results: Results, items: list[OutboxItem], method: str, failure: Failure
+    ) -> None:
+        if failure.token and results.wechat_down is None:
+            log.error("no WeChat access token: %s", failure.detail)
+            results.wechat_down = failure
+        for item in items:
+            results.fail(item, method, failure)
+
+    async def _deliver_safely(self, bundle: Bundle, results: Results) -> None:
+        """Deliver one bundle; no exception leaves an item of it unsettled."""
+        try:
+            await self._deliver(bundle, results)
+        except LeaseLost:
+            # Another dispatcher took (some of) these rows over: what is still held goes back
+            # to pending untried; the rest is the other's to send.
+            for item in bundle.items:
+                if item.id not in results.settled and results.holder.holds(item.id):
+                    results.give_back(item)
+        except Exception as problem:
+            failure = classify(problem)
+            log.exception("delivery to member %s failed", bundle.member_id)
+            for item in bundle.items:
+                if item.id not in results.settled:
+                    results.fail(item, "dispatch", failure)
 
     def _window_left(self, binding: Binding, now: dt.datetime) -> int:
         if binding.window_until is None or binding.window_until <= now:
@@ -319,14 +336,9 @@ class Dispatcher:
             # No push reaches that account (the official QQ bot sends nothing unsolicited):
             # the item waits, pending, for the account's next message to fold it in
             # (`outbox.waiting_for`), looked at again daily until the tries run out.
-            attempts = item.attempts + 1
             why = f"waits for a message from the {channel} account"
             results.attempt(item, "reply", False, None, why)
-            if attempts >= self.settings.delivery_max_attempts:
-                results.finish(item, OutboxState.FAILED, why, attempts=attempts)
-            else:
-                due = results.now + HOLD_FOR_REPLY
-                results.finish(item, OutboxState.PENDING, why, attempts=attempts, due_at=due)
+            results.retry(item, why, delay=HOLD_FOR_REPLY)
 
     async def _deliver_qq(
         self, bundle: Bundle, qq: Binding, items: list[OutboxItem], results: Results
@@ -344,19 +356,22 @@ class Dispatcher:
         if not private:
             return
         text = private[0].text if len(private) == 1 else render("push_digest", items=private)
+        ids = [item.id for item in private if item.id is not None]
         try:
-            answer = await self._call(lambda: onebot.send_private(qq.external_id, text))
-        except TransientError as problem:
-            for item in private:
-                results.attempt(item, "qq", False, None, str(problem))
-                self._retry(results, item, str(problem))
+            answer = await self._call(
+                lambda: onebot.send_private(
+                    qq.external_id, text, lambda: results.holder.confirm(ids)
+                )
+            )
+        except CallFailed as failed:
+            self._failed(results, private, "qq", failed.failure)
             return
         for item in private:
             results.attempt(item, "qq", answer.ok, answer)
             if answer.ok:
                 results.finish(item, OutboxState.SENT)
             else:
-                self._retry(results, item, f"{answer.errcode} {answer.errmsg}")
+                results.retry(item, f"{answer.errcode} {answer.errmsg}")
 
     async def _send_custom(
         self, binding: Binding, items: list[OutboxItem], results: Results
@@ -375,11 +390,9 @@ class Dispatcher:
             return await api.send_text(binding.external_id, text)
 
         try:
-            answer = await self._call(send)
-        except TransientError as problem:
-            for item in items:
-                results.attempt(item, "custom", False, None, str(problem))
-                self._retry(results, item, str(problem))
+            answer = await self._call(send, self._wechat_guard(results, items))
+        except CallFailed as failed:
+            self._failed(results, items, "custom", failed.failure)
             return []
         if answer is None:
             return items
@@ -415,10 +428,10 @@ class Dispatcher:
             if binding.window_budget - used - sent <= RESERVE[item.priority]:
                 break  # the rest of the budget is kept for what matters more
             try:
-                media_id = await api.upload_image(path)
+                media_id = await self._call(lambda p=path: api.upload_image(p))  # type: ignore[misc]
                 answer = await self._call(lambda m=media_id: api.send_image(binding.external_id, m))  # type: ignore[misc]
-            except (TransientError, WeChatApiError, OSError) as problem:
-                results.attempt(item, "image", False, None, str(problem))
+            except CallFailed as failed:
+                results.attempt(item, "image", False, None, failed.failure.detail)
                 continue
             results.attempt(item, "image", answer.ok, answer)
             sent += int(answer.ok)
@@ -433,7 +446,7 @@ class Dispatcher:
                 results.binding(binding, reachable=False)
                 results.finish(item, OutboxState.SKIPPED, error)
             elif answer.errcode == BUSY:
-                self._retry(results, item, error)
+                results.retry(item, error)
             else:
                 if answer.errcode in CONFIGURATION:
                     log.error("WeChat configuration error %s: no retry", error)
@@ -451,11 +464,11 @@ class Dispatcher:
         data = {"thing1": item.brief[:20], "time2": results.now.strftime("%Y-%m-%d %H:%M")}
         try:
             answer = await self._call(
-                lambda: api.send_template(binding.external_id, template, data, item.key)
+                lambda: api.send_template(binding.external_id, template, data, item.key),
+                self._wechat_guard(results, [item]),
             )
-        except TransientError as problem:
-            results.attempt(item, "template", False, None, str(problem))
-            self._retry(results, item, str(problem))
+        except CallFailed as failed:
+            self._failed(results, [item], "template", failed.failure)
             return
         results.attempt(item, "template", answer.ok, answer)
         if answer.ok:
@@ -466,15 +479,17 @@ class Dispatcher:
             results.to_mailbox(item, f"template refused: {answer.errcode} {answer.errmsg}")
 
     async def _apply(self, results: Results) -> None:
+        """One transaction: the rows still held get their new state (a row another
+        dispatcher took over meanwhile is its to settle); every attempt made is recorded."""
         async with transaction(self.sessions) as session:
-            if results.items:
-                await session.exec(update(OutboxItem), params=results.items)
+            held = await leases.settle(session, results.holder.lease, results.items)
             if results.attempts:
                 await session.exec(insert(DeliveryAttempt), params=results.attempts)
             if results.bindings:
                 await session.exec(update(Binding), params=list(results.bindings.values()))
-            if results.mailbox:
-                await session.exec(insert(MailboxItem), params=results.mailbox)
+            mailbox = [row for item_id, row in results.mailbox if item_id in held]
+            if mailbox:
+                await session.exec(insert(MailboxItem), params=mailbox)
             if results.alerts:
                 await _alert_admins(session, self.clock, results.alerts)
 

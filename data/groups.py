@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,24 +11,60 @@ from sqlalchemy import or_
 from sqlmodel import and_, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from data import audit, leases
+from data.audit import Actor
 from data.db import insert_new
-from data.members import branch_ids_by_name
 from data.models import Branch, BranchGroup, GroupPost, OutboxState
 
+# A QQ group number: ASCII digits only (`str.isdigit` would also pass "²" or "٣", which
+# `int()` refuses or reads as another number), short enough for OneBot's 64-bit ids.
+GROUP_ID = re.compile(r"[0-9]{1,18}")
 
-async def set_group(session: AsyncSession, branch: str, channel: str, group_id: str) -> None:
-    """The branch's group on `channel` is `group_id` (replacing the one it had)."""
-    branch_id = (await branch_ids_by_name(session, {branch}))[branch]
+
+class GroupError(ValueError):
+    """A group setting refused; the message says why, in one line."""
+
+
+def is_group_id(group_id: str) -> bool:
+    return GROUP_ID.fullmatch(group_id) is not None
+
+
+async def set_group(
+    session: AsyncSession, branch: str, channel: str, group_id: str, actor: Actor, at: dt.datetime
+) -> None:
+    """The branch's group on `channel` is `group_id` (replacing the one it had), audited.
+
+    Raises `GroupError` for a group id that is not ASCII digits or a branch not in the roster
+    (a typo must not create a branch).
+    """
+    if not is_group_id(group_id):
+        raise GroupError(f"A QQ group number is ASCII digits only (at most 18): {group_id!r}")
+    branch_id = (await session.exec(select(Branch.id).where(Branch.name == branch))).one_or_none()
+    if branch_id is None:
+        raise GroupError(f"No branch named {branch!r} (the names are as in the roster)")
     statement = select(BranchGroup).where(
         or_(
             and_(BranchGroup.branch_id == branch_id, BranchGroup.channel == channel),
             and_(BranchGroup.channel == channel, BranchGroup.group_id == group_id),
         )
     )
-    for existing in await session.exec(statement):
+    replaced = list(await session.exec(statement))
+    for existing in replaced:
         await session.delete(existing)
     await session.flush()
     session.add(BranchGroup(branch_id=branch_id, channel=channel, group_id=group_id))
+    before = {f"{g.branch_id}:{g.channel}": g.group_id for g in replaced}
+    await audit.record(
+        session,
+        actor,
+        "group.set",
+        object_type="branch_group",
+        object_id=f"{branch_id}:{channel}",
+        branch_id=branch_id,
+        at=at,
+        before=before,
+        after={"branch": branch, "channel": channel, "group_id": group_id},
+    )
 
 
 async def listing(session: AsyncSession) -> list[tuple[str, str, str]]:
@@ -85,20 +122,14 @@ async def enqueue(session: AsyncSession, posts: Sequence[Post], now: dt.datetime
 async def claim_due(
     session: AsyncSession, now: dt.datetime, limit: int, lease: dt.timedelta
 ) -> list[GroupPost]:
-    due = or_(
-        and_(GroupPost.state == OutboxState.PENDING.value, GroupPost.due_at <= now),
-        and_(GroupPost.state == OutboxState.SENDING.value, col(GroupPost.lease_until) < now),
-    )
+    """Lease up to `limit` due posts, oldest first (see `data.leases`)."""
     statement = (
         select(GroupPost)
-        .where(due)
+        .where(leases.due(GroupPost, now))
         .order_by(col(GroupPost.due_at), col(GroupPost.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     posts = list(await session.exec(statement))
-    for post in posts:
-        post.state = OutboxState.SENDING.value
-        post.lease_until = now + lease
-        session.add(post)
+    leases.take(session, posts, now, lease)
     return posts

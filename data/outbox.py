@@ -7,9 +7,10 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, update
-from sqlmodel import and_, col, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from data import leases
 from data.db import insert_new
 from data.limits import shortened
 from data.models import DeliveryAttempt, OutboxItem, OutboxState, PushKind
@@ -86,19 +87,13 @@ async def enqueue(
     return added + await flush()
 
 
-def _due(now: dt.datetime):  # type: ignore[no-untyped-def]
-    return or_(
-        and_(OutboxItem.state == OutboxState.PENDING.value, OutboxItem.due_at <= now),
-        and_(OutboxItem.state == OutboxState.SENDING.value, col(OutboxItem.lease_until) < now),
-    )
-
-
 async def claim_due(
     session: AsyncSession, now: dt.datetime, members: int, lease: dt.timedelta
 ) -> list[OutboxItem]:
     """Lease every due item of up to `members` members (whole bundles), oldest first.
 
-    An item whose lease ran out (its dispatcher died mid-send) is due again. On PostgreSQL
+    An item whose lease ran out (its dispatcher died mid-send) is due again (`data.leases`:
+    renewing and settling the lease are shared with the group posts). On PostgreSQL
     rows another dispatcher holds are skipped, so several dispatchers share the work.
     """
     # Members are picked from a bounded window of the oldest due rows (an index range scan on
@@ -127,15 +122,12 @@ async def claim_due(
         return []
     statement = (
         select(OutboxItem)
-        .where(col(OutboxItem.member_id).in_(chosen), _due(now))
+        .where(col(OutboxItem.member_id).in_(chosen), leases.due(OutboxItem, now))
         .order_by(col(OutboxItem.member_id), col(OutboxItem.priority), col(OutboxItem.id))
         .with_for_update(skip_locked=True)
     )
     items = list(await session.exec(statement))
-    for item in items:
-        item.state = OutboxState.SENDING.value
-        item.lease_until = now + lease
-        session.add(item)
+    leases.take(session, items, now, lease)
     return items
 
 

@@ -20,7 +20,15 @@ from data.db import Sessions
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Answer", "TransientError", "WeChatApi", "WeChatApiError", "create_menu", "stable_token"]
+__all__ = [
+    "Answer",
+    "TokenRefused",
+    "TransientError",
+    "WeChatApi",
+    "WeChatApiError",
+    "create_menu",
+    "stable_token",
+]
 
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 
@@ -32,15 +40,24 @@ class WeChatApiError(Exception):
         self.errmsg = errmsg
 
 
+class TokenRefused(WeChatApiError):
+    """The token endpoint refused (40164 IP not whitelisted, 40013/40125 a wrong AppID or
+    AppSecret …): every API call fails alike until the configuration is fixed."""
+
+
 async def _post(http: aiohttp.ClientSession, url: str, **kwargs: Any) -> dict[str, Any]:
     try:
         async with http.post(url, **kwargs) as response:
             if response.status >= 500:
                 raise TransientError(f"HTTP {response.status}")
             response.raise_for_status()
-            body: dict[str, Any] = await response.json(content_type=None)
+            body = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise TransientError(f"{type(exc).__name__}: {exc}") from None
+    except ValueError as exc:  # a proxy's or gateway's page instead of the API's JSON
+        raise TransientError(f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise TransientError(f"not a JSON object: {str(body)[:100]}")
     return body
 
 
@@ -68,7 +85,7 @@ async def stable_token(
         },
     )
     if body.get("errcode", 0) != 0:
-        raise WeChatApiError(int(body["errcode"]), str(body.get("errmsg", "")))
+        raise TokenRefused(int(body["errcode"]), str(body.get("errmsg", "")))
     return str(body["access_token"]), int(body.get("expires_in", 7200))
 
 

@@ -40,7 +40,7 @@ from bot.dispatcher import Dispatcher
 from bot.messages import Inbound, InboundKind, Sender
 from bot.pushes import enqueue_article, enqueue_reminders
 from content.texts import render
-from data import groups, members
+from data import audit, groups, members
 from data.db import session_factory, transaction
 from data.models import (
     Binding,
@@ -718,7 +718,10 @@ async def test_a_failing_group_post_is_retried_later(pushing: Pushing) -> None:
     onebot = pushing.onebot
     app = onebot.app
     async with transaction(session_factory(app[ENGINE])) as session:
-        await groups.set_group(session, "第一党支部", "qq", str(GROUP))
+        operator = audit.Actor(audit.Door.CLI, "cli:test@host", "host")
+        await groups.set_group(
+            session, "第一党支部", "qq", str(GROUP), operator, pushing.clock.now()
+        )
     async with transaction(session_factory(app[ENGINE])) as session:
         await enqueue_article(session, app[SETTINGS], pushing.clock, PushKind.NEWS)
     pushing.fake.fail_next(SEND_GROUP, 120, "发送群消息失败")

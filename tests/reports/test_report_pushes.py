@@ -8,10 +8,10 @@ from sqlmodel import col, select
 
 from bot import report_pushes
 from bot.reports.periods import PeriodKind
-from data import groups
+from data import audit, groups
 from data.db import transaction
 from data.models import GroupPost, OutboxItem, PushKind
-from tests.conftest import SHANGHAI, Chat, make_settings
+from tests.conftest import MORNING, SHANGHAI, Chat, make_settings
 
 
 async def test_month_report_goes_to_staff_on_the_first(chat: Chat) -> None:
@@ -55,7 +55,8 @@ async def test_report_is_posted_to_branch_groups(chat: Chat) -> None:
     conversation = chat.conversation
     settings = make_settings("unused", onebot_api_url="http://127.0.0.1:9")
     async with transaction(conversation.sessions) as session:
-        await groups.set_group(session, "第一党支部", "qq", "123456")
+        operator = audit.Actor(audit.Door.CLI, "cli:test@host", "host")
+        await groups.set_group(session, "第一党支部", "qq", "123456", operator, MORNING)
     conversation.clock.set(dt.datetime(2027, 1, 1, 8, 10, tzinfo=SHANGHAI))
     async with transaction(conversation.sessions) as session:
         await report_pushes.enqueue_report(
