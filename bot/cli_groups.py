@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import getpass
-import socket
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from bot.cli_runtime import database, err, out, run
+from bot.cli_runtime import cli_actor, database, err, out, run
 from bot.clock import SystemClock
 from bot.settings import Settings
 from data import groups
-from data.audit import Actor, Door
 from data.db import session_factory, transaction
 
 groups_app = typer.Typer(help="Branch QQ groups (OneBot).", no_args_is_help=True)
@@ -33,7 +30,7 @@ def groups_set(
     async def work(settings: Settings) -> None:
         now = SystemClock(settings.zone).now()
         async with database(settings) as engine, transaction(session_factory(engine)) as session:
-            await groups.set_group(session, branch, CHANNEL, group_id, _operator(), now)
+            await groups.set_group(session, branch, CHANNEL, group_id, cli_actor(), now)
 
     try:
         run(work)
@@ -41,16 +38,6 @@ def groups_set(
         err.print(str(problem))
         raise typer.Exit(1) from None
     out.print(f"{branch} → QQ group {group_id}")
-
-
-def _operator() -> Actor:
-    """Who runs the command line, for the audit log: the system user on this host."""
-    host = socket.gethostname()
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # a container's uid without a name
-        user = "unknown"
-    return Actor(Door.CLI, f"cli:{user}@{host}", host)
 
 
 @groups_app.command("list")
