@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.messages import Sender
 from bot.router import UsageError
+from bot.textforms import parsed
 from content.texts import render
 from data import members
 from data.models import Member
@@ -26,7 +27,7 @@ class BindArgs:
 
 
 def parse_bind(args: str) -> BindArgs:
-    parts = args.split()
+    parts = parsed(args).split()
     if len(parts) != 2:
         raise UsageError("bind_format")
     return BindArgs(parts[0], parts[1])
