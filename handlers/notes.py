@@ -50,7 +50,7 @@ def parse_note(args: str) -> str:
     usage="笔记 <学习心得>",
     summary="记录学习笔记，每周一篇800字以上为“周写一文”",
     parse=parse_note,
-    max_chars=2 * MAX_CHARS,  # so that a long note hears how long a note may be
+    max_chars=2 * MAX_CHARS,  # above MAX_CHARS, parse_note answers with the note limit
 )
 async def write_note(
     args: str,

@@ -43,7 +43,7 @@ EVENT_WINDOW = ContactWindow(dt.timedelta(minutes=1), 3)
 EVENTS_OPENING_WINDOW = {"subscribe", "subscribe_scan", "scan", "click"}
 
 
-class FileMessage(BaseMessage):  # type: ignore[misc]
+class FileMessage(BaseMessage):
     """A file a member sends (MsgType `file`). wechatpy (1.8 and its master alike) has no
     type for it, and the platform's message list does not document it; the fields are those
     the platform posts: Title (the file name), FileKey, FileMd5, FileTotalLen — and MediaId,
