@@ -196,7 +196,7 @@ class Conversation:
 
     async def _run(self, command: Command, args: str, available: dict[str, Any]) -> str:
         try:
-            available["args"] = command.parse(args) if command.parse else args
+            available["args"] = command.read_args(args)
             return await call(command.handler, command.params, available)
         except UsageError as problem:
             # A handler may find the problem after writing: the transaction is rolled back.

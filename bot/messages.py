@@ -49,6 +49,17 @@ class Inbound:
     media: tuple[Media, ...] = ()
 
 
+# The longest text an adapter passes on (characters): twice the longest any command takes
+# (a 5,000-character note), so a command still sees that it was given too much and says so,
+# while no step on the message path ever works through more.
+INBOUND_TEXT_LIMIT = 10_000
+
+
+def bounded_text(text: str) -> str:
+    """An inbound text as adapters pass it on: at most `INBOUND_TEXT_LIMIT` characters."""
+    return text[:INBOUND_TEXT_LIMIT]
+
+
 # The tightest text limit of the channels (a WeChat passive reply): handlers that
 # compose long texts choose a shorter form above it, adapters cut as a last resort.
 TEXT_LIMIT_BYTES = 2048

@@ -8,10 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.messages import InboundKind
+from bot.textforms import read, typed
 from data.models import Role
 
 Handler = Callable[..., Awaitable[str]]
 Parser = Callable[[str], Any]
+
+# The arguments a command takes, in characters, unless it declares more: enough for any id,
+# amount, time or name with a short remark; a command with free text declares its own.
+DEFAULT_MAX_CHARS = 100
 
 # What a handler may ask for by parameter name; `Conversation` provides them.
 INJECTABLE = frozenset(
@@ -50,10 +55,18 @@ class Command:
     summary: str
     parse: Parser | None
     params: tuple[str, ...]
+    max_chars: int = DEFAULT_MAX_CHARS
 
     @property
     def name(self) -> str:
         return self.names[0]
+
+    def read_args(self, args: str) -> Any:
+        """The handler's `args`: the text after the command word, within the command's length
+        and through its parser; `UsageError` when they do not fit."""
+        if len(args) > self.max_chars:
+            raise UsageError("too_long", most=self.max_chars)
+        return self.parse(args) if self.parse else args
 
 
 def _parameters(handler: Handler) -> tuple[str, ...]:
@@ -78,11 +91,15 @@ class Router:
         summary: str,
         role: Role | None = Role.MEMBER,
         parse: Parser | None = None,
+        max_chars: int = DEFAULT_MAX_CHARS,
     ) -> Callable[[Handler], Handler]:
-        """Declare a command: its words, who may use it, its help line and its argument parser."""
+        """Declare a command: its words, who may use it, its help line, its argument parser and
+        how long its arguments may be."""
 
         def register(handler: Handler) -> Handler:
-            command = Command(names, handler, role, usage, summary, parse, _parameters(handler))
+            command = Command(
+                names, handler, role, usage, summary, parse, _parameters(handler), max_chars
+            )
             for name in names:
                 if name in self._by_name:
                     raise ValueError(f"command word {name!r} is declared twice")
@@ -101,12 +118,30 @@ class Router:
         return register
 
     def match(self, text: str) -> tuple[Command, str] | None:
-        """The command a text starts with (longest word first) and the rest as its arguments."""
-        text = text.strip().lstrip("/／").lstrip()
+        """The command a text starts with (longest word first) and the rest as its arguments.
+
+        The one place where what a member sent is normalised before routing: the command
+        word is read in the parsed form (full-width `／学习：` as `/学习:`, zero-width and
+        control characters gone); the arguments are returned as typed, minus invisible
+        characters, for the parser to read numbers from and to keep free text as written
+        (see bot.textforms).
+        """
+        # Only the head is parsed here: the arguments can be long, and the word is short.
+        source = typed(text)
+        head = read(source[: self._head_length])
+        words = head.text.lstrip("/").lstrip()
+        skipped = len(head.text) - len(words)
         for name in self._longest_first:
-            if text.startswith(name):
-                return self._by_name[name], text[len(name) :].strip().lstrip(":：").strip()
+            if words.startswith(name):
+                start = skipped + len(name)
+                rest = head.source_from(start) + source[len(head.source) :]
+                return self._by_name[name], rest.strip().lstrip(":：").strip()
         return None
+
+    @property
+    def _head_length(self) -> int:
+        # Room for a leading "/" and spaces before the longest word.
+        return 2 * max((len(name) for name in self._by_name), default=0) + 8
 
     def event_handler(self, kind: InboundKind) -> tuple[Handler, tuple[str, ...]] | None:
         return self._events.get(kind)

@@ -12,9 +12,10 @@ from data.models import Note
 
 
 async def add_note(
-    session: AsyncSession, member_id: int, text: str, day: dt.date, at: dt.datetime
+    session: AsyncSession, member_id: int, text: str, chars: int, day: dt.date, at: dt.datetime
 ) -> Note:
-    note = Note(member_id=member_id, text=text, chars=len(text), day=day, created_at=at)
+    """Save a note; `chars` is its counted length (handlers.notes.counted_chars)."""
+    note = Note(member_id=member_id, text=text, chars=chars, day=day, created_at=at)
     session.add(note)
     await session.flush()
     return note

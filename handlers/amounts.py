@@ -3,56 +3,44 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
+
+from bot.textforms import read
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4}
 _DIGITS |= {"五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _UNITS = {"十": 10, "百": 100, "千": 1000}
 
-_NUMBER = r"\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百千]+"
-_HOURS = (
-    r"(?:个)?\s*(?P<half>半)?\s*(?:个)?\s*(?:小时|钟头|hours?(?![a-z])|hrs?(?![a-z])|h(?![a-z]))"
+_NUMERALS = "零〇一二两三四五六七八九十百千"
+# Bounded repeats only, and a number may not run on into more digits: the pattern reads at
+# most a few dozen characters whatever follows, so matching takes constant time.
+_NUMBER = (
+    r"(?:[0-9]{1,4}(?:\.[0-9]{1,2})?(?![0-9]|\.[0-9])"
+    rf"|[{_NUMERALS}]{{1,8}}(?![{_NUMERALS}]))"
 )
+# Whitespace is one space at most here: the text is read in its parsed form (bot.textforms).
+_HOURS = r"个?[ ]?(?P<half>半)?[ ]?个?[ ]?(?:小时|钟头|hours?(?![a-z])|hrs?(?![a-z])|h(?![a-z]))"
 _MINUTES = r"(?:分钟|分|minutes?(?![a-z])|mins?(?![a-z]))"
 _AMOUNT = re.compile(
     rf"""
     (?:
-        (?P<hours>{_NUMBER})\s*{_HOURS}
-        | 半\s*(?:个)?\s*(?P<half_only>小时|钟头)
+        (?P<hours>{_NUMBER})[ ]?{_HOURS}
+        | 半[ ]?个?[ ]?(?P<half_only>小时|钟头)
     )
-    (?:\s*(?P<extra>{_NUMBER})\s*(?:{_MINUTES}|$))?
-    | (?P<bare>{_NUMBER})\s*(?P<minute_unit>{_MINUTES})?
+    (?:[ ]?(?P<extra>{_NUMBER})[ ]?(?:{_MINUTES}|$))?
+    | (?P<bare>{_NUMBER})[ ]?(?P<minute_unit>{_MINUTES})?
     """,
-    re.VERBOSE | re.IGNORECASE,
+    re.VERBOSE | re.IGNORECASE | re.ASCII,
 )
-_SEPARATORS = " \t\u3000,，、:：;；"
+_SEPARATORS = " \t\n\u3000,，、:：;；"
 
 
 @dataclass(frozen=True)
 class Amount:
     minutes: int
     rest: str  # what follows the amount: a note, a description
-
-
-def normalize(text: str) -> str:
-    """Full-width digits, letters, spaces and colons to their ASCII forms."""
-    return unicodedata.normalize("NFKC", text).strip()
-
-
-def _normalized_with_origins(text: str) -> tuple[str, list[int]]:
-    """`text` normalized char by char, and for each normalized position its original index,
-    so the words after an amount are taken from what the member typed, punctuation intact."""
-    pieces: list[str] = []
-    origins: list[int] = []
-    for index, char in enumerate(text):
-        piece = unicodedata.normalize("NFKC", char)
-        pieces.append(piece)
-        origins.extend([index] * len(piece))
-    origins.append(len(text))
-    return "".join(pieces), origins
 
 
 def chinese_number(text: str) -> int | None:
@@ -94,12 +82,11 @@ def parse_amount(text: str, bare: Literal["minutes", "hours"]) -> Amount | None:
 
     A number without a unit counts in `bare` units: minutes for study, hours for volunteering.
     """
-    original = text.strip()
-    text, origins = _normalized_with_origins(original)
-    match = _AMOUNT.match(text)
+    reading = read(text)
+    match = _AMOUNT.match(reading.text)
     if match is None:
         return None
-    rest = original[origins[match.end()] :].strip().strip(_SEPARATORS).strip()
+    rest = reading.source_from(match.end()).strip(_SEPARATORS).strip()
     if match["half_only"]:
         minutes = Decimal(30)
     elif match["hours"]:

@@ -19,6 +19,7 @@ from bot.channel_names import channel_name
 from bot.clock import Clock
 from bot.messages import Sender
 from bot.settings import Settings
+from bot.textforms import parsed
 from content.texts import render
 from data import audit, invitations, members
 from data.models import Invitation, Member, Role
@@ -37,7 +38,7 @@ TARGET_WINDOW = dt.timedelta(hours=24)
 
 
 def parse_bind(args: str) -> list[str]:
-    return args.split()
+    return parsed(args).split()
 
 
 def _digits(text: str) -> str:

@@ -10,17 +10,17 @@ from bot.clock import Clock
 from bot.messages import Sender
 from bot.router import UsageError
 from bot.settings import Settings
+from bot.textforms import parsed
 from content.texts import render
 from data.models import Member, Role
 from handlers import router
-from handlers.amounts import normalize
 
 CODE_DIGITS = 6
 
 
 def parse_code(args: str) -> str:
     """ "" (a link wanted) or the six digits of a sign-in code ("123 456" too)."""
-    text = normalize(args)[:40].replace(" ", "")
+    text = parsed(args).replace(" ", "")
     if not text:
         return ""
     if len(text) != CODE_DIGITS or not (text.isascii() and text.isdigit()):

@@ -12,11 +12,11 @@ from bot.clock import Clock
 from bot.messages import fits
 from bot.router import UsageError
 from bot.rules import PointsRules
+from bot.textforms import parsed
 from content.texts import render
 from data import articles
 from data.models import Article, ArticleKind, Member
 from handlers import router
-from handlers.amounts import normalize
 
 CHOICES = "ABCDEF"
 
@@ -44,7 +44,7 @@ async def latest_lesson(member: Member, session: AsyncSession, clock: Clock) -> 
 
 
 def parse_choice(args: str) -> str:
-    choice = normalize(args).upper()
+    choice = parsed(args).upper()
     if len(choice) != 1 or choice not in CHOICES:
         raise UsageError("quiz_choice")
     return choice

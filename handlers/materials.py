@@ -12,6 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.messages import Inbound, InboundKind
+from bot.router import UsageError
+from bot.textforms import typed
 from content.texts import render
 from data import dialogs, materials
 from data.models import Member, Role
@@ -21,6 +23,13 @@ CAPTION_STATE = "material_caption"
 CAPTION_WINDOW = dt.timedelta(minutes=10)
 DESCRIPTION_LIMIT = 200
 LIST_LIMIT = 20  # materials listed by `资料`: one reply's worth
+
+
+def parse_description(args: str) -> str:
+    description = typed(args)
+    if len(description) > DESCRIPTION_LIMIT:
+        raise UsageError("material_description_long", most=DESCRIPTION_LIMIT)
+    return description
 
 
 def _may_send(member: Member | None) -> bool:
@@ -70,6 +79,8 @@ async def receive_media(
     usage="资料 [说明]",
     summary="报送支部资料：发“资料 说明”后发图片或视频（也可先发图片后补说明）；只发“资料”查看本月",
     role=Role.SECRETARY,
+    parse=parse_description,
+    max_chars=DESCRIPTION_LIMIT + 20,
 )
 async def material_caption(
     args: str,
@@ -81,7 +92,7 @@ async def material_caption(
 ) -> str:
     assert member.id is not None
     now = clock.now()
-    description = args.strip()[:DESCRIPTION_LIMIT]
+    description = args
     if inbound.media:  # text and pictures in one message (QQ)
         return await _record(session, member, inbound, description, today, now)
     if not description:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -10,21 +11,37 @@ from bot import awards
 from bot.clock import Clock
 from bot.router import UsageError
 from bot.rules import PointsRules
+from bot.textforms import typed
 from content.texts import render
 from data import notes, points
 from data.models import Member
 from handlers import router
 
-MIN_CHARS = 5
-MAX_CHARS = 5000
+MIN_CHARS = 5  # counted (see `counted_chars`)
+MAX_CHARS = 5000  # as typed, every character
+
+# Han ideographs: 〇, CJK Unified Ideographs with Extension A, the compatibility block, and
+# the supplementary and tertiary planes' ideographs (Extensions B to I and their
+# compatibility supplement). Not CJK punctuation, radicals or strokes.
+_IDEOGRAPH = re.compile("[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af]")
+# A word: a run of letters and digits (Unicode's, so "ＡＢＣ" and "café" too; not "_").
+_WORD = re.compile(r"[^\W_]+")
+
+
+def counted_chars(text: str) -> int:
+    """A note's length as the points rules count it (字数): each Chinese character counts one,
+    and each word of letters or digits counts one ("Python", "2024", "5G" — one each);
+    punctuation, emoji, other symbols and spaces count nothing."""
+    ideographs = _IDEOGRAPH.subn(" ", text)
+    return ideographs[1] + len(_WORD.findall(ideographs[0]))
 
 
 def parse_note(args: str) -> str:
-    text = args.strip()
-    if len(text) < MIN_CHARS:
-        raise UsageError("note_short", least=MIN_CHARS)
+    text = typed(args)
     if len(text) > MAX_CHARS:
         raise UsageError("note_long", most=MAX_CHARS)
+    if counted_chars(text) < MIN_CHARS:
+        raise UsageError("note_short", least=MIN_CHARS)
     return text
 
 
@@ -33,6 +50,7 @@ def parse_note(args: str) -> str:
     usage="笔记 <学习心得>",
     summary="记录学习笔记，每周一篇800字以上为“周写一文”",
     parse=parse_note,
+    max_chars=2 * MAX_CHARS,  # above MAX_CHARS, parse_note answers with the note limit
 )
 async def write_note(
     args: str,
@@ -43,7 +61,7 @@ async def write_note(
     today: dt.date,
 ) -> str:
     assert member.id is not None
-    note = await notes.add_note(session, member.id, args, today, clock.now())
+    note = await notes.add_note(session, member.id, args, counted_chars(args), today, clock.now())
     gained = await awards.for_note(session, rules, member.id, note.chars, today, clock.now())
     monday = today - dt.timedelta(days=today.weekday())
     return render(

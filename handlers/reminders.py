@@ -10,14 +10,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.router import UsageError
 from bot.settings import Settings
+from bot.textforms import parsed
 from content.texts import render
 from data.models import Member
 from handlers import router
-from handlers.amounts import chinese_number, normalize
+from handlers.amounts import chinese_number
 
 TURN_OFF = {"关闭", "关", "不要", "off"}
 TURN_ON = {"开启", "开", "打开", "on"}
-_TIME = re.compile(r"^(\d{1,2}|[零一二两三四五六七八九十]+)\s*(:|点|时)\s*(\d{1,2}|半)?\s*分?$")
+# Read in the parsed form (one space at most between parts), with bounded repeats only.
+_TIME = re.compile(
+    r"([0-9]{1,2}|[零一二两三四五六七八九十]{1,3}) ?(:|点|时) ?([0-9]{1,2}|半)? ?分?", re.ASCII
+)
 MORNING = ("早上", "上午", "早晨")
 EVENING = ("晚上", "下午", "傍晚")
 
@@ -40,7 +44,7 @@ def parse_time(text: str) -> dt.time | None:
     """
     morning = text.startswith(MORNING)
     text = text.removeprefix(next((p for p in (*MORNING, *EVENING) if text.startswith(p)), ""))
-    match = _TIME.match(text.strip())
+    match = _TIME.fullmatch(text.strip())
     if match is None:
         return None
     hour_text, separator, minute_text = match.groups()
@@ -54,7 +58,7 @@ def parse_time(text: str) -> dt.time | None:
 
 
 def parse_reminder(args: str) -> ReminderChoice:
-    text = normalize(args).lower()
+    text = parsed(args).lower()
     if not text:
         return ReminderChoice()
     if text in TURN_OFF:

@@ -12,13 +12,15 @@ from bot.clock import Clock
 from bot.router import UsageError
 from bot.rules import PointsRules
 from bot.settings import Settings
+from bot.textforms import bounded_int, parsed, read
 from content.texts import render
 from data import volunteer
 from data.models import Member, ReviewState, Role, VolunteerEntry
 from handlers import router
-from handlers.amounts import normalize
 
 REASON_LIMIT = 200
+# Entry ids are PostgreSQL integers (at most 2,147,483,647): nine digits always fit.
+ENTRY_ID_DIGITS = 9
 
 
 def _scope(reviewer: Member) -> int | None:
@@ -27,10 +29,10 @@ def _scope(reviewer: Member) -> int | None:
 
 
 def parse_entry_id(args: str) -> int:
-    text = normalize(args).lstrip("#")
-    if not text.isdigit():
+    number = bounded_int(parsed(args).lstrip("#"), ENTRY_ID_DIGITS)
+    if number is None:
         raise UsageError("entry_id")
-    return int(text)
+    return number
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,14 @@ class Rejection:
 
 def parse_rejection(args: str) -> Rejection:
     # Only the number is normalized: the reason is shown to the member as written.
-    parts = args.strip().split(maxsplit=1)
-    if len(parts) < 2:
-        raise UsageError("reject_reason" if parts else "entry_id")
-    return Rejection(parse_entry_id(parts[0]), parts[1].strip()[:REASON_LIMIT])
+    reading = read(args)
+    number, _, _ = reading.text.partition(" ")
+    reason = reading.source_from(len(number)).strip()
+    if not reason:
+        raise UsageError("reject_reason" if number else "entry_id")
+    if len(reason) > REASON_LIMIT:
+        raise UsageError("reject_reason_long", most=REASON_LIMIT)
+    return Rejection(parse_entry_id(number), reason)
 
 
 async def _reviewable(
@@ -107,6 +113,7 @@ async def approve(
     summary="驳回一条志愿服务记录并说明原因",
     role=Role.SECRETARY,
     parse=parse_rejection,
+    max_chars=REASON_LIMIT + 20,
 )
 async def reject(
     args: Rejection, member: Member, session: AsyncSession, clock: Clock, settings: Settings

@@ -21,6 +21,8 @@ from handlers.amounts import Amount, parse_amount
 ENTRY_MINUTES = range(1, 241)
 DAY_MINUTES = 24 * 60
 NOTE_LIMIT = 200
+# The amount and its unit, and the note after it.
+ARGS_LIMIT = NOTE_LIMIT + 40
 BACKFILL_UNTIL_HOUR = 12
 
 
@@ -30,7 +32,9 @@ def parse_study(args: str) -> Amount:
         raise UsageError("study_amount")
     if amount.minutes not in ENTRY_MINUTES:
         raise UsageError("study_range", minutes=amount.minutes, most=ENTRY_MINUTES[-1])
-    return Amount(amount.minutes, amount.rest[:NOTE_LIMIT])
+    if len(amount.rest) > NOTE_LIMIT:
+        raise UsageError("study_note_long", most=NOTE_LIMIT)
+    return amount
 
 
 async def _record(
@@ -60,6 +64,7 @@ async def _record(
     usage="学习 <时长> [备注]",
     summary="记录今天的学习，如：学习 30、学习 1.5小时、打卡 45 读《党章》",
     parse=parse_study,
+    max_chars=ARGS_LIMIT,
 )
 async def check_in(
     args: Amount,
@@ -79,6 +84,7 @@ async def check_in(
     usage="补卡 <时长> [备注]",
     summary="中午12点前补记昨天的学习",
     parse=parse_study,
+    max_chars=ARGS_LIMIT,
 )
 async def backfill(
     args: Amount,

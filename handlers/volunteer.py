@@ -26,7 +26,9 @@ def parse_volunteer(args: str) -> Amount:
         raise UsageError("volunteer_range")
     if not amount.rest:
         raise UsageError("volunteer_description")
-    return Amount(amount.minutes, amount.rest[:DESCRIPTION_LIMIT])
+    if len(amount.rest) > DESCRIPTION_LIMIT:
+        raise UsageError("volunteer_description_long", most=DESCRIPTION_LIMIT)
+    return amount
 
 
 @router.command(
@@ -34,6 +36,7 @@ def parse_volunteer(args: str) -> Amount:
     usage="志愿 <小时> <服务内容>",
     summary="提交志愿服务时长，如：志愿 2 陪社区老人体检",
     parse=parse_volunteer,
+    max_chars=DESCRIPTION_LIMIT + 40,
 )
 async def submit_hours(
     args: Amount, member: Member, session: AsyncSession, clock: Clock, today: dt.date

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from bot.clock import Clock
 from bot.conversation import Conversation
-from bot.messages import Inbound, InboundKind, Sender
+from bot.messages import Inbound, InboundKind, Sender, bounded_text
 from data import members
 from data.db import transaction
 
@@ -31,7 +31,7 @@ async def open_as(conversation: Conversation, roster_id: str) -> Sender:
 
 
 async def say(conversation: Conversation, sender: Sender, text: str, clock: Clock) -> str:
-    inbound = Inbound(sender, uuid.uuid4().hex, InboundKind.TEXT, clock.now(), text)
+    inbound = Inbound(sender, uuid.uuid4().hex, InboundKind.TEXT, clock.now(), bounded_text(text))
     return await conversation.respond(inbound)
 
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from bot.appkeys import CONVERSATION
 from bot.channels.onebot_message import read
 from bot.clock import Clock, unix_seconds
-from bot.messages import Inbound, InboundKind, Media, Sender
+from bot.messages import Inbound, InboundKind, Sender, bounded_text
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -113,12 +113,17 @@ class OneBotWebhook:
             conversation = request.app[CONVERSATION]
             if not (self.group_commands and conversation.router.match(content.text)):
                 return None, in_group  # group chatter not addressed to the bot
-        media = tuple(Media("image", url) for url in content.images if url)
+        media = content.media
         kind = InboundKind.TEXT if content.text else InboundKind.MEDIA
         if not content.text and not media:
             kind = InboundKind.UNSUPPORTED
         key = f"{self_id}:{event['message_id']}"
         inbound = Inbound(
-            Sender(CHANNEL, user_id), key, kind, self.clock.now(), content.text, media=media
+            Sender(CHANNEL, user_id),
+            key,
+            kind,
+            self.clock.now(),
+            bounded_text(content.text),
+            media=media,
         )
         return inbound, in_group

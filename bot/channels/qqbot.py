@@ -20,7 +20,7 @@ from bot.channels.freshness import unix_timestamp, within
 from bot.channels.qqbot_signing import private_key, sign, verify
 from bot.channels.token_cache import TokenCache
 from bot.clock import Clock, unix_seconds
-from bot.messages import Inbound, InboundKind, Sender
+from bot.messages import Inbound, InboundKind, Sender, bounded_text
 from bot.settings import Settings
 from data.db import Sessions
 
@@ -139,7 +139,8 @@ class QQBotWebhook:
     def _inbound(self, payload: dict[str, Any]) -> tuple[Inbound, str, str]:
         data = payload["d"]
         msg_id = str(data["id"])
-        text = str(data.get("content", "")).strip()  # group content has a leading space
+        # Group content has a leading space.
+        text = bounded_text(str(data.get("content", ""))).strip()
         if payload["t"] == "GROUP_AT_MESSAGE_CREATE":
             sender = Sender(GROUP_CHANNEL, str(data["author"]["member_openid"]))
             path = f"/v2/groups/{data['group_openid']}/messages"

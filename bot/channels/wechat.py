@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 from wechatpy import parse_message
+from wechatpy.fields import StringField
 from wechatpy.messages import BaseMessage, TextMessage
 from wechatpy.replies import TextReply
 
@@ -22,7 +23,15 @@ from bot.channels.wechat_envelope import (
     parse_xml,
 )
 from bot.clock import Clock, unix_seconds
-from bot.messages import ContactWindow, Inbound, InboundKind, Media, Sender, cut_to_fit
+from bot.messages import (
+    ContactWindow,
+    Inbound,
+    InboundKind,
+    Media,
+    Sender,
+    bounded_text,
+    cut_to_fit,
+)
 from bot.settings import Settings
 from content.texts import render
 from data import seen_requests
@@ -33,11 +42,26 @@ CHANNEL = "wechat"
 MAX_BODY_BYTES = 1024 * 1024
 TEXT_TYPES = {"text"}
 MEDIA_TYPES = {"image", "video", "shortvideo", "location", "link", "file"}
+# What a request's message may fail with when a field is missing or malformed: the webhook
+# answers 400 and nothing changes.
+UNREADABLE: tuple[type[Exception], ...] = (KeyError, TypeError, ValueError, AttributeError)
 # What the platform allows after the member acts: customer-service messages for 48 hours,
 # 5 of them, after a message; for 1 minute, 3 of them, after a subscribe, scan or click.
 MESSAGE_WINDOW = ContactWindow(dt.timedelta(hours=48), 5)
 EVENT_WINDOW = ContactWindow(dt.timedelta(minutes=1), 3)
 EVENTS_OPENING_WINDOW = {"subscribe", "subscribe_scan", "scan", "click"}
+
+
+class FileMessage(BaseMessage):
+    """A file a member sends (MsgType `file`). wechatpy (1.8 and its master alike) has no
+    type for it, and the platform's message list does not document it; the fields are those
+    the platform posts: Title (the file name), FileKey, FileMd5, FileTotalLen — and MediaId,
+    which we prefer when present."""
+
+    type = "file"
+    media_id = StringField("MediaId")
+    file_key = StringField("FileKey")
+    title = StringField("Title")
 
 
 def dedupe_key(message: BaseMessage) -> str:
@@ -64,18 +88,23 @@ def to_inbound(message: BaseMessage, clock: Clock, click_commands: Mapping[str, 
         return Inbound(sender, key, kind, clock.now(), text, window)
 
     if kind in TEXT_TYPES:
-        return inbound(InboundKind.TEXT, str(message.content or ""))
+        return inbound(InboundKind.TEXT, bounded_text(str(message.content or "")))
     if kind == "voice":
         # Speech recognition must be switched on in the account's console to fill this.
         recognised = str(getattr(message, "recognition", None) or "").rstrip("。.!！")
         return (
-            inbound(InboundKind.TEXT, recognised)
+            inbound(InboundKind.TEXT, bounded_text(recognised))
             if recognised
             else inbound(InboundKind.UNSUPPORTED)
         )
-    if kind in ("image", "video", "shortvideo"):
-        reference = str(getattr(message, "media_id", "") or getattr(message, "image", "") or "")
-        media = Media("image" if kind == "image" else "video", reference)
+    if kind in ("image", "video", "shortvideo", "file"):
+        reference = str(
+            getattr(message, "media_id", "")
+            or getattr(message, "image", "")
+            or getattr(message, "file_key", "")
+            or ""
+        )
+        media = Media({"image": "image", "file": "file"}.get(kind, "video"), reference)
         return Inbound(sender, key, InboundKind.MEDIA, clock.now(), "", window, (media,))
     if kind in MEDIA_TYPES:
         return inbound(InboundKind.UNSUPPORTED)
@@ -97,6 +126,8 @@ def read_message(fields: Mapping[str, str], xml: bytes | str) -> BaseMessage:
     their kinds apart)."""
     if fields.get("MsgType") == "text":
         return TextMessage(dict(fields))
+    if fields.get("MsgType") == "file":
+        return FileMessage(dict(fields))
     return parse_message(xml)
 
 
@@ -177,7 +208,7 @@ class WeChatWebhook:
             inbound = to_inbound(message, self.clock, self.click_commands)
         except Refused as refused:
             return self._refuse(refused)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except UNREADABLE as exc:
             log.warning("unreadable WeChat message: %r", exc)
             return web.Response(status=400, text="unreadable message")
         if self.remember_pairs:

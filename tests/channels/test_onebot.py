@@ -37,7 +37,7 @@ from bot.channels.onebot_message import Content, parse_cq, read
 from bot.cli import app as cli_app
 from bot.clock import FixedClock
 from bot.dispatcher import Dispatcher
-from bot.messages import Inbound, InboundKind, Sender
+from bot.messages import Inbound, InboundKind, Media, Sender
 from bot.pushes import enqueue_article, enqueue_reminders
 from content.texts import render
 from data import audit, groups, members
@@ -533,7 +533,8 @@ def test_an_escaped_cq_code_is_text() -> None:
 
 def test_read_a_cq_string() -> None:
     content = read(f"[CQ:at,qq={SELF_ID}]  学习 30 [CQ:image,file=a.jpg,url=http://h/a.jpg]")
-    assert content == Content("学习 30", frozenset({str(SELF_ID)}), ("http://h/a.jpg",))
+    expected_media = (Media("image", "http://h/a.jpg"),)
+    assert content == Content("学习 30", frozenset({str(SELF_ID)}), expected_media)
 
 
 def test_read_array_segments() -> None:
@@ -544,7 +545,8 @@ def test_read_array_segments() -> None:
         text_segment("帮扶老人 "),
         {"type": "image", "data": {"file": "b.jpg"}},
     ]
-    assert read(message) == Content("志愿 2 帮扶老人", frozenset({str(SELF_ID)}), ("b.jpg",))
+    expected_media = (Media("image", "b.jpg"),)
+    assert read(message) == Content("志愿 2 帮扶老人", frozenset({str(SELF_ID)}), expected_media)
 
 
 def test_array_text_is_not_unescaped() -> None:
