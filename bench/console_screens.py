@@ -90,6 +90,7 @@ async def take(out: Path) -> list[Path]:
                         ("dashboard", "/admin/"),
                         ("members", "/admin/members"),
                         ("member", "/admin/members/1"),
+                        ("approvals", "/admin/approvals"),
                         ("audit", "/admin/audit"),
                         ("sessions", "/admin/sessions"),
                     ):

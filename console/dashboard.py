@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.appkeys import SESSIONS, SETTINGS
+from bot.appkeys import CONVERSATION, SESSIONS, SETTINGS
 from bot.clock import today
 from console.rendering import page
 from console.staff import CLOCK, STAFF
@@ -24,6 +24,10 @@ async def overview(request: web.Request) -> web.StreamResponse:
             session, day, settings.daily_goal_minutes, staff.branch_scope
         )
         branch = await members.branch_name(session, staff.member.branch_id)
+    # The month so far, the same standings `排行` shows (computed aside, kept a few minutes).
+    standings = await request.config_dict[CONVERSATION].standings.month_so_far()
+    ranked = [b for b in standings.branches if b.rank is not None] if standings else []
+    own = standings.branch(staff.member.branch_id) if standings else None
     return page(
         request,
         "dashboard",
@@ -31,4 +35,8 @@ async def overview(request: web.Request) -> web.StreamResponse:
         figures=figures,
         goal=settings.daily_goal_minutes,
         branch=branch,
+        standings=standings,
+        ranked=ranked if staff.is_admin else [b for b in ranked if b is own],
+        branch_count=len(ranked),
+        zone=clock.zone,
     )

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from bot.appkeys import ENGINE
+from bot.appkeys import CONVERSATION, ENGINE
 from bot.clock import FixedClock
 from data.db import session_factory, transaction
 from data.models import AuditEntry, ConsoleSession, ConsoleSignIn, Member
@@ -219,3 +219,27 @@ async def test_every_page_carries_the_security_headers(console: Console) -> None
         assert response.headers["Referrer-Policy"] == "same-origin"
         body = await response.text()
         assert "<script>" not in body and "style=" not in body, path
+
+
+async def test_the_overview_shows_the_months_branch_scores_in_scope(console: Console) -> None:
+    await console.chat.say("1001", "学习 120")
+    await console.chat.say("2001", "学习 30")
+    await console.sign_in("1003")
+
+    secretary = await (await console.client.get("/admin/")).text()
+    assert "本月支部评分" in secretary and "截至" in secretary
+    assert "第一党支部在 3 个支部中排第 1 名" in secretary
+    assert "<td>第二党支部</td>" not in secretary  # a secretary sees their own branch's line
+
+    admin = Console(TestClient(console.client.server), console.chat, console.clock)
+    await admin.client.start_server()
+    try:
+        await admin.sign_in("9001")
+        everyone = await (await admin.client.get("/admin/")).text()
+    finally:
+        await admin.client.session.close()
+    standings = await console.client.app[CONVERSATION].standings.month_so_far()
+    assert standings is not None
+    for branch in standings.branches:
+        if branch.rank is not None:
+            assert f"<td>{branch.branch}</td><td>{branch.score:.1f}</td>" in everyone
