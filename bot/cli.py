@@ -13,6 +13,7 @@ from typing import Annotated
 import aiohttp
 import typer
 from aiohttp import web
+from rich.markup import escape
 from rich.table import Table
 
 from bot.app import build_conversation, create_app
@@ -22,7 +23,7 @@ from bot.channels.wechat_sample import curl_command, signed_request
 from bot.cli_groups import groups_app
 from bot.cli_pushes import jobs_app, outbox_app, push
 from bot.cli_reports import report_app
-from bot.cli_runtime import database, err, out, run
+from bot.cli_runtime import CommandError, database, err, out, run
 from bot.clock import SystemClock, unix_seconds
 from bot.roster import RosterError, read_roster
 from bot.settings import ConfigError, Settings, load_settings
@@ -44,6 +45,22 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(groups_app, name="groups")
 app.add_typer(report_app, name="report")
+
+
+class Options:
+    """The global options, set before the command runs, read by `main()` after it."""
+
+    debug = False
+
+
+@app.callback()
+def options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an error, show the full traceback.")
+    ] = False,
+) -> None:
+    """Qiyi: the membership organisation's chatbot."""
+    Options.debug = debug
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
@@ -73,7 +90,7 @@ def serve(
     settings.require_a_channel()
 
     async def migrate_once(settings: Settings) -> None:
-        async with database(settings):
+        async with database(settings, create=True):
             pass
 
     run(migrate_once, settings)
@@ -87,7 +104,7 @@ def db_upgrade() -> None:
     """Apply the database migrations."""
 
     async def work(settings: Settings) -> None:
-        async with database(settings):
+        async with database(settings, create=True):
             pass
 
     run(work)
@@ -105,7 +122,10 @@ def members_import(file: Path) -> None:
 
     async def work(settings: Settings) -> tuple[int, int]:
         now = SystemClock(settings.zone).now()
-        async with database(settings) as engine, transaction(session_factory(engine)) as session:
+        async with (
+            database(settings, create=True) as engine,
+            transaction(session_factory(engine)) as session,
+        ):
             return await members.upsert_roster(session, rows, now)
 
     added, updated = run(work)
@@ -142,7 +162,10 @@ def content_sync(
         raise typer.Exit(1) from None
 
     async def work(settings: Settings) -> tuple[int, int]:
-        async with database(settings) as engine, transaction(session_factory(engine)) as session:
+        async with (
+            database(settings, create=True) as engine,
+            transaction(session_factory(engine)) as session,
+        ):
             return await articles.upsert(session, found)
 
     added, updated = run(work)
@@ -252,9 +275,43 @@ def demo(
     _serve(settings, host, port)
 
 
+# Problems the person at the keyboard can fix: told as one line, without a traceback.
+EXPECTED: tuple[type[Exception], ...] = (
+    CommandError,
+    RosterError,
+    ContentError,
+    wechat_api.WeChatApiError,
+    wechat_api.TransientError,
+    OSError,  # a file not found or not writable, a port in use
+)
+
+
+def _one_line(problem: Exception) -> int:
+    """Tell the problem as one line on stderr; the exit status for it."""
+    text = escape((str(problem).strip().splitlines() or [type(problem).__name__])[0])
+    if isinstance(problem, ConfigError):
+        err.print(f"[red]Configuration error[/red]: {text}", highlight=False)
+        return 2
+    if isinstance(problem, CommandError):
+        err.print(f"[red]{text}[/red]", highlight=False)
+    elif isinstance(problem, EXPECTED):
+        err.print(f"[red]Error[/red]: {text}", highlight=False)
+    else:  # a bug: the traceback is what its report needs
+        err.print(
+            f"[red]Unexpected error[/red]: {type(problem).__name__}: {text}"
+            " (run it again as `qiyi --debug …` for the traceback)",
+            highlight=False,
+        )
+    return 1
+
+
 def main() -> None:
+    """The `qiyi` program. Every error ends it with one line on stderr and a non-zero exit
+    status (2 for a setting, 1 otherwise); `qiyi --debug …` shows the traceback instead."""
+    Options.debug = False
     try:
         app()
-    except ConfigError as problem:
-        err.print(f"[red]Configuration error[/red]: {problem}", markup=True, highlight=False)
-        sys.exit(2)
+    except Exception as problem:
+        if Options.debug:
+            raise
+        sys.exit(_one_line(problem))
