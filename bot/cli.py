@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 import tempfile
 from dataclasses import asdict
@@ -249,30 +250,29 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:
-    """Serve a throwaway database with a sample roster and content."""
+    """Serve a throwaway database with a sample roster and content (removed when it stops)."""
     from bot import demo as sample
 
     folder = Path(tempfile.mkdtemp(prefix="qiyi-demo-"))
-    url = f"sqlite+aiosqlite:///{folder / 'demo.db'}"
-    settings = load_settings(database_url=url, wechat_token=sample.TOKEN)
-    clock = SystemClock(settings.zone)
+    try:  # the folder goes however the demo ends: Ctrl+C, SIGTERM, an error
+        url = f"sqlite+aiosqlite:///{folder / 'demo.db'}"
+        settings = load_settings(database_url=url, wechat_token=sample.TOKEN)
+        clock = SystemClock(settings.zone)
 
-    async def work(settings: Settings) -> None:
-        async with database(settings) as engine:
-            await sample.seed(session_factory(engine), clock.now())
+        async def work(settings: Settings) -> None:
+            async with database(settings, create=True) as engine:
+                await sample.seed(session_factory(engine), clock.now())
 
-    run(work, settings)
-    query, body = signed_request(settings, sample.OPENID, "学习 30", unix_seconds(clock))
-    roster = ", ".join(f"{row.member_id} {row.name} ({row.role})" for row in sample.ROSTER)
-    out.print(f"[bold]Qiyi demo[/bold] — database {folder / 'demo.db'}")
-    out.print(f"Members: {roster}")
-    out.print("Chat as a member, in another terminal:")
-    out.print(f"  QIYI_DATABASE_URL={url} qiyi chat --as 1001", markup=False)
-    out.print("Or send a signed WeChat message (valid 5 minutes; Token qiyi-demo-token):")
-    out.print("  " + curl_command(f"http://{host}:{port}", query, body), markup=False)
-    out.print(f"A fresh one: QIYI_WECHAT_TOKEN={sample.TOKEN} qiyi wechat sample --text 积分")
-    out.print("Ctrl+C stops the demo.")
-    _serve(settings, host, port)
+        run(work, settings)
+        server = f"http://{host}:{port}"
+        query, body = signed_request(settings, sample.OPENID, "学习 30", unix_seconds(clock))
+        curl = curl_command(server, query, body)
+        program = sample.invocation()
+        for line in sample.instructions(str(folder / "demo.db"), url, program, curl, server):
+            out.print(line, markup=False, highlight=False)
+        _serve(settings, host, port)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # Problems the person at the keyboard can fix: told as one line, without a traceback.
