@@ -13,7 +13,7 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import pushes, report_pushes
+from bot import push_reasons, pushes, report_pushes
 from bot.app import wechat_api_for
 from bot.channels.onebot_api import OneBotApi
 from bot.cli_runtime import database, out, run
@@ -85,7 +85,7 @@ def push(
 ) -> None:
     """Enqueue a push (lesson, news, reminder, or last period's report) and send what is due."""
 
-    async def work(settings: Settings) -> tuple[pushes.Enqueued, Counter[str]]:
+    async def work(settings: Settings) -> tuple[pushes.Enqueued, list[str], Counter[str]]:
         clock = SystemClock(settings.zone)
         async with database(settings) as engine:
             sessions = session_factory(engine)
@@ -93,16 +93,20 @@ def push(
                 async with sessions() as session:
                     trial = await session.begin()
                     enqueued = await _enqueue(kind, session, settings, clock)
+                    reasons = await push_reasons.explain(session, settings, clock, enqueued)
                     await trial.rollback()
-                return enqueued, Counter()
+                return enqueued, reasons, Counter()
             async with transaction(sessions) as session:
                 enqueued = await _enqueue(kind, session, settings, clock)
-            return enqueued, await dispatch_now(settings, clock, sessions)
+                reasons = await push_reasons.explain(session, settings, clock, enqueued)
+            return enqueued, reasons, await dispatch_now(settings, clock, sessions)
 
-    enqueued, outcome = run(work)
+    enqueued, reasons, outcome = run(work)
     subject = f" ({enqueued.subject})" if enqueued.subject else ""
     verb = "would enqueue" if dry_run else "enqueued"
-    out.print(f"{kind.value}{subject}: {verb} {enqueued.count}")
+    out.print(f"{kind.value}{subject}: {verb} {enqueued.count}", markup=False)
+    for reason in reasons:
+        out.print(f"  {reason}", markup=False, highlight=False)
     if not dry_run:
         table = Table(*OUTCOMES)
         table.add_row(*(str(outcome.get(name, 0)) for name in OUTCOMES))
