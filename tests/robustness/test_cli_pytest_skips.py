@@ -1,4 +1,5 @@
-"""pytest, as this project configures it, prints the reason of every skip."""
+"""pytest, as this project configures it, prints the reason of every skip — and still lists
+the failures in its summary (`-r` replaces its default `fE`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent.parent
 
 
-def test_a_skip_is_reported_with_its_reason(tmp_path: Path) -> None:
-    (tmp_path / "test_skipping.py").write_text(
+def test_the_summary_gives_skip_reasons_and_failures(tmp_path: Path) -> None:
+    (tmp_path / "test_example.py").write_text(
         "import pytest\n\n\n"
         "def test_needs_a_server() -> None:\n"
-        "    pytest.skip('set THE_SERVER to run this')\n",
+        "    pytest.skip('set THE_SERVER to run this')\n\n\n"
+        "def test_broken() -> None:\n"
+        "    assert 1 == 2\n",
         encoding="utf-8",
     )
 
@@ -27,7 +30,8 @@ def test_a_skip_is_reported_with_its_reason(tmp_path: Path) -> None:
         check=False,
     )
 
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "1 skipped" in run.stdout
-    assert "SKIPPED [1]" in run.stdout
-    assert "set THE_SERVER to run this" in run.stdout
+    assert run.returncode == 1, run.stdout + run.stderr
+    summary = run.stdout.split("short test summary info")[1]
+    assert "SKIPPED [1]" in summary
+    assert "set THE_SERVER to run this" in summary
+    assert "FAILED test_example.py::test_broken" in summary
