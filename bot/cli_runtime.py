@@ -73,7 +73,7 @@ async def database(settings: Settings, *, create: bool = False) -> AsyncIterator
     url = settings.database_url
     path = _sqlite_file(url)
     if not create and path is not None and not path.exists():
-        raise _no_database(str(path))  # before the engine, which would create the file
+        raise _no_database(str(path.absolute()))  # before the engine would create the file
     engine = create_engine(url)
     try:
         try:
