@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 import tempfile
 from dataclasses import asdict
@@ -14,6 +15,7 @@ from typing import Annotated
 import aiohttp
 import typer
 from aiohttp import web
+from rich.markup import escape
 from rich.table import Table
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,7 +29,7 @@ from bot.cli_admin import admin_app
 from bot.cli_groups import groups_app
 from bot.cli_pushes import jobs_app, outbox_app, push
 from bot.cli_reports import report_app
-from bot.cli_runtime import cli_actor, database, err, out, run
+from bot.cli_runtime import CommandError, cli_actor, database, err, out, run
 from bot.clock import SystemClock, today, unix_seconds
 from bot.roster import ROLE_ALIASES, RosterError, read_roster
 from bot.settings import ConfigError, Settings, load_settings
@@ -51,6 +53,22 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(groups_app, name="groups")
 app.add_typer(report_app, name="report")
 app.add_typer(admin_app, name="admin")
+
+
+class Options:
+    """The global options, set before the command runs, read by `main()` after it."""
+
+    debug = False
+
+
+@app.callback()
+def options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an error, show the full traceback.")
+    ] = False,
+) -> None:
+    """Qiyi: the membership organisation's chatbot."""
+    Options.debug = debug
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
@@ -80,7 +98,7 @@ def serve(
     settings.require_a_channel()
 
     async def migrate_once(settings: Settings) -> None:
-        async with database(settings):
+        async with database(settings, create=True):
             pass
 
     run(migrate_once, settings)
@@ -94,7 +112,7 @@ def db_upgrade() -> None:
     """Apply the database migrations."""
 
     async def work(settings: Settings) -> None:
-        async with database(settings):
+        async with database(settings, create=True):
             pass
 
     run(work)
@@ -118,7 +136,10 @@ def members_import(
     async def work(settings: Settings) -> members.RosterImport:
         clock = SystemClock(settings.zone)
         left_on = today(clock) if mark_left else None
-        async with database(settings) as engine, transaction(session_factory(engine)) as session:
+        async with (
+            database(settings, create=True) as engine,
+            transaction(session_factory(engine)) as session,
+        ):
             return await membership.import_roster(session, cli_actor(), rows, clock.now(), left_on)
 
     result = run(work)
@@ -275,7 +296,10 @@ def content_sync(
         raise typer.Exit(1) from None
 
     async def work(settings: Settings) -> tuple[int, int]:
-        async with database(settings) as engine, transaction(session_factory(engine)) as session:
+        async with (
+            database(settings, create=True) as engine,
+            transaction(session_factory(engine)) as session,
+        ):
             return await articles.upsert(session, found)
 
     added, updated = run(work)
@@ -359,35 +383,68 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:
-    """Serve a throwaway database with a sample roster and content."""
+    """Serve a throwaway database with a sample roster and content (removed when it stops)."""
     from bot import demo as sample
 
     folder = Path(tempfile.mkdtemp(prefix="qiyi-demo-"))
-    url = f"sqlite+aiosqlite:///{folder / 'demo.db'}"
-    settings = load_settings(database_url=url, wechat_token=sample.TOKEN)
-    clock = SystemClock(settings.zone)
+    try:  # the folder goes however the demo ends: Ctrl+C, SIGTERM, an error
+        url = f"sqlite+aiosqlite:///{folder / 'demo.db'}"
+        settings = load_settings(database_url=url, wechat_token=sample.TOKEN)
+        clock = SystemClock(settings.zone)
 
-    async def work(settings: Settings) -> None:
-        async with database(settings) as engine:
-            await sample.seed(session_factory(engine), clock.now())
+        async def work(settings: Settings) -> None:
+            async with database(settings, create=True) as engine:
+                await sample.seed(session_factory(engine), clock.now())
 
-    run(work, settings)
-    query, body = signed_request(settings, sample.OPENID, "学习 30", unix_seconds(clock))
-    roster = ", ".join(f"{row.member_id} {row.name} ({row.role})" for row in sample.ROSTER)
-    out.print(f"[bold]Qiyi demo[/bold] — database {folder / 'demo.db'}")
-    out.print(f"Members: {roster}")
-    out.print("Chat as a member, in another terminal:")
-    out.print(f"  QIYI_DATABASE_URL={url} qiyi chat --as 1001", markup=False)
-    out.print("Or send a signed WeChat message (valid 5 minutes; Token qiyi-demo-token):")
-    out.print("  " + curl_command(f"http://{host}:{port}", query, body), markup=False)
-    out.print(f"A fresh one: QIYI_WECHAT_TOKEN={sample.TOKEN} qiyi wechat sample --text 积分")
-    out.print("Ctrl+C stops the demo.")
-    _serve(settings, host, port)
+        run(work, settings)
+        server = f"http://{host}:{port}"
+        query, body = signed_request(settings, sample.OPENID, "学习 30", unix_seconds(clock))
+        curl = curl_command(server, query, body)
+        program = sample.invocation()
+        for line in sample.instructions(str(folder / "demo.db"), url, program, curl, server):
+            out.print(line, markup=False, highlight=False)
+        _serve(settings, host, port)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# Problems the person at the keyboard can fix: told as one line, without a traceback.
+EXPECTED: tuple[type[Exception], ...] = (
+    CommandError,
+    RosterError,
+    ContentError,
+    wechat_api.WeChatApiError,
+    wechat_api.TransientError,
+    OSError,  # a file not found or not writable, a port in use
+)
+
+
+def _one_line(problem: Exception) -> int:
+    """Tell the problem as one line on stderr; the exit status for it."""
+    text = escape((str(problem).strip().splitlines() or [type(problem).__name__])[0])
+    if isinstance(problem, ConfigError):
+        err.print(f"[red]Configuration error[/red]: {text}", highlight=False)
+        return 2
+    if isinstance(problem, CommandError):
+        err.print(f"[red]{text}[/red]", highlight=False)
+    elif isinstance(problem, EXPECTED):
+        err.print(f"[red]Error[/red]: {text}", highlight=False)
+    else:  # a bug: the traceback is what its report needs
+        err.print(
+            f"[red]Unexpected error[/red]: {type(problem).__name__}: {text}"
+            " (run it again as `qiyi --debug …` for the traceback)",
+            highlight=False,
+        )
+    return 1
 
 
 def main() -> None:
+    """The `qiyi` program. Every error ends it with one line on stderr and a non-zero exit
+    status (2 for a setting, 1 otherwise); `qiyi --debug …` shows the traceback instead."""
+    Options.debug = False
     try:
         app()
-    except ConfigError as problem:
-        err.print(f"[red]Configuration error[/red]: {problem}", markup=True, highlight=False)
-        sys.exit(2)
+    except Exception as problem:
+        if Options.debug:
+            raise
+        sys.exit(_one_line(problem))

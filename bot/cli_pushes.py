@@ -11,9 +11,10 @@ import aiohttp
 import typer
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import pushes, report_pushes
+from bot import push_reasons, pushes, report_pushes
 from bot.app import wechat_api_for
 from bot.channels.onebot_api import OneBotApi
 from bot.cli_runtime import database, out, run
@@ -23,7 +24,7 @@ from bot.reports.bulletins import Context
 from bot.reports.periods import PeriodKind
 from bot.rules import load_rules
 from bot.settings import Settings, load_settings
-from data import outbox
+from data import outbox, outbox_listing
 from data.db import Sessions, session_factory, transaction
 from data.models import OutboxState, PushKind
 from scheduler.jobs import next_runs
@@ -85,7 +86,7 @@ def push(
 ) -> None:
     """Enqueue a push (lesson, news, reminder, or last period's report) and send what is due."""
 
-    async def work(settings: Settings) -> tuple[pushes.Enqueued, Counter[str]]:
+    async def work(settings: Settings) -> tuple[pushes.Enqueued, list[str], Counter[str]]:
         clock = SystemClock(settings.zone)
         async with database(settings) as engine:
             sessions = session_factory(engine)
@@ -93,16 +94,20 @@ def push(
                 async with sessions() as session:
                     trial = await session.begin()
                     enqueued = await _enqueue(kind, session, settings, clock)
+                    reasons = await push_reasons.explain(session, settings, clock, enqueued)
                     await trial.rollback()
-                return enqueued, Counter()
+                return enqueued, reasons, Counter()
             async with transaction(sessions) as session:
                 enqueued = await _enqueue(kind, session, settings, clock)
-            return enqueued, await dispatch_now(settings, clock, sessions)
+                reasons = await push_reasons.explain(session, settings, clock, enqueued)
+            return enqueued, reasons, await dispatch_now(settings, clock, sessions)
 
-    enqueued, outcome = run(work)
+    enqueued, reasons, outcome = run(work)
     subject = f" ({enqueued.subject})" if enqueued.subject else ""
     verb = "would enqueue" if dry_run else "enqueued"
-    out.print(f"{kind.value}{subject}: {verb} {enqueued.count}")
+    out.print(f"{kind.value}{subject}: {verb} {enqueued.count}", markup=False)
+    for reason in reasons:
+        out.print(f"  {reason}", markup=False, highlight=False)
     if not dry_run:
         table = Table(*OUTCOMES)
         table.add_row(*(str(outcome.get(name, 0)) for name in OUTCOMES))
@@ -132,18 +137,20 @@ def outbox_list(
 
     async def work(settings: Settings) -> tuple[dict[str, int], list[dict[str, object]]]:
         async with database(settings) as engine, session_factory(engine)() as session:
-            rows = await outbox.by_state(session, state, limit)
+            rows = await outbox_listing.with_members(session, state, limit)
             listing = [
                 {
                     "id": row.id,
-                    "member": row.member_id,
+                    "member": row.member_id,  # the internal id, as the database has it
+                    "member_id": roster_id,  # the roster's 工号, as people know the member
+                    "name": name,
                     "kind": row.kind,
                     "state": row.state,
                     "attempts": row.attempts,
                     "due_at": row.due_at.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M"),
                     "error": row.last_error,
                 }
-                for row in rows
+                for row, roster_id, name in rows
             ]
             return await outbox.counts(session), listing
 
@@ -154,11 +161,13 @@ def outbox_list(
     out.print(
         ", ".join(f"{name}: {n}" for name, n in sorted(counts.items())) or "The outbox is empty."
     )
-    table = Table("id", "member", "kind", "state", "attempts", "due", "last error")
+    columns = ("id", "member_id", "name", "kind", "state", "attempts", "due_at", "error")
+    table = Table("id", "member_id")
+    table.add_column("name", overflow="fold")  # a narrow terminal wraps a name, never cuts it
+    for header in ("kind", "state", "attempts", "due", "last error"):
+        table.add_column(header)
     for row in listing:
-        table.add_row(
-            *(str(row[k]) for k in ("id", "member", "kind", "state", "attempts", "due_at", "error"))
-        )
+        table.add_row(*(Text(str(row[k])) for k in columns))  # names and errors: no markup
     out.print(table)
 
 

@@ -43,7 +43,14 @@ FormatOption = Annotated[
         show_default=False,
     ),
 ]
-OutOption = Annotated[Path, typer.Option("--out", help="The folder to write the files into.")]
+OutOption = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        help="A file (m.xlsx: its extension is the format) or, without an extension, the"
+        " folder to write the files into.",
+    ),
+]
 
 
 def _write_text(text: str, path: Path) -> None:
@@ -73,15 +80,33 @@ def parse_formats(given: list[str] | None) -> list[str]:
     return found
 
 
-def write_files(report: Report, formats: list[str], folder: Path) -> list[Path]:
-    """Write the report in each format as `<folder>/<period label>.<format>`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name in formats:
-        path = folder / f"{report.period.label}.{name}"
+def targets(given: list[str] | None, target: Path, label: str) -> list[tuple[str, Path]]:
+    """(format, path) of each file to write. `target` with an extension is the one file to
+    write (`m.xlsx`: the workbook, named so); without one (or an existing folder), the folder
+    to write `<label>.<format>` files into. ValueError when they do not fit together."""
+    suffix = target.suffix.lower().lstrip(".")
+    if target.is_dir() or not suffix:
+        return [(name, target / f"{label}.{name}") for name in parse_formats(given)]
+    if suffix not in FORMATS:
+        raise ValueError(
+            f"--out {target}: {suffix!r} is not a format ({', '.join(FORMATS)});"
+            " a path without an extension is a folder"
+        )
+    formats = parse_formats(given) if given else [suffix]
+    if formats != [suffix]:
+        raise ValueError(
+            f"--out {target} is one {suffix} file, but the formats asked are {','.join(formats)}:"
+            " give a folder (a path without an extension) for several files"
+        )
+    return [(suffix, target)]
+
+
+def write_files(report: Report, files: list[tuple[str, Path]]) -> list[Path]:
+    """Write the report in each format to its path (folders made as needed)."""
+    for name, path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
         WRITERS[name](report, path)
-        paths.append(path)
-    return paths
+    return [path for _, path in files]
 
 
 def _period(kind: PeriodKind, text: str) -> ReportPeriod:
@@ -97,10 +122,10 @@ def _fail(problem: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _report(kind: PeriodKind, text: str, given: list[str] | None, folder: Path) -> None:
+def _report(kind: PeriodKind, text: str, given: list[str] | None, target: Path) -> None:
     try:
         period = _period(kind, text)
-        formats = parse_formats(given)
+        files = targets(given, target, period.label)
     except ValueError as problem:
         raise _fail(str(problem)) from None
     build: Callable[..., Awaitable[Report]] = BUILDERS[kind]
@@ -112,7 +137,7 @@ def _report(kind: PeriodKind, text: str, given: list[str] | None, folder: Path) 
         async with database(settings) as engine, session_factory(engine)() as session:
             return await build(session, period, context)
 
-    for path in write_files(run(work), formats, folder):
+    for path in write_files(run(work), files):
         out.print(str(path), markup=False, highlight=False)
 
 
@@ -120,27 +145,27 @@ def _report(kind: PeriodKind, text: str, given: list[str] | None, folder: Path) 
 def month(
     period: Annotated[str, typer.Argument(help="The month, e.g. 2026-10.")],
     formats: FormatOption = None,
-    folder: OutOption = DEFAULT_FOLDER,
+    target: OutOption = DEFAULT_FOLDER,
 ) -> None:
     """The month's branch scores with each part of the score (月打分)."""
-    _report(PeriodKind.MONTH, period, formats, folder)
+    _report(PeriodKind.MONTH, period, formats, target)
 
 
 @report_app.command("quarter")
 def quarter(
     period: Annotated[str, typer.Argument(help="The quarter, e.g. 2026Q3.")],
     formats: FormatOption = None,
-    folder: OutOption = DEFAULT_FOLDER,
+    target: OutOption = DEFAULT_FOLDER,
 ) -> None:
     """The quarter's bulletin: branches ranked, their move since last quarter (季通报)."""
-    _report(PeriodKind.QUARTER, period, formats, folder)
+    _report(PeriodKind.QUARTER, period, formats, target)
 
 
 @report_app.command("year")
 def year(
     period: Annotated[str, typer.Argument(help="The year, e.g. 2026.")],
     formats: FormatOption = None,
-    folder: OutOption = DEFAULT_FOLDER,
+    target: OutOption = DEFAULT_FOLDER,
 ) -> None:
     """The year-end summary: totals, top members and branches, month by month (年终结)."""
-    _report(PeriodKind.YEAR, period, formats, folder)
+    _report(PeriodKind.YEAR, period, formats, target)

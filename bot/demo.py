@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shlex
+import shutil
+import sys
 
 from bot.messages import Sender
 from data import articles, members
@@ -10,6 +14,8 @@ from data.db import Sessions, transaction
 from data.members import RosterRow
 from data.models import Role
 
+# The `qiyi wechat sample` default, where the demo's printed commands leave it out.
+DEFAULT_URL = "http://127.0.0.1:8080"
 TOKEN = "qiyi-demo-token"
 OPENID = "o_demo_member_1001"
 ROSTER = [
@@ -31,3 +37,36 @@ async def seed(sessions: Sessions, now: dt.datetime) -> None:
         member = await members.member_by_roster_id(session, ROSTER[0].member_id)
         assert member is not None
         await members.bind(session, Sender("wechat", OPENID), member, now)
+
+
+def invocation(argv0: str | None = None, executable: str | None = None) -> str:
+    """This program as the shell command that started it, to paste into another terminal:
+    `.venv/bin/qiyi` when run as that, `/path/to/python -m bot` when run as a module."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    executable = sys.executable if executable is None else executable
+    as_module = f"{shlex.quote(executable)} -m bot"
+    if argv0.endswith(".py") or argv0 in ("", "-c", "-m"):
+        return as_module
+    if os.sep in argv0:  # a path, as typed (or as found on PATH)
+        return shlex.quote(argv0)
+    found = shutil.which(argv0)  # a bare name: a paste must find the same program
+    return shlex.quote(found) if found else as_module
+
+
+def instructions(database: str, url: str, program: str, curl: str, server: str) -> list[str]:
+    """What the demo prints: how to talk to it, every command ready to paste."""
+    roster = ", ".join(f"{row.member_id} {row.name} ({row.role})" for row in ROSTER)
+    where = "" if os.path.isabs(shlex.split(program)[0]) else " (from this folder)"
+    sample = f"QIYI_WECHAT_TOKEN={TOKEN} {program} wechat sample --text 积分"
+    if server != DEFAULT_URL:
+        sample += f" --url {shlex.quote(server)}"
+    return [
+        f"Qiyi demo — database {database} (removed when the demo stops)",
+        f"Members: {roster}; 1001 is bound to WeChat as {OPENID}",
+        f"Chat as a member, in another terminal{where}:",
+        f"  QIYI_DATABASE_URL={shlex.quote(url)} {program} chat --as 1001",
+        f"Or send a signed WeChat message (valid 5 minutes; Token {TOKEN}):",
+        f"  {curl}",
+        f"A fresh one: {sample}",
+        "Ctrl+C stops the demo.",
+    ]

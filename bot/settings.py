@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from data.db import async_url
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/qiyi.db"
 WECHAT_API_BASE = "https://api.weixin.qq.com"
 
@@ -119,6 +121,11 @@ class Settings(BaseSettings):
     # (bot/reports/standings.py): the whole organisation's month is not scored per message.
     standings_max_age_seconds: int = Field(default=300, ge=10, le=3600)
 
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return async_url(value)
+
     @field_validator("quiet_hours")
     @classmethod
     def _quiet_hours_shape(cls, value: str) -> str:
@@ -208,4 +215,5 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         error = exc.errors()[0]
         name = "QIYI_" + str(error["loc"][0]).upper() if error["loc"] else "settings"
-        raise ConfigError(f"{name}: {error['msg']}") from None
+        problem = str(error["msg"]).removeprefix("Value error, ")  # pydantic's prefix
+        raise ConfigError(f"{name}: {problem}") from None

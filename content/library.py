@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError, field_validator
@@ -16,7 +18,7 @@ FOLDERS = {ArticleKind.LESSON: "lessons", ArticleKind.NEWS: "news"}
 
 
 class ContentError(ValueError):
-    """A content file is not valid; the message names the file and the problem."""
+    """A content file is not valid; the message names the file, the line and the problem."""
 
 
 class Quiz(BaseModel):
@@ -49,18 +51,120 @@ class FrontMatter(BaseModel):
         return value
 
 
+FENCE = "---"
+FIRST_KEY_LINE = 2  # the front matter's first `key: value` line, after the opening fence
+
+# `key: value` (or `- key: value`), the colon ASCII or full-width: a Chinese input method
+# types `：`, which YAML would read as part of a plain text, not as a key's colon.
+KEY_LINE = re.compile(
+    r"(?P<lead>[ \t]*(?:-[ \t]+)?)(?P<key>[A-Za-z_][A-Za-z0-9_-]*)[ \t]*(?P<colon>[:：])"
+    r"[ \t]*(?P<value>.*)"
+)
+FLOW_KEY = re.compile(r"(?P<before>[{,][ \t]*)(?P<key>[A-Za-z0-9_-]+)[ \t]*：[ \t]*")
+BLOCK_TEXT = re.compile(r"[|>][-+0-9]*")  # `summary: |`: the lines below are text
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def ascii_key_colons(lines: list[str]) -> list[str]:
+    """The front matter's lines with a full-width `：` after a key read as `:` — at the start
+    of a line and in a `{A：五项, B：六项}` mapping — and nothing else changed: a `：` in a
+    value stays, and so do the lines of a `|` or `>` block of text."""
+    read: list[str] = []
+    text_below: int | None = None  # the indent of the key whose block of text follows
+    for line in lines:
+        if text_below is not None and (not line.strip() or _indent(line) > text_below):
+            read.append(line)
+            continue
+        text_below = None
+        found = KEY_LINE.fullmatch(line)
+        if found is None:
+            read.append(line)
+            continue
+        value = found["value"]
+        if BLOCK_TEXT.fullmatch(value.strip()):
+            text_below = _indent(line)
+        if value.startswith("{"):
+            value = FLOW_KEY.sub(lambda key: f"{key['before']}{key['key']}: ", value)
+        if found["colon"] == "：" or value != found["value"]:
+            line = f"{found['lead']}{found['key']}: {value}".rstrip()
+        read.append(line)
+    return read
+
+
+def _line_of(lines: list[str], path: tuple[Any, ...]) -> int:
+    """The file's line number of the key at `path` (e.g. ("quiz", "answer")), as far down it
+    as it is found; the opening fence's line when not even the first key is there."""
+    line, start, indent = 1, 0, -1
+    for key in path:
+        if not isinstance(key, str):
+            continue
+        for index in range(start, len(lines)):
+            found = KEY_LINE.fullmatch(lines[index])
+            if found and found["key"] == key and _indent(lines[index]) > indent:
+                line, start, indent = index + FIRST_KEY_LINE, index + 1, _indent(lines[index])
+                break
+        else:
+            break
+    return line
+
+
+def _front_matter(path: Path, text: str) -> tuple[list[str], str]:
+    """The front matter's lines (between the `---` lines) and the body after them."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != FENCE:
+        raise ContentError(f"{path}:1: the file must start with front matter between '---' lines")
+    for index, line in enumerate(lines[1:], start=1):
+        if line.strip() == FENCE:
+            return lines[1:index], "\n".join(lines[index + 1 :])
+    raise ContentError(f"{path}:1: the front matter opened here has no closing '---' line")
+
+
+def _yaml_problem(path: Path, error: yaml.YAMLError) -> ContentError:
+    # Where the construct began (an unclosed bracket) says more than where parsing gave up
+    # (often the end of the front matter).
+    mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
+    line = f":{mark.line + FIRST_KEY_LINE}" if mark is not None else ""
+    words = [getattr(error, "context", None), getattr(error, "problem", None)]
+    what = ": ".join(word for word in words if word) or str(error).splitlines()[0]
+    return ContentError(f"{path}{line}: {what}")
+
+
+def _invalid(path: Path, lines: list[str], error: ValidationError) -> ContentError:
+    first = error.errors()[0]
+    where = tuple(first["loc"])
+    name = ".".join(str(part) for part in where)
+    if first["type"] == "missing":
+        return ContentError(f"{path}:1: the front matter has no {name}")
+    reason = str(first["msg"]).removeprefix("Value error, ")
+    return ContentError(f"{path}:{_line_of(lines, where)}: {name}: {reason}")
+
+
 def read_file(path: Path, kind: ArticleKind) -> Article:
-    text = path.read_text(encoding="utf-8")
-    if not text.startswith("---"):
-        raise ContentError(f"{path}: the file must start with front matter between '---' lines")
     try:
-        _, header, body = text.split("---", 2)
-        meta = FrontMatter.model_validate(yaml.safe_load(header))
-    except (ValueError, yaml.YAMLError, ValidationError) as exc:
-        raise ContentError(f"{path}: {str(exc).splitlines()[0]}") from None
+        text = path.read_text(encoding="utf-8-sig")  # Notepad starts UTF-8 with a BOM
+    except UnicodeDecodeError:
+        raise ContentError(f"{path}: not UTF-8 text (save it as UTF-8)") from None
+    header, body = _front_matter(path, text)
+    lines = ascii_key_colons(header)
+    try:
+        loaded = yaml.safe_load("\n".join(lines))
+    except yaml.YAMLError as error:
+        raise _yaml_problem(path, error) from None
+    if not isinstance(loaded, dict):
+        raise ContentError(f"{path}:{FIRST_KEY_LINE}: the front matter is not `key: value` lines")
+    try:
+        meta = FrontMatter.model_validate(loaded)
+    except ValidationError as error:
+        raise _invalid(path, lines, error) from None
     quiz = meta.quiz
     if quiz is not None and quiz.answer not in quiz.options:
-        raise ContentError(f"{path}: the quiz answer {quiz.answer!r} is not one of the options")
+        raise ContentError(
+            f"{path}:{_line_of(lines, ('quiz', 'answer'))}: the quiz answer {quiz.answer!r}"
+            " is not one of the options"
+        )
     return Article(
         slug=meta.slug,
         kind=kind.value,

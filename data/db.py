@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Executable, Result, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -27,14 +27,43 @@ Sessions = async_sessionmaker[AsyncSession]
 
 SQLITE_BUSY_TIMEOUT_S = 15
 
+# The asyncio driver of each supported database. A URL without one (`sqlite:///qiyi.db`,
+# `postgresql://…`, as most guides write them) gets it; SQLAlchemy would load the synchronous
+# default driver instead, which its asyncio extension refuses.
+ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+URL_EXAMPLES = "sqlite+aiosqlite:///path/to/qiyi.db or postgresql+asyncpg://user@host/db"
+
+
+def async_url(url: str) -> str:
+    """The database URL with its asyncio driver: `sqlite://…` → `sqlite+aiosqlite://…`,
+    `postgresql://…` (or `postgres://…`) → `postgresql+asyncpg://…`; unchanged when it has
+    it. ValueError, naming what is accepted, for another database or a synchronous driver
+    (the message never repeats the URL: it may hold a password)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"not a database URL; write {URL_EXAMPLES}") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    backend = "postgresql" if backend == "postgres" else backend
+    wanted = ASYNC_DRIVERS.get(backend)
+    if wanted is None:
+        raise ValueError(f"{backend} is not supported; use {URL_EXAMPLES}")
+    if driver == wanted:
+        return url
+    if driver:
+        raise ValueError(f"the driver {driver} is not asynchronous; write {backend}+{wanted}://…")
+    return parsed.set(drivername=f"{backend}+{wanted}").render_as_string(hide_password=False)
+
 
 def create_engine(url: str, *, inline: bool = False, **options: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and write-locking transactions.
 
     `inline=True` (SQLite only; ignored elsewhere) runs SQLite's calls on the event loop's
     thread (`data.sqlite_inline`): for the short transactions of the message path, not for
-    reports, whose long queries would hold up the loop.
+    reports, whose long queries would hold up the loop. A URL without its asyncio driver gets
+    it (`async_url`).
     """
+    url = async_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         server = create_async_engine(url, **options)

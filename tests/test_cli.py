@@ -167,7 +167,7 @@ BAD_ROSTERS = [
 
 @pytest.mark.parametrize(("lines", "expected"), BAD_ROSTERS)
 def test_bad_row_rejects_the_whole_file(
-    env: dict[str, str], lines: list[str], expected: list[str]
+    env: dict[str, str], db_file: Path, lines: list[str], expected: list[str]
 ) -> None:
     result = invoke(env, "members", "import", str(write_csv("roster.csv", lines)))
 
@@ -176,8 +176,8 @@ def test_bad_row_rejects_the_whole_file(
     for part in expected:
         assert part in message
     assert "Nothing was imported" in message
-    # Not even the good rows before the bad one.
-    assert listing(env) == {}
+    # Not even the good rows before the bad one: the database was not even created.
+    assert not db_file.exists()
 
 
 def test_bad_row_leaves_existing_roster_unchanged(env: dict[str, str]) -> None:
@@ -242,14 +242,14 @@ def test_import_gbk_csv_with_chinese_headers_and_roles(env: dict[str, str]) -> N
     assert members["1003"]["role"] == "secretary"
 
 
-def test_wrong_header_names_the_expected_header(env: dict[str, str]) -> None:
+def test_wrong_header_names_the_expected_header(env: dict[str, str], db_file: Path) -> None:
     path = write_csv("roster.csv", ["id,name,branch,role", "1001,张三,第一党支部,member"])
 
     result = invoke(env, "members", "import", str(path))
 
     assert result.exit_code == 1
     assert "member_id,name,branch,role" in flat(result.output)
-    assert listing(env) == {}
+    assert not db_file.exists()
 
 
 # --- content sync ------------------------------------------------------------------------

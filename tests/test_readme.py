@@ -6,6 +6,7 @@ import re
 import shlex
 from pathlib import Path
 
+from bot.demo import DEFAULT_URL, instructions
 from bot.settings import Settings
 from handlers import router
 
@@ -33,3 +34,20 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert test_command in ci
     assert shlex.split(test_command)[-1].endswith("pytest")
+
+
+def test_the_quick_start_shows_the_commands_the_demo_prints() -> None:
+    quick_start = README.split("## Quick start")[1].split("\n## ")[0]
+    assert ".venv/bin/qiyi demo" in quick_start
+    printed = instructions(
+        "/tmp/d/demo.db",
+        "sqlite+aiosqlite:////tmp/d/demo.db",
+        ".venv/bin/qiyi",
+        "curl …",
+        DEFAULT_URL,
+    )
+    chat = next(line for line in printed if "chat --as" in line).strip()
+    assert chat.startswith("QIYI_DATABASE_URL=")
+    assert f"`QIYI_DATABASE_URL=… {chat.split(' ', 1)[1]}`" in quick_start
+    sample = next(line for line in printed if "wechat sample" in line).split(": ", 1)[1]
+    assert f"`{sample}`" in quick_start

@@ -157,7 +157,7 @@ def _add_sheet(
     """A sheet with a bold frozen header, typed cells, fitted widths and an autofilter."""
     sheet = book.create_sheet(title)
     for index, column in enumerate(columns, start=1):
-        cell = sheet.cell(1, index, column.header)
+        cell = write_cell(sheet, 1, index, column.header)
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
     for row_index, row in enumerate(rows, start=2):
         for index, column in enumerate(columns, start=1):

@@ -53,7 +53,7 @@ async def test_month_report_goes_to_staff_on_the_first(chat: Chat) -> None:
 
 async def test_report_is_posted_to_branch_groups(chat: Chat) -> None:
     conversation = chat.conversation
-    settings = make_settings("unused", onebot_api_url="http://127.0.0.1:9")
+    settings = make_settings("sqlite+aiosqlite:///unused.db", onebot_api_url="http://127.0.0.1:9")
     async with transaction(conversation.sessions) as session:
         operator = audit.Actor(audit.Door.CLI, "cli:test@host", "host")
         await groups.set_group(session, "第一党支部", "qq", "123456", operator, MORNING)
