@@ -392,16 +392,19 @@ def demo(
         settings = load_settings(database_url=url, wechat_token=sample.TOKEN)
         clock = SystemClock(settings.zone)
 
-        async def work(settings: Settings) -> None:
+        server = f"http://{host}:{port}"
+
+        async def work(settings: Settings) -> str:
             async with database(settings, create=True) as engine:
                 await sample.seed(session_factory(engine), clock.now())
+                return await sample.console_link(session_factory(engine), clock.now(), server)
 
-        run(work, settings)
-        server = f"http://{host}:{port}"
+        link = run(work, settings)
         query, body = signed_request(settings, sample.OPENID, "学习 30", unix_seconds(clock))
         curl = curl_command(server, query, body)
         program = sample.invocation()
-        for line in sample.instructions(str(folder / "demo.db"), url, program, curl, server):
+        lines = sample.instructions(str(folder / "demo.db"), url, program, curl, server, link)
+        for line in lines:
             out.print(line, markup=False, highlight=False)
         _serve(settings, host, port)
     finally:

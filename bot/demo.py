@@ -8,6 +8,7 @@ import shlex
 import shutil
 import sys
 
+from bot import signin
 from bot.messages import Sender
 from data import articles, members
 from data.db import Sessions, transaction
@@ -26,6 +27,19 @@ ROSTER = [
     RosterRow("2002", "陈静", "第二党支部", Role.SECRETARY),
     RosterRow("9001", "刘洋", "机关党支部", Role.ADMIN),
 ]
+
+
+ADMIN = "9001"  # 刘洋, the demo's admin: the console's first sign-in
+
+
+async def console_link(sessions: Sessions, now: dt.datetime, server: str) -> str:
+    """A one-time sign-in link to the demo's console for its admin (as `qiyi admin link`)."""
+    async with transaction(sessions) as session:
+        admin = await members.member_by_roster_id(session, ADMIN)
+        assert admin is not None
+        token = await signin.issue_link(session, admin, now)
+    assert token is not None
+    return signin.link_url(None, token, server)
 
 
 async def seed(sessions: Sessions, now: dt.datetime) -> None:
@@ -53,7 +67,9 @@ def invocation(argv0: str | None = None, executable: str | None = None) -> str:
     return shlex.quote(found) if found else as_module
 
 
-def instructions(database: str, url: str, program: str, curl: str, server: str) -> list[str]:
+def instructions(
+    database: str, url: str, program: str, curl: str, server: str, link: str = ""
+) -> list[str]:
     """What the demo prints: how to talk to it, every command ready to paste."""
     roster = ", ".join(f"{row.member_id} {row.name} ({row.role})" for row in ROSTER)
     where = "" if os.path.isabs(shlex.split(program)[0]) else " (from this folder)"
@@ -68,5 +84,15 @@ def instructions(database: str, url: str, program: str, curl: str, server: str) 
         f"Or send a signed WeChat message (valid 5 minutes; Token {TOKEN}):",
         f"  {curl}",
         f"A fresh one: {sample}",
+        *(
+            [
+                f"The web console (管理后台): {server}/admin/ — sign in as the admin 刘洋 with",
+                f"  {link}",
+                "  (10 minutes, once; a new link:"
+                f" QIYI_DATABASE_URL={shlex.quote(url)} {program} admin link --as {ADMIN})",
+            ]
+            if link
+            else []
+        ),
         "Ctrl+C stops the demo.",
     ]

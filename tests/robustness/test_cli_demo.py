@@ -178,6 +178,13 @@ def test_printed_commands_paste_as_they_are_and_ctrl_c_removes_the_folder(
     assert shlex.split(curl)[4].startswith(f"{server}/wechat?")
 
     wait_until_it_answers(f"{server}/healthz")
+    # The console's sign-in link for the demo's admin works (confirm, then the overview).
+    console = next(i for i, line in enumerate(demo.seen) if "The web console" in line)
+    link = demo.seen[console + 1].strip()
+    assert link.startswith(f"{server}/admin/link/")
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    confirmed = browser.open(urllib.request.Request(link, data=b"", method="POST"))
+    assert confirmed.status == 200 and "刘洋（管理员）" in confirmed.read().decode()
     demo.process.send_signal(signal.SIGINT)  # Ctrl+C
 
     assert demo.process.wait(timeout=TIMEOUT_S) == 0
