@@ -193,3 +193,13 @@ def pg_url(request: pytest.FixtureRequest) -> str:
         pytest.skip(f"PostgreSQL only: set {POSTGRES_ENV} to a test database")
     # Requested here (a sync fixture) because it runs asyncio.run() itself.
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def isolated_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """For command-line tests: a tmp working directory (no stray .env) and no QIYI_ settings
+    from the outer shell."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("QIYI_") and name != POSTGRES_ENV:
+            monkeypatch.delenv(name)

@@ -10,7 +10,6 @@ import shlex
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -40,14 +39,7 @@ SECRET = "test-secret"
 SUBPROCESS_TIMEOUT = 60
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """A tmp working directory (no stray .env) and no QIYI_ settings from the outer shell."""
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("QIYI_") and name != "QIYI_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
-    yield
+pytestmark = pytest.mark.usefixtures("isolated_cli")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ on SQLite, with the commands' clock fixed (no wall clock in time-based logic).""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,13 +29,9 @@ NEWEST_LESSON = "弘扬志愿服务精神"  # the newest lesson published by MOR
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def isolated(isolated_cli: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A tmp working directory (no stray .env), no QIYI_ settings from the outer shell, and
     the push commands' clock fixed at Wednesday 2026-11-25 09:00 in Asia/Shanghai."""
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("QIYI_") and name != "QIYI_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
 
     def fixed_clock(zone: ZoneInfo) -> FixedClock:
         return FixedClock(MORNING, zone)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +14,12 @@ from bot.cli import app
 ROSTER = ["member_id,name,branch,role", "1001,张三,第一党支部,member", "9001,刘洋,机关党支部,admin"]
 
 
+pytestmark = pytest.mark.usefixtures("isolated_cli")
+
+
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("QIYI_") and name != "QIYI_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
+def roster_file(isolated_cli: None) -> None:
     Path("roster.csv").write_text("\n".join(ROSTER) + "\n", encoding="utf-8")
-    yield
 
 
 def invoke(tmp_path: Path, *args: str, **env: str) -> tuple[int, str]:

@@ -4,9 +4,7 @@ full-width `：` (a Chinese input method) reads as `key:`."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,15 +17,13 @@ from data.models import ArticleKind
 BAD = Path("site") / "news" / "01-bad.md"
 
 
+pytestmark = pytest.mark.usefixtures("isolated_cli")
+
+
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("QIYI_") and name != "QIYI_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
+def content_folders(isolated_cli: None, tmp_path: Path) -> None:
     (tmp_path / "site" / "lessons").mkdir(parents=True)
     (tmp_path / "site" / "news").mkdir(parents=True)
-    yield
 
 
 @pytest.fixture

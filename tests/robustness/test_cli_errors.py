@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,14 +21,7 @@ from tests.robustness.cli_process import one_line, qiyi, qiyi_with_a_bug
 ROSTER = "member_id,name,branch,role\n1001,张三,第一党支部,member\n"
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """A tmp working directory (no stray .env) and no QIYI_ settings from the outer shell."""
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("QIYI_") and name != "QIYI_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
-    yield
+pytestmark = pytest.mark.usefixtures("isolated_cli")
 
 
 def invoke(url: str, *args: str) -> Result:

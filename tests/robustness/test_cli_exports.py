@@ -3,7 +3,6 @@ or branch that starts like a formula never becomes one (through `bot.sheets.writ
 
 from __future__ import annotations
 
-import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,11 +26,7 @@ EXPORTS = [
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("QIYI_") and name != "QIYI_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
+def isolated(isolated_cli: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     def fixed_clock(zone: ZoneInfo) -> FixedClock:
         return FixedClock(MORNING, zone)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,11 +24,7 @@ ROSTER = [
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("QIYI_") and name != "QIYI_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
+def isolated(isolated_cli: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     def fixed_clock(zone: ZoneInfo) -> FixedClock:
         return FixedClock(MORNING, zone)

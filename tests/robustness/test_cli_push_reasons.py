@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -40,16 +38,15 @@ class Now:
         return FixedClock(cls.at, zone)
 
 
+pytestmark = pytest.mark.usefixtures("isolated_cli")
+
+
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("QIYI_") and name != "QIYI_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
+def frozen_clock(isolated_cli: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's clock stands at MORNING (tests move `Now.at`)."""
     monkeypatch.setattr(Now, "at", MORNING)
     monkeypatch.setattr(bot.cli_pushes, "SystemClock", Now.clock)
     monkeypatch.setattr(bot.cli, "SystemClock", Now.clock)  # `chat`: check-ins on that day
-    yield
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ folder."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +14,7 @@ from bot.cli import app
 ROSTER = "member_id,name,branch,role\n1001,张三,第一党支部,member\n"
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("QIYI_") and name != "QIYI_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
-    yield
+pytestmark = pytest.mark.usefixtures("isolated_cli")
 
 
 @pytest.fixture

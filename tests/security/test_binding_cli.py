@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-import os
 import socket
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +32,7 @@ ROSTER = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """A tmp working directory (no stray .env) and no QIYI_ settings from the outer shell."""
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("QIYI_") and name != "QIYI_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
-    yield
+pytestmark = pytest.mark.usefixtures("isolated_cli")
 
 
 @pytest.fixture
