@@ -41,6 +41,7 @@ async def qq(
         qqbot_secret=qq_side.SECRET,
         qqbot_api_base=base,
         qqbot_token_url=base + TOKEN_PATH,
+        bind_proof="name",  # binding is not what these tests are about
     )
     client = await aiohttp_client(create_app(settings, clock))
     await seed(client.app[CONVERSATION])

@@ -38,7 +38,9 @@ def test_keys_are_kept_longer_than_any_channel_accepts_a_replay(
     window: int, onebot_age: int
 ) -> None:
     settings = make_settings(
-        "unused", replay_window_seconds=window, onebot_max_event_age_seconds=onebot_age
+        "sqlite+aiosqlite:///unused.db",
+        replay_window_seconds=window,
+        onebot_max_event_age_seconds=onebot_age,
     )
     kept = processed.retention(replay_horizon(settings))
 
@@ -51,13 +53,13 @@ def test_keys_are_kept_longer_than_any_channel_accepts_a_replay(
 
 
 def test_with_the_defaults_the_keys_are_kept_a_week_and_the_job_says_so() -> None:
-    settings = make_settings("unused")
+    settings = make_settings("sqlite+aiosqlite:///unused.db")
     assert processed.retention(replay_horizon(settings)) == processed.KEEP == dt.timedelta(days=7)
     assert "processed messages after 7 days" in clean_up_summary(settings)
 
 
 def test_a_longer_window_keeps_the_keys_longer_and_the_job_says_so() -> None:
-    settings = make_settings("unused", replay_window_seconds=5 * DAY)
+    settings = make_settings("sqlite+aiosqlite:///unused.db", replay_window_seconds=5 * DAY)
     assert processed.retention(replay_horizon(settings)) == dt.timedelta(days=11)
     assert "processed messages after 11 days" in clean_up_summary(settings)
 
@@ -100,7 +102,7 @@ async def test_a_onebot_event_replayed_after_a_week_and_the_clean_up_counts_once
 async def test_a_wechat_request_replayed_after_a_week_and_the_clean_up_counts_once(
     aiohttp_client: AppClientFactory, database_url: str, clock: FixedClock, engine: AsyncEngine
 ) -> None:
-    settings = make_settings(database_url, replay_window_seconds=5 * DAY)
+    settings = make_settings(database_url, replay_window_seconds=5 * DAY, bind_proof="name")
     wechat = await wechat_side.start(aiohttp_client, settings, clock)
     await wechat_side.bind_member(wechat)
     ahead = wechat.now + 5 * DAY  # as far ahead as accepted

@@ -41,7 +41,9 @@ AppClientFactory = Callable[[Any], Awaitable[TestClient]]
 async def plain_server(
     aiohttp_client: AppClientFactory, database_url: str, clock: FixedClock, **overrides: object
 ) -> WeChat:
-    wechat = await start(aiohttp_client, make_settings(database_url, **overrides), clock)
+    wechat = await start(
+        aiohttp_client, make_settings(database_url, bind_proof="name", **overrides), clock
+    )
     await bind_member(wechat)
     return wechat
 
@@ -138,7 +140,9 @@ async def test_two_servers_given_one_pair_with_two_bodies_at_once_accept_one(
 ) -> None:
     # Two processes on one database (two apps, two engines): the unique constraint decides.
     first = await plain_server(aiohttp_client, database_url, clock)
-    second_client = await aiohttp_client(create_app(make_settings(database_url), clock))
+    second_client = await aiohttp_client(
+        create_app(make_settings(database_url, bind_proof="name"), clock)
+    )
     second = WeChat(second_client, first.now)
     query = first.query()
 
