@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -95,22 +96,22 @@ class Conversation:
             return render("error")
 
     async def _respond_once(self, inbound: Inbound) -> str:
-        standings = await self._standings_for(inbound)
+        # The command is matched once: it says whether the standings are needed, then runs.
+        matched = self.router.match(inbound.text) if inbound.kind is InboundKind.TEXT else None
+        standings = await self._standings_for(matched)
         try:
-            return await self._in_transaction(inbound, self._dispatch, standings)
+            decide = functools.partial(self._dispatch, matched)
+            return await self._in_transaction(inbound, decide, standings)
         except _Refused as refused:
             # Bad input changes nothing: what the handler wrote went with the rollback. The
             # message is kept with its usage answer in a transaction of its own (cheaper on
             # the common path than a savepoint around every handler).
             return await self._in_transaction(inbound, refused.answer, standings)
 
-    async def _standings_for(self, inbound: Inbound) -> MonthStandings | None:
+    async def _standings_for(self, matched: tuple[Command, str] | None) -> MonthStandings | None:
         """The month's standings, when the command asks for them: fetched before the
         transaction, because waiting for a computation inside it would hold SQLite's write
         lock (every other message's turn) or a pooled PostgreSQL connection meanwhile."""
-        if inbound.kind is not InboundKind.TEXT:
-            return None
-        matched = self.router.match(inbound.text)
         if matched is None or "standings" not in matched[0].params:
             return None
         return await self.standings.month_so_far()
@@ -173,14 +174,17 @@ class Conversation:
         return render("mailbox", notices=shown, reply=reply)
 
     async def _dispatch(
-        self, inbound: Inbound, member: Member | None, available: dict[str, Any]
+        self,
+        matched: tuple[Command, str] | None,
+        inbound: Inbound,
+        member: Member | None,
+        available: dict[str, Any],
     ) -> str:
         if inbound.kind is not InboundKind.TEXT:
             event = self.router.event_handler(inbound.kind)
             if event is not None:
                 return await call(*event, available)
             return render("unsupported") if inbound.kind is InboundKind.UNSUPPORTED else ""
-        matched = self.router.match(inbound.text)
         if matched is None:
             return render("unknown") if member else self._bind_prompt()
         command, args = matched
