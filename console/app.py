@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 from aiohttp import web
@@ -27,6 +28,7 @@ def create_console(clock: Clock) -> web.Application:
         middlewares=[security.security_headers, signed_in], client_max_size=MAX_FORM_BYTES
     )
     console[CLOCK] = clock
+    console[dashboard.CHARTS] = OrderedDict()
     console.router.add_routes(signin_pages.routes)
     console.router.add_routes(dashboard.routes)
     console.router.add_routes(audit_pages.routes)

@@ -9,7 +9,14 @@ from sqlalchemy import case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from data.models import Member, OutboxItem, ReviewState, StudyEntry, VolunteerEntry
+from data.models import (
+    DeliveryAttempt,
+    Member,
+    OutboxItem,
+    ReviewState,
+    StudyEntry,
+    VolunteerEntry,
+)
 
 
 @dataclass(frozen=True)
@@ -67,3 +74,30 @@ async def today(session: AsyncSession, day: dt.date, goal: int, branch_id: int |
         int(reviews),
         {state: int(n) for state, n in states},
     )
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A configuration error the platform answered today's pushes with (40164: the server's
+    IP is not whitelisted, 48001: no permission for the API …): no push goes until fixed."""
+
+    errcode: int
+    times: int
+    last_at: dt.datetime
+
+
+async def configuration_alerts(
+    session: AsyncSession, day: dt.date, errcodes: frozenset[int]
+) -> list[Alert]:
+    """Today's delivery attempts that failed with one of `errcodes`, per errcode."""
+    statement = (
+        select(DeliveryAttempt.errcode, func.count(), func.max(DeliveryAttempt.at))
+        .join(OutboxItem, col(OutboxItem.id) == DeliveryAttempt.outbox_id)
+        .where(OutboxItem.day == day, col(DeliveryAttempt.errcode).in_(errcodes))
+        .group_by(col(DeliveryAttempt.errcode))
+        .order_by(col(DeliveryAttempt.errcode))
+    )
+    return [
+        Alert(int(errcode), int(times), last_at)
+        for errcode, times, last_at in await session.exec(statement)
+    ]

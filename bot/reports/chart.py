@@ -6,6 +6,7 @@ Chinese branch names need a CJK font; on Debian/Ubuntu install `fonts-wqy-microh
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
 from functools import cache
@@ -64,23 +65,35 @@ def ranked_scores(report: Report) -> list[tuple[int, str, float]]:
 
 def write_png(report: Report, path: Path) -> None:
     """Draw the branches' scores (a month's score, a quarter's or year's mean) as a PNG."""
-    rows = ranked_scores(report)
+    path.write_bytes(
+        ranking_png(heading(report.period), score_label(report.period), ranked_scores(report))
+    )
+
+
+def ranking_png(
+    title: str, label: str, rows: list[tuple[int, str, float]], width_px: int = WIDTH_PX
+) -> bytes:
+    """The ranking (rank, branch, score; best first) as PNG bytes, `width_px` wide (a web
+    page's column is narrower than a phone's picture viewer). CPU-bound: call it off the
+    event loop."""
     font = cjk_font()
     fonts = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
     style = {"font.family": "sans-serif", "font.sans-serif": fonts}
     with matplotlib.rc_context(style), warnings.catch_warnings():
         # Without a CJK font every Chinese glyph would warn; cjk_font() said it once.
         warnings.filterwarnings("ignore", message="Glyph .* missing from")
-        figure = _draw(report, rows)
-        figure.savefig(path, format="png", dpi=DPI)
+        figure = _draw(title, label, rows, width_px)
+        out = io.BytesIO()
+        figure.savefig(out, format="png", dpi=DPI)
+    return out.getvalue()
 
 
-def _draw(report: Report, rows: list[tuple[int, str, float]]) -> Figure:
+def _draw(title: str, label: str, rows: list[tuple[int, str, float]], width_px: int) -> Figure:
     height = max(MIN_HEIGHT_IN, HEADER_IN + BAR_IN * len(rows))
-    figure = Figure(figsize=(WIDTH_PX / DPI, height), dpi=DPI, layout="constrained")
+    figure = Figure(figsize=(width_px / DPI, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    axes.set_title(heading(report.period), fontsize=11, loc="left")
+    axes.set_title(title, fontsize=11, loc="left")
     if not rows:
         axes.set_axis_off()
         axes.text(0.5, 0.5, render("reports/chart_empty"), ha="center", va="center", fontsize=10)
@@ -97,7 +110,7 @@ def _draw(report: Report, rows: list[tuple[int, str, float]]) -> Figure:
     axes.set_xlim(0, 112)  # room for the label of a 100
     axes.set_xticks(range(0, 101, 20))
     axes.tick_params(axis="x", labelsize=7)
-    axes.set_xlabel(score_label(report.period), fontsize=8)
+    axes.set_xlabel(label, fontsize=8)
     axes.spines[["top", "right"]].set_visible(False)
     axes.margins(y=0.01)
     return figure
