@@ -288,22 +288,28 @@ def members_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
 def content_sync(
     folder: Annotated[Path | None, typer.Option(help="Content folder (default: shipped).")] = None,
 ) -> None:
-    """Load the lessons and news files into the database (update by slug)."""
+    """Load the lessons and news files into the database (update by slug; an item edited in
+    the console is left as it is and named)."""
     try:
         found = read_all(folder) if folder else read_all()
     except ContentError as problem:
         err.print(f"[red]Content rejected[/red]: {problem}")
         raise typer.Exit(1) from None
 
-    async def work(settings: Settings) -> tuple[int, int]:
+    async def work(settings: Settings) -> articles.Synced:
         async with (
             database(settings, create=True) as engine,
             transaction(session_factory(engine)) as session,
         ):
             return await articles.upsert(session, found)
 
-    added, updated = run(work)
-    out.print(f"Content synced: {added} added, {updated} updated.")
+    synced = run(work)
+    out.print(f"Content synced: {synced.added} added, {synced.updated} updated.")
+    if synced.skipped:
+        out.print(
+            f"Skipped, edited in the console since ({len(synced.skipped)}):"
+            f" {', '.join(synced.skipped)}"
+        )
 
 
 @app.command()

@@ -11,6 +11,7 @@ from bot.clock import Clock
 from console import (
     approval_pages,
     audit_pages,
+    content_pages,
     dashboard,
     member_pages,
     security,
@@ -34,5 +35,6 @@ def create_console(clock: Clock) -> web.Application:
     console.router.add_routes(audit_pages.routes)
     console.router.add_routes(member_pages.routes)
     console.router.add_routes(approval_pages.routes)
+    console.router.add_routes(content_pages.routes)
     console.router.add_static("/static/", STATIC, name="static", append_version=True)
     return console

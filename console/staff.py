@@ -11,7 +11,7 @@ from bot import signin
 from bot.appkeys import SESSIONS, SETTINGS
 from bot.clock import Clock
 from console import security
-from data import console
+from data import audit, console
 from data.db import transaction
 from data.models import ConsoleSession, Member, Role
 
@@ -81,3 +81,10 @@ async def current_staff(request: web.Request) -> Staff | None:
             return None
         await console.touch(session, found.session, now)
     return Staff(found.member, found.session)
+
+
+def actor(request: web.Request) -> audit.Actor:
+    """The signed-in staff member as the audit log names them: console, and the address."""
+    return audit.Actor.of_member(
+        request[STAFF].member, audit.Door.CONSOLE, security.client_ip(request)
+    )

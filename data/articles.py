@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from sqlalchemy import ColumnElement, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -12,31 +14,65 @@ from data.db import insert_new
 from data.models import Article, ArticleKind, ArticleRead, QuizAnswer
 
 
-async def upsert(session: AsyncSession, articles: Sequence[Article]) -> tuple[int, int]:
-    """Insert or update by slug; returns (added, updated)."""
+@dataclass(frozen=True)
+class Synced:
+    added: int
+    updated: int
+    skipped: list[str]  # slugs of the articles edited in the console, left as they are
+
+
+# What a file sets; the rest (pushed, hidden, edited) is the database's own.
+FILE_FIELDS = frozenset(
+    {
+        "slug",
+        "kind",
+        "title",
+        "summary",
+        "body",
+        "url",
+        "publish_at",
+        "quiz_question",
+        "quiz_options",
+        "quiz_answer",
+        "quiz_explanation",
+    }
+)
+
+
+async def upsert(session: AsyncSession, articles: Sequence[Article]) -> Synced:
+    """Insert or update by slug, except what was edited in the console since."""
     slugs = [article.slug for article in articles]
     known = {
         article.slug: article
         for article in await session.exec(select(Article).where(col(Article.slug).in_(slugs)))
     }
     added = updated = 0
+    skipped: list[str] = []
     for incoming in articles:
         current = known.get(incoming.slug)
         if current is None:
             session.add(incoming)
             added += 1
             continue
-        for field, value in incoming.model_dump(exclude={"id"}).items():
+        if current.edited_at is not None:
+            skipped.append(current.slug)
+            continue
+        for field, value in incoming.model_dump(include=set(FILE_FIELDS)).items():
             setattr(current, field, value)
         session.add(current)
         updated += 1
-    return added, updated
+    return Synced(added, updated, skipped)
+
+
+def shown() -> ColumnElement[bool]:
+    """Published: not taken down in the console."""
+    return col(Article.hidden).is_(False)
 
 
 async def latest(session: AsyncSession, kind: ArticleKind, now: dt.datetime) -> Article | None:
     statement = (
         select(Article)
-        .where(Article.kind == kind.value, Article.publish_at <= now)
+        .where(Article.kind == kind.value, Article.publish_at <= now, shown())
         .order_by(col(Article.publish_at).desc(), col(Article.id).desc())
         .limit(1)
     )
@@ -109,6 +145,7 @@ async def take_next_to_push(
             Article.kind == kind.value,
             Article.publish_at <= now,
             col(Article.pushed_at).is_(None),
+            shown(),
         )
         .order_by(col(Article.publish_at).desc(), col(Article.id).desc())
         .with_for_update()
@@ -118,3 +155,24 @@ async def take_next_to_push(
         article.pushed_at = now
         session.add(article)
     return waiting[0] if waiting else None
+
+
+PAGE_SIZE = 30
+
+
+async def listing(
+    session: AsyncSession, kind: ArticleKind | None, page: int
+) -> tuple[list[Article], int]:
+    """One page of articles, the latest publish time first, and how many there are."""
+    statement = select(Article)
+    count = select(func.count()).select_from(Article)
+    if kind is not None:
+        statement = statement.where(Article.kind == kind.value)
+        count = count.where(Article.kind == kind.value)
+    statement = (
+        statement.order_by(col(Article.publish_at).desc(), col(Article.id).desc())
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+    )
+    total = int((await session.exec(count)).one())
+    return list(await session.exec(statement)), total

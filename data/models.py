@@ -26,8 +26,9 @@ class ReviewState(StrEnum):
 
 
 class ArticleKind(StrEnum):
-    LESSON = "lesson"
-    NEWS = "news"
+    LESSON = "lesson"  # 微党课
+    NEWS = "news"  # 微资讯
+    VIDEO = "video"  # 微视频: a title, a summary and the video's link
 
 
 class Branch(SQLModel, table=True):
@@ -163,7 +164,8 @@ class Note(SQLModel, table=True):
 
 
 class Article(SQLModel, table=True):
-    """A micro-lesson or a micro-news item, loaded from `content/` by `qiyi content sync`."""
+    """A micro-lesson, micro-news or micro-video item, loaded from `content/` by `qiyi content
+    sync` or written in the console; once edited in the console, sync leaves it alone."""
 
     __table_args__ = (Index("ix_article_kind_publish", "kind", "publish_at"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -179,6 +181,19 @@ class Article(SQLModel, table=True):
     quiz_answer: str = Field(default="", max_length=5)
     quiz_explanation: str = Field(default="", max_length=500)
     pushed_at: dt.datetime | None = None
+    hidden: bool = False  # unpublished: members do not see it, nothing pushes it
+    edited_at: dt.datetime | None = None  # last saved in the console (sync then skips it)
+
+
+class ArticleVersion(SQLModel, table=True):
+    """An article as it was before a console edit: who replaced it and when; restorable."""
+
+    __table_args__ = (Index("ix_articleversion_article", "article_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="article.id")
+    saved_at: dt.datetime  # when it was replaced
+    saved_by: int | None = Field(default=None, foreign_key="member.id")
+    fields: str = Field(sa_column=Column(Text, nullable=False))  # JSON of the editable fields
 
 
 class ArticleRead(SQLModel, table=True):

@@ -12,6 +12,7 @@ FEATURES = (
     "study",
     "lessons",
     "news",
+    "videos",
     "notes",
     "volunteer",
     "reminders",
