@@ -12,6 +12,7 @@ from console import (
     audit_pages,
     dashboard,
     member_pages,
+    rendering,
     security,
     signin_pages,
 )
@@ -24,7 +25,8 @@ MAX_FORM_BYTES = 64 * 1024  # forms are a few fields; uploads get their own limi
 def create_console(clock: Clock) -> web.Application:
     """Settings, the engine and its sessions come from the parent application."""
     console = web.Application(
-        middlewares=[security.security_headers, signed_in], client_max_size=MAX_FORM_BYTES
+        middlewares=[security.security_headers, rendering.not_found_page, signed_in],
+        client_max_size=MAX_FORM_BYTES,
     )
     console[CLOCK] = clock
     console.router.add_routes(signin_pages.routes)
