@@ -11,13 +11,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from console.security import Handler
 from console.staff import STAFF
+from content.texts import format_hours
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
 @cache
 def environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html", "j2"]),
         undefined=StrictUndefined,
@@ -25,6 +26,8 @@ def environment() -> Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
+    env.filters["hours"] = format_hours  # minutes as the chat writes hours: 90 -> "1.5"
+    return env
 
 
 def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:

@@ -34,8 +34,9 @@ from tests.conftest import ROSTER, TOKEN, seed
 
 CHROMIUM = "/usr/bin/chromium"
 ServerFactory = Callable[..., Awaitable[TestServer]]
-PHONE = {"width": 390, "height": 844}
-PC = {"width": 1280, "height": 800}
+# Page options (`browser.new_page(**PHONE)`): a phone's width, or a PC's; a Chinese browser.
+PHONE: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "locale": "zh-CN"}
+PC: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}, "locale": "zh-CN"}
 
 
 def openid(roster_id: str) -> str:

@@ -46,7 +46,7 @@ async def test_three_entries_approved_at_once_raise_the_members_points(
     entries = [await submit(served, "1001", hours, what) for hours, what in SUBMITTED]
     other = await submit(served, "1002", 3, "社区义诊引导")
     before = await points_total(served, "1001")
-    page = await browser.new_page(viewport=PC)
+    page = await browser.new_page(**PC)
     await served.sign_in(page, "1003")
 
     await page.get_by_role("link", name="审核").click()
@@ -76,7 +76,7 @@ async def test_a_rejected_entry_tells_the_member_the_reason(
 ) -> None:
     entry = await submit(served, "1001", 2, "社区敬老院陪老人聊天")
     reason = "缺少活动照片，请补交后重新提交"
-    page = await browser.new_page(viewport=PC)
+    page = await browser.new_page(**PC)
     await served.sign_in(page, "1003")
 
     await page.get_by_role("link", name="审核").click()

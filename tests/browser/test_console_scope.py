@@ -16,7 +16,7 @@ async def test_another_branchs_member_typed_into_the_address_bar_is_not_found(
 ) -> None:
     own = await member_id(served.conversation, "1001")
     foreign = await member_id(served.conversation, "2001")
-    page = await browser.new_page(viewport=PC)
+    page = await browser.new_page(**PC)
     await served.sign_in(page, "1003")
 
     # Their own branch's member, the same way: the page does show a member's data.

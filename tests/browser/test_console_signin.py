@@ -13,7 +13,7 @@ async def test_sign_in_at_a_pc_with_the_code_sent_to_the_bot(
     browser: Any, served: Served, tmp_path: Any
 ) -> None:
     base = served.base
-    page = await browser.new_page(viewport=PC)
+    page = await browser.new_page(**PC)
     await page.goto(f"{base}/admin/")
     assert page.url == f"{base}/admin/login"
     shown = await page.locator(".code").inner_text()
@@ -41,7 +41,7 @@ async def test_sign_in_at_a_pc_with_the_code_sent_to_the_bot(
 async def test_the_overview_fits_a_phone_without_scrolling_sideways(
     browser: Any, served: Served
 ) -> None:
-    page = await browser.new_page(viewport=PHONE)
+    page = await browser.new_page(**PHONE)
     await served.sign_in(page, "1003")
     await fits_width(page)
     await page.close()
