@@ -14,6 +14,7 @@ from console import (
     content_pages,
     dashboard,
     member_pages,
+    rendering,
     security,
     signin_pages,
 )
@@ -26,7 +27,8 @@ MAX_FORM_BYTES = 64 * 1024  # forms are a few fields; uploads get their own limi
 def create_console(clock: Clock) -> web.Application:
     """Settings, the engine and its sessions come from the parent application."""
     console = web.Application(
-        middlewares=[security.security_headers, signed_in], client_max_size=MAX_FORM_BYTES
+        middlewares=[security.security_headers, rendering.not_found_page, signed_in],
+        client_max_size=MAX_FORM_BYTES,
     )
     console[CLOCK] = clock
     console[dashboard.CHARTS] = OrderedDict()

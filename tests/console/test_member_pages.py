@@ -91,7 +91,9 @@ async def test_another_branchs_member_is_a_404_to_read_and_to_change(console: Co
     csrf = await console.sign_in("1003")
     stranger = await member_row(console, "2001")
 
-    assert (await console.client.get(f"/admin/members/{stranger.id}")).status == 404
+    refused = await console.client.get(f"/admin/members/{stranger.id}")
+    assert refused.status == 404 and "找不到要看的内容" in await refused.text()
+    assert "赵强" not in await refused.text()
     for action, form in (
         ("unbind", {"channel": "all"}),
         ("leave", {"on": "2026-11-25"}),
@@ -102,7 +104,8 @@ async def test_another_branchs_member_is_a_404_to_read_and_to_change(console: Co
         assert response.status == 404, action
     assert await channels_of(console, "2001") == ["test"]
     assert (await member_row(console, "2001")).left_on is None
-    assert (await console.client.get("/admin/members/999999")).status == 404
+    missing = await console.client.get("/admin/members/999999")
+    assert missing.status == 404 and await missing.text() == await refused.text()
 
 
 async def test_a_secretary_unbinds_a_member_who_then_binds_a_new_account(
