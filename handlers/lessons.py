@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import awards
 from bot.clock import Clock
+from bot.content_editing import options_of
 from bot.messages import fits
 from bot.router import UsageError
 from bot.rules import PointsRules
@@ -21,16 +21,12 @@ from handlers import router
 CHOICES = "ABCDEF"
 
 
-def options(article: Article) -> dict[str, str]:
-    return json.loads(article.quiz_options) if article.quiz_options else {}
-
-
 def article_text(template: str, article: Article) -> str:
     """The whole article when it fits one reply, else its summary and link."""
-    full = render(template, article=article, options=options(article), whole=True)
+    full = render(template, article=article, options=options_of(article), whole=True)
     if fits(full):
         return full
-    return render(template, article=article, options=options(article), whole=False)
+    return render(template, article=article, options=options_of(article), whole=False)
 
 
 @router.command("微党课", "课", usage="微党课", summary="阅读最新一期微党课并答题")
@@ -63,7 +59,7 @@ async def answer_quiz(
     lesson = await articles.quiz_in_question(session, member.id, clock.now())
     if lesson is None or lesson.id is None:
         return render("quiz_none")
-    if args not in options(lesson):
+    if args not in options_of(lesson):
         raise UsageError("quiz_choice")
     earlier = await articles.previous_answer(session, member.id, lesson.id)
     if earlier is not None:

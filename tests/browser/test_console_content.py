@@ -1,0 +1,61 @@
+"""内容 in a real browser: the office writes a lesson with a quiz for later, is told at the
+field that the quiz has no answer, fixes it, previews it, publishes it now; a member then
+reads it with `微党课` over the WeChat webhook and answers its quiz."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import expect
+
+from tests.browser.conftest import PC, PHONE, Served, fits_width, openid
+
+TITLE = "学习新修订的支部工作条例"
+
+
+async def test_a_lesson_written_scheduled_and_published_is_read_and_answered_in_chat(
+    browser: Any, served: Served, tmp_path: Any
+) -> None:
+    page = await browser.new_page(**PC)
+    await served.sign_in(page, "9001")
+    await page.get_by_role("link", name="内容").click()
+    await page.get_by_role("link", name="写微党课").click()
+
+    await page.get_by_label("标题").fill(TITLE)
+    await page.get_by_label("摘要").fill("条例的要点")
+    await page.get_by_label("正文").fill("一、支部是党的基础组织。\n二、三会一课要经常。")
+    await page.get_by_label("发布时间").fill("2026-11-26T07:30")  # tomorrow morning
+    await page.get_by_label("题目").fill("支部党员大会一般多久召开一次？")
+    await page.get_by_label("选项 A").fill("每月")
+    await page.get_by_label("选项 B").fill("每季度")
+    await page.get_by_role("button", name="保存").click()
+
+    await expect(page.get_by_role("alert")).to_contain_text("有 1 处需要修改")
+    await expect(page.locator("#problem-quiz_answer")).to_have_text("必填。")
+    await page.screenshot(path=str(tmp_path / "content-problem.png"), full_page=True)
+    assert TITLE not in await served.say(openid("1001"), "微党课")
+
+    await page.get_by_label("正确答案").select_option("B")
+    await page.get_by_role("button", name="预览").click()
+    await expect(page.locator("pre.chat-preview")).to_contain_text("【随堂测验】")
+    await page.get_by_role("button", name="保存").click()
+    await expect(page.locator(".notice")).to_contain_text("已保存")
+    await expect(page.locator("h1")).to_contain_text("定时发布")
+    assert TITLE not in await served.say(openid("1001"), "微党课")  # not before its time
+
+    await page.get_by_role("button", name="立即发布").click()
+    await expect(page.locator(".notice")).to_contain_text("已发布")
+    await page.screenshot(path=str(tmp_path / "content-published.png"), full_page=True)
+    lesson = await served.say(openid("1001"), "微党课")
+    assert f"【微党课】{TITLE}" in lesson and "B. 每季度" in lesson
+    assert "回答正确" in await served.say(openid("1001"), "答 B")
+
+    phone = await browser.new_page(**PHONE)
+    await served.sign_in(phone, "9001")
+    await phone.goto(page.url)
+    await fits_width(phone)
+    await phone.screenshot(path=str(tmp_path / "content-phone.png"), full_page=True)
+    await phone.goto(f"{served.base}/admin/content")
+    await fits_width(phone)
+    await page.close()
+    await phone.close()
