@@ -38,6 +38,7 @@ OUTCOMES = ("sent", "fallback", "mailbox", "failed", "skipped", "retry")
 class PushChoice(StrEnum):
     LESSON = "lesson"
     NEWS = "news"
+    VIDEO = "video"
     REMINDER = "reminder"
     MONTH_REPORT = "month-report"
     QUARTER_REPORT = "quarter-report"
@@ -84,7 +85,7 @@ def push(
     kind: Annotated[PushChoice, typer.Argument(help="What to push.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, change nothing.")] = False,
 ) -> None:
-    """Enqueue a push (lesson, news, reminder, or last period's report) and send what is due."""
+    """Enqueue a push (lesson, news, video, reminder, last period's report); send what is due."""
 
     async def work(settings: Settings) -> tuple[pushes.Enqueued, list[str], Counter[str]]:
         clock = SystemClock(settings.zone)

@@ -40,6 +40,7 @@ from bot.delivery import (
     classify,
 )
 from bot.messages import cut_to_fit
+from bot.pushes import ARTICLE_PUSHES
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from content.texts import render
@@ -348,7 +349,7 @@ class Dispatcher:
         onebot = self.onebot
         private: list[OutboxItem] = []
         for item in items:
-            if bundle.in_group and item.kind in (PushKind.LESSON.value, PushKind.NEWS.value):
+            if bundle.in_group and PushKind(item.kind) in ARTICLE_PUSHES:
                 results.attempt(item, "qq-group", True, None, "posted in the branch group")
                 results.finish(item, OutboxState.SKIPPED, "posted in the branch group")
             else:

@@ -7,10 +7,10 @@ import datetime as dt
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock, today
-from bot.pushes import Enqueued, due_time
+from bot.pushes import ARTICLE_PUSHES, Enqueued, due_time
 from bot.settings import Settings
 from data import audience, push_status
-from data.models import ArticleKind, PushKind
+from data.models import PushKind
 
 NOBODY = "no member can be reached: nobody has bound a chat account (or all have unfollowed)"
 
@@ -35,7 +35,7 @@ async def explain(
         ]
     if enqueued.kind is PushKind.REMINDER:
         return [await _no_reminder(session, settings, clock)]
-    if enqueued.kind in (PushKind.LESSON, PushKind.NEWS):
+    if enqueued.kind in ARTICLE_PUSHES:
         return [await _no_article(session, settings, clock, enqueued)]
     if not await audience.staff(session):
         return ["no admin or secretary can be reached (the reports go to them)"]
@@ -70,13 +70,12 @@ async def _no_reminder(session: AsyncSession, settings: Settings, clock: Clock) 
 async def _no_article(
     session: AsyncSession, settings: Settings, clock: Clock, enqueued: Enqueued
 ) -> str:
-    noun = "lesson" if enqueued.kind is PushKind.LESSON else "news"
+    noun = enqueued.kind.value
     if enqueued.subject:  # an article was there to push: the audience was not
         if not await push_status.reachable_count(session):
             return NOBODY
         return f"《{enqueued.subject}》 was enqueued already"
-    kind = ArticleKind.LESSON if enqueued.kind is PushKind.LESSON else ArticleKind.NEWS
-    state = await push_status.article_state(session, kind, clock.now())
+    state = await push_status.article_state(session, ARTICLE_PUSHES[enqueued.kind], clock.now())
     if not state.any:
         return f"no {noun} in the database (`qiyi content sync` loads them)"
     coming, then = state.next_published, ""

@@ -18,6 +18,13 @@ from data import articles, audience, groups, outbox
 from data.models import ArticleKind, PushKind
 from data.outbox import Push
 
+# The pushes of a new article, and the article's kind.
+ARTICLE_PUSHES = {
+    PushKind.LESSON: ArticleKind.LESSON,
+    PushKind.NEWS: ArticleKind.NEWS,
+    PushKind.VIDEO: ArticleKind.VIDEO,
+}
+
 
 @dataclass(frozen=True)
 class Enqueued:
@@ -41,11 +48,10 @@ async def _to_every_reachable_member(session: AsyncSession, push: Push) -> Async
 async def enqueue_article(
     session: AsyncSession, settings: Settings, clock: Clock, kind: PushKind
 ) -> Enqueued:
-    """Push the newest published lesson (or news) not pushed yet to every reachable member,
-    and to the branches' QQ groups."""
+    """Push the newest published lesson (news, video) not pushed yet to every reachable
+    member, and to the branches' QQ groups."""
     now = clock.now()
-    article_kind = ArticleKind.LESSON if kind is PushKind.LESSON else ArticleKind.NEWS
-    article = await articles.take_next_to_push(session, article_kind, now)
+    article = await articles.take_next_to_push(session, ARTICLE_PUSHES[kind], now)
     if article is None:
         return Enqueued(kind, 0)
     day, due = today(clock), due_time(settings, now)

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     replay_window_seconds: int = Field(default=300, ge=1)
     lesson_time: dt.time = dt.time(7, 30)
     news_time: dt.time = dt.time(12, 0)
+    video_time: dt.time = dt.time(19, 0)  # an evening at home suits a video
     reminder_time: dt.time = dt.time(20, 30)
     reminder_sweep_minutes: int = Field(default=5, ge=1, le=60)
     quiet_hours: str = "22:00-07:00"
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
     wechat_template_reminder: str | None = None
     wechat_template_lesson: str | None = None
     wechat_template_news: str | None = None
+    wechat_template_video: str | None = None
     wechat_template_review: str | None = None
     wechat_template_report: str | None = None
     report_time: dt.time = dt.time(8, 0)

@@ -1,4 +1,5 @@
-"""Micro-lessons and micro-news: Markdown files with YAML front matter under `content/`."""
+"""Micro-lessons, micro-news and micro-videos: Markdown files with YAML front matter under
+`content/` (lessons/, news/, videos/)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ValidationError, field_validator
 from data.models import Article, ArticleKind
 
 CONTENT = Path(__file__).parent
-FOLDERS = {ArticleKind.LESSON: "lessons", ArticleKind.NEWS: "news"}
+FOLDERS = {ArticleKind.LESSON: "lessons", ArticleKind.NEWS: "news", ArticleKind.VIDEO: "videos"}
 
 
 class ContentError(ValueError):
@@ -159,6 +160,8 @@ def read_file(path: Path, kind: ArticleKind) -> Article:
         meta = FrontMatter.model_validate(loaded)
     except ValidationError as error:
         raise _invalid(path, lines, error) from None
+    if kind is ArticleKind.VIDEO and not meta.url:
+        raise ContentError(f"{path}:1: a video needs its url (the address to watch it)")
     quiz = meta.quiz
     if quiz is not None and quiz.answer not in quiz.options:
         raise ContentError(

@@ -259,6 +259,7 @@ class PushKind(StrEnum):
     REMINDER = "reminder"
     LESSON = "lesson"
     NEWS = "news"
+    VIDEO = "video"
     ALERT = "alert"  # a configuration problem, told to admins
     REPORT = "report"  # the month's scores, the quarter's bulletin, the year's summary
     SECURITY = "security"  # the member's record gained a binding on another channel
@@ -274,6 +275,7 @@ class PushKind(StrEnum):
             "lesson": 1,
             "report": 1,
             "news": 2,
+            "video": 2,
         }[self.value]
 
 

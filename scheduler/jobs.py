@@ -49,6 +49,9 @@ class PushJobs:
     async def news(self) -> pushes.Enqueued:
         return await self._article(PushKind.NEWS)
 
+    async def video(self) -> pushes.Enqueued:
+        return await self._article(PushKind.VIDEO)
+
     async def reminders(self) -> pushes.Enqueued:
         async with transaction(self.sessions) as session:
             done = await pushes.enqueue_reminders(session, self.settings, self.clock)
@@ -161,6 +164,7 @@ def triggers(settings: Settings) -> dict[str, tuple[str, BaseTrigger]]:
     return {
         "lesson": ("push the new micro-lesson", daily(settings.lesson_time)),
         "news": ("push the new micro-news", daily(settings.news_time)),
+        "video": ("push the new micro-video", daily(settings.video_time)),
         "reminders": (
             f"remind members below the goal (every {sweep} min)",
             CronTrigger(minute=f"*/{sweep}", timezone=zone),
@@ -193,6 +197,7 @@ def build_scheduler(settings: Settings, jobs: PushJobs) -> AsyncIOScheduler:
     bodies = {
         "lesson": jobs.lesson,
         "news": jobs.news,
+        "video": jobs.video,
         "reminders": jobs.reminders,
         "month_report": jobs.month_report,
         "quarter_report": jobs.quarter_report,

@@ -253,6 +253,39 @@ async def test_article_push_goes_once_to_every_reachable_member(
     assert all(a.pushed_at is not None for a in await articles_of(conversation, article_kind))
 
 
+async def test_a_video_is_pushed_once_with_its_link_and_a_hidden_one_never(
+    chat: Chat, clock: FixedClock
+) -> None:
+    conversation = chat.conversation
+    async with transaction(conversation.sessions) as session:
+        for slug, title, hidden in (("v1", "红色家书", False), ("v2", "未审定的片子", True)):
+            session.add(
+                Article(
+                    slug=slug,
+                    kind=ArticleKind.VIDEO.value,
+                    title=title,
+                    summary="三分钟读一封家书",
+                    body="",
+                    url=f"https://example.org/{slug}.mp4",
+                    publish_at=at(8, 0) if hidden else at(7, 0),
+                    hidden=hidden,
+                )
+            )
+
+    done = await article_push(conversation, PushKind.VIDEO)
+
+    assert (done.count, done.subject) == (6, "红色家书")
+    items = await outbox_items(conversation)
+    assert {item.kind for item in items} == {"video"}
+    assert all(item.text.endswith("观看：https://example.org/v1.mp4") for item in items)
+    assert all("回复“微视频”观看" in item.brief for item in items)
+    again = await article_push(conversation, PushKind.VIDEO)
+    assert again.count == 0  # pushed once; the hidden one is never pushed
+    hidden = [a for a in await articles_of(conversation, ArticleKind.VIDEO) if a.hidden]
+    assert [a.pushed_at for a in hidden] == [None]
+    assert all(a.pushed_at is None for a in await articles_of(conversation, ArticleKind.NEWS))
+
+
 async def test_nothing_published_means_nothing_pushed(chat: Chat, clock: FixedClock) -> None:
     clock.set(at(7, 0, day=1))  # before the first lesson (11-02) and news (11-03)
 

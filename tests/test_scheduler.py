@@ -34,6 +34,7 @@ JOB_IDS = sorted(
     [
         "lesson",
         "news",
+        "video",
         "reminders",
         "month_report",
         "quarter_report",
@@ -117,13 +118,14 @@ def test_next_runs_lists_the_jobs() -> None:
     assert [(job_id, when) for job_id, _name, when in runs] == [
         ("lesson", at(7, 30, day=26)),
         ("news", at(12, 0)),
+        ("video", at(19, 0)),
         ("reminders", at(9, 0)),
         ("month_report", dt.datetime(2026, 12, 1, 8, 0, tzinfo=SHANGHAI)),
         ("quarter_report", dt.datetime(2027, 1, 1, 8, 5, tzinfo=SHANGHAI)),
         ("year_report", dt.datetime(2027, 1, 1, 8, 10, tzinfo=SHANGHAI)),
         ("forget_processed", at(3, 40, day=26)),
     ]
-    assert "every 5 min" in runs[2][1]
+    assert "every 5 min" in runs[3][1]
 
 
 def test_times_come_from_the_settings() -> None:
@@ -131,6 +133,7 @@ def test_times_come_from_the_settings() -> None:
         UNUSED_URL,
         lesson_time="06:45",
         news_time="11:30",
+        video_time="18:15",
         reminder_sweep_minutes=10,
         report_time="07:15",
     )
@@ -140,6 +143,7 @@ def test_times_come_from_the_settings() -> None:
     assert [(job_id, when) for job_id, _name, when in runs] == [
         ("lesson", at(6, 45, day=26)),
         ("news", at(11, 30)),
+        ("video", at(18, 15)),
         ("reminders", at(9, 0)),
         ("month_report", dt.datetime(2026, 12, 1, 7, 15, tzinfo=SHANGHAI)),
         ("quarter_report", dt.datetime(2027, 1, 1, 7, 20, tzinfo=SHANGHAI)),
@@ -147,7 +151,7 @@ def test_times_come_from_the_settings() -> None:
         ("forget_processed", at(3, 40, day=26)),
     ]
     assert next_fire(settings, "reminders", at(9, 1)) == at(9, 10)
-    assert "every 10 min" in runs[2][1]
+    assert "every 10 min" in runs[3][1]
 
 
 def test_times_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

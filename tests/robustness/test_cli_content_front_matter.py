@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
-from content.library import ascii_key_colons, read_file
+from content.library import ContentError, ascii_key_colons, read_file
 from data.models import ArticleKind
 
 BAD = Path("site") / "news" / "01-bad.md"
@@ -174,3 +174,14 @@ def test_a_byte_order_mark_is_not_in_the_way(tmp_path: Path) -> None:
     path.write_bytes("\ufeff".encode() + text.encode())
 
     assert read_file(path, ArticleKind.NEWS).title == "记事本"
+
+
+def test_a_video_file_needs_its_url(tmp_path: Path) -> None:
+    video = tmp_path / "site" / "videos" / "01-letter.md"
+    video.parent.mkdir()
+    front = "---\nslug: video-letter\ntitle: 红色家书\npublish_at: 2026-11-02T19:00:00+08:00\n"
+    video.write_text(front + "---\n", encoding="utf-8")
+    with pytest.raises(ContentError, match=r"01-letter.md:1: a video needs its url"):
+        read_file(video, ArticleKind.VIDEO)
+    video.write_text(front + "url: https://example.org/letter.mp4\n---\n", encoding="utf-8")
+    assert read_file(video, ArticleKind.VIDEO).url == "https://example.org/letter.mp4"
