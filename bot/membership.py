@@ -197,6 +197,25 @@ async def import_roster(
     return replace(result, left=chosen)
 
 
+async def export_roster(
+    session: AsyncSession, actor: Actor, branch_id: int | None, at: dt.datetime
+) -> list[members.MemberListing]:
+    """The roster to hand out (of one branch, or everyone when `branch_id` is None), with
+    an audit row saying who took it: it holds every member's name."""
+    listing = await members.list_members(session, branch_id)
+    await audit.record(
+        session,
+        actor,
+        "roster.export",
+        object_type="roster",
+        object_id=branch_id if branch_id is not None else "all",
+        branch_id=branch_id,
+        at=at,
+        after={"members": len(listing)},
+    )
+    return listing
+
+
 @dataclass(frozen=True)
 class Issued:
     roster_id: str

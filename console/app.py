@@ -12,25 +12,26 @@ from console import (
     audit_pages,
     dashboard,
     member_pages,
+    roster_pages,
     security,
     signin_pages,
 )
 from console.staff import CLOCK, signed_in
 
 STATIC = Path(__file__).parent / "static"
-MAX_FORM_BYTES = 64 * 1024  # forms are a few fields; uploads get their own limit
 
 
 def create_console(clock: Clock) -> web.Application:
     """Settings, the engine and its sessions come from the parent application."""
-    console = web.Application(
-        middlewares=[security.security_headers, signed_in], client_max_size=MAX_FORM_BYTES
-    )
+    # Bodies are bounded per route in `signed_in` (the root application's bound is the
+    # one aiohttp applies to a sub-application's requests).
+    console = web.Application(middlewares=[security.security_headers, signed_in])
     console[CLOCK] = clock
     console.router.add_routes(signin_pages.routes)
     console.router.add_routes(dashboard.routes)
     console.router.add_routes(audit_pages.routes)
     console.router.add_routes(member_pages.routes)
     console.router.add_routes(approval_pages.routes)
+    console.router.add_routes(roster_pages.routes)
     console.router.add_static("/static/", STATIC, name="static", append_version=True)
     return console

@@ -7,10 +7,9 @@ from aiohttp import web
 
 from bot import reviews
 from bot.appkeys import CONVERSATION, SESSIONS
-from console import security
 from console.rendering import page
-from console.staff import CLOCK, STAFF
-from data import audit, volunteer
+from console.staff import CLOCK, STAFF, actor_of
+from data import volunteer
 from data.db import transaction
 
 routes = web.RouteTableDef()
@@ -55,7 +54,7 @@ async def review(request: web.Request) -> web.StreamResponse:
     if decision == "reject" and not (0 < len(reason) <= REASON_LIMIT):
         return await _again(request, "reason")
     conversation = request.config_dict[CONVERSATION]
-    actor = audit.Actor.of_member(staff.member, audit.Door.CONSOLE, security.client_ip(request))
+    actor = actor_of(request)
     async with transaction(request.config_dict[SESSIONS]) as session:
         results = await reviews.review(
             session,
