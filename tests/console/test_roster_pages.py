@@ -257,13 +257,25 @@ async def test_an_expired_draft_is_refused(console: Console) -> None:
 
 async def test_an_oversize_upload_is_refused_unread(console: Console) -> None:
     csrf = await console.sign_in("9001")
-    big = csv_bytes(SAME) + b"x" * (2 * 1024 * 1024)
+    # One byte too many: the form's length passes the first look, the file is cut off.
+    big = csv_bytes(SAME) + b"x" * (2 * 1024 * 1024 + 1 - len(csv_bytes(SAME)))
 
     response = await upload(console, csrf, big)
 
     assert response.status == 413
     assert "文件太大" in await response.text()
     assert await count(console, RosterDraft) == 0
+    # As a browser sends it, with its length declared: refused before even the token is read.
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="csrf"\r\n\r\nwrong\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'
+        + big * 2
+        + b"\r\n--b--\r\n"
+    )
+    headers = {"Content-Type": "multipart/form-data; boundary=b"}
+    declared = await console.client.post("/admin/roster", data=body, headers=headers)
+    assert declared.status == 413
+    assert "文件太大" in await declared.text()
 
 
 async def test_only_csv_and_xlsx_are_accepted(console: Console) -> None:
