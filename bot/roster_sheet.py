@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from openpyxl import Workbook
 
 from bot.channel_names import channel_name
-from bot.sheets import write_cell
+from bot.sheets import write_cell, write_heading
 from data.members import MemberListing
 
 HEADER = ("工号", "姓名", "支部", "角色", "绑定渠道", "离开日期")
@@ -23,10 +23,7 @@ def workbook_bytes(listing: Sequence[MemberListing]) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
-    sheet.title = "名册"
-    for column, (title, width) in enumerate(zip(HEADER, WIDTHS, strict=True), start=1):
-        write_cell(sheet, 1, column, title)
-        sheet.column_dimensions[chr(ord("A") + column - 1)].width = width
+    write_heading(sheet, HEADER, WIDTHS, "名册")
     for row, member in enumerate(listing, start=2):
         channels = "、".join(channel_name(name) for name in member.channels.split(",") if name)
         values = (
@@ -39,7 +36,6 @@ def workbook_bytes(listing: Sequence[MemberListing]) -> bytes:
         )
         for column, value in enumerate(values, start=1):
             write_cell(sheet, row, column, value)
-    sheet.freeze_panes = "A2"
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -11,17 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import create_app
-from bot.appkeys import CONVERSATION
 from bot.clock import FixedClock
-from bot.messages import Sender
+from bot.conversation import Conversation
 from bot.settings import Settings
 from data import members
-from data.db import transaction
-from tests.browser.test_console_signin import ServerFactory, _send_wechat_text
-from tests.conftest import ROSTER, seed
+from tests.browser.conftest import ServerFactory, serve_console, sign_in
+from tests.conftest import ROSTER
 
-ADMIN_OPENID = "oAdmin9001xxxxxxxxxxxxxxxxxx"
+ADMIN = "oAdmin9001xxxxxxxxxxxxxxxxxx"  # the admin's WeChat openid
 HEADER = "工号,姓名,支部,角色"
 SAME = [f"{r.member_id},{r.name},{r.branch},{r.role.value}" for r in ROSTER]
 PHONE = {"width": 390, "height": 844}
@@ -31,18 +28,12 @@ PC = {"width": 1280, "height": 800}
 @pytest.fixture
 async def served(
     aiohttp_server: ServerFactory, settings: Settings, clock: FixedClock, engine: AsyncEngine
-) -> tuple[str, FixedClock, Any]:
-    server = await aiohttp_server(create_app(settings, clock, background=False))
-    conversation = server.app[CONVERSATION]
-    await seed(conversation)
-    async with transaction(conversation.sessions) as session:
-        admin = await members.member_by_roster_id(session, "9001")
-        assert admin is not None
-        await members.bind(session, Sender("wechat", ADMIN_OPENID), admin, clock.now())
-    return str(server.make_url("")).rstrip("/"), clock, conversation
+) -> tuple[str, FixedClock, Conversation]:
+    base, conversation = await serve_console(aiohttp_server, settings, clock, "9001", ADMIN)
+    return base, clock, conversation
 
 
-async def _member_ids(conversation: Any) -> list[str]:
+async def _member_ids(conversation: Conversation) -> list[str]:
     async with conversation.sessions() as session:
         return sorted(m.member_id for m in await members.list_members(session))
 
@@ -70,16 +61,11 @@ async def _upload(page: Any, base: str, name: str, lines: list[str]) -> None:
 
 
 async def test_an_admin_previews_fixes_and_imports_a_roster(
-    browser: Any, served: tuple[str, FixedClock, Any], tmp_path: Path
+    browser: Any, served: tuple[str, FixedClock, Conversation], tmp_path: Path
 ) -> None:
     base, clock, conversation = served
     page = await browser.new_page(viewport=PC)
-    await page.goto(f"{base}/admin/login")
-    code = re.search(r"\d{6}", await page.locator(".code").inner_text())
-    assert code
-    await _send_wechat_text(base, clock, ADMIN_OPENID, f"登录 {code.group(0)}")
-    await page.reload()
-    assert page.url == f"{base}/admin/"
+    await sign_in(page, base, clock, ADMIN)
     before = await _member_ids(conversation)
 
     bad = [HEADER, *SAME, "3001,孙新,第二党支部,党员", "3002,周明,第二党支部,主任"]
