@@ -31,7 +31,7 @@ from bot.cli_pushes import jobs_app, outbox_app, push
 from bot.cli_reports import report_app
 from bot.cli_runtime import CommandError, cli_actor, database, err, out, run
 from bot.clock import SystemClock, today, unix_seconds
-from bot.roster import ROLE_ALIASES, RosterError, read_roster
+from bot.roster import ROLE_ALIASES, RosterError, english, read_roster
 from bot.settings import ConfigError, Settings, load_settings
 from content.library import ContentError, read_all
 from data import articles, members
@@ -129,8 +129,8 @@ def members_import(
     """Add or update members from a CSV/XLSX file (header member_id,name,branch,role[,phone])."""
     try:
         rows = read_roster(file)
-    except RosterError as problem:
-        err.print(f"[red]Rejected {file}[/red]: {problem}. Nothing was imported.")
+    except RosterError as rejected:
+        _print_problems(file, rejected)
         raise typer.Exit(1) from None
 
     async def work(settings: Settings) -> members.RosterImport:
@@ -151,6 +151,19 @@ def members_import(
         else:
             out.print(f"Not in the file ({len(result.absent)}): {absent}")
             out.print("To mark them left: --mark-left, or qiyi members leave MEMBER_ID.")
+
+
+PROBLEMS_PRINTED = 50  # a file wrong on every line would scroll its start away
+
+
+def _print_problems(file: Path, rejected: RosterError) -> None:
+    problems = rejected.problems
+    err.print(f"[red]Rejected {escape(str(file))}[/red]: {len(problems)} problem(s).")
+    for problem in problems[:PROBLEMS_PRINTED]:
+        err.print(f"  {escape(english(problem))}")
+    if len(problems) > PROBLEMS_PRINTED:
+        err.print(f"  … and {len(problems) - PROBLEMS_PRINTED} more")
+    err.print("Nothing was imported.")
 
 
 async def _member_or_exit(session: AsyncSession, roster_id: str) -> Member:

@@ -9,7 +9,7 @@ from pathlib import Path
 from openpyxl import Workbook
 
 from bot.membership import Issued
-from bot.sheets import write_cell
+from bot.sheets import write_cell, write_heading
 from data.invitations import grouped
 
 HEADER = ("工号", "姓名", "支部", "邀请码", "请本人在微信或QQ上发送")
@@ -20,10 +20,7 @@ def write(path: Path, issued: Sequence[Issued]) -> None:
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
-    sheet.title = "邀请码"
-    for column, (title, width) in enumerate(zip(HEADER, WIDTHS, strict=True), start=1):
-        write_cell(sheet, 1, column, title)
-        sheet.column_dimensions[chr(ord("A") + column - 1)].width = width
+    write_heading(sheet, HEADER, WIDTHS, "邀请码")
     for row, invite in enumerate(issued, start=2):
         code = grouped(invite.code)
         values = (
@@ -35,5 +32,4 @@ def write(path: Path, issued: Sequence[Issued]) -> None:
         )
         for column, value in enumerate(values, start=1):
             write_cell(sheet, row, column, value)
-    sheet.freeze_panes = "A2"
     workbook.save(path)

@@ -5,8 +5,8 @@ come), so the notices and audit rows are the same whichever door was used."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -180,17 +180,40 @@ async def import_roster(
     rows: Sequence[RosterRow],
     at: dt.datetime,
     mark_left_on: dt.date | None = None,
+    leaving: Collection[int] | None = None,
 ) -> RosterImport:
     """Add and update members from a roster file, an audit row per member added or changed;
-    with `mark_left_on`, the members the file leaves out are marked left that day."""
+    with `mark_left_on`, the members the file leaves out are marked left that day (only
+    those whose ids are in `leaving`, when given). Nobody is ever deleted."""
     result = await members.upsert_roster(session, rows, at)
     for change in result.changes:
         action = "member.import" if change.before else "member.add"
         await _record(session, actor, action, change.member, at, change.before, change.after)
-    if mark_left_on is not None:
-        for member in result.absent:
-            await leave(session, actor, member, mark_left_on, at)
-    return result
+    if mark_left_on is None:
+        return result
+    chosen = [m for m in result.absent if leaving is None or _id(m) in leaving]
+    for member in chosen:
+        await leave(session, actor, member, mark_left_on, at)
+    return replace(result, left=chosen)
+
+
+async def export_roster(
+    session: AsyncSession, actor: Actor, branch_id: int | None, at: dt.datetime
+) -> list[members.MemberListing]:
+    """The roster to hand out (of one branch, or everyone when `branch_id` is None), with
+    an audit row saying who took it: it holds every member's name."""
+    listing = await members.list_members(session, branch_id)
+    await audit.record(
+        session,
+        actor,
+        "roster.export",
+        object_type="roster",
+        object_id=branch_id if branch_id is not None else "all",
+        branch_id=branch_id,
+        at=at,
+        after={"members": len(listing)},
+    )
+    return listing
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ CSV behind an apostrophe, as OWASP recommends.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from openpyxl.cell.cell import Cell
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -26,6 +29,18 @@ def write_cell(sheet: Worksheet, row: int, column: int, value: object) -> Cell:
         cell.data_type = "s"
         cell.quotePrefix = True
     return cell
+
+
+def write_heading(
+    sheet: Worksheet, titles: Sequence[str], widths: Sequence[int], title: str
+) -> None:
+    """Name the sheet, write the column titles in row 1 with their widths, and keep that row
+    in view while scrolling."""
+    sheet.title = title
+    for column, (heading, width) in enumerate(zip(titles, widths, strict=True), start=1):
+        write_cell(sheet, 1, column, heading)
+        sheet.column_dimensions[get_column_letter(column)].width = width
+    sheet.freeze_panes = "A2"
 
 
 def csv_cell(value: object) -> object:

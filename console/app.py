@@ -15,20 +15,21 @@ from console import (
     dashboard,
     member_pages,
     rendering,
+    roster_pages,
     security,
     signin_pages,
 )
 from console.staff import CLOCK, signed_in
 
 STATIC = Path(__file__).parent / "static"
-MAX_FORM_BYTES = 64 * 1024  # forms are a few fields; uploads get their own limit
 
 
 def create_console(clock: Clock) -> web.Application:
     """Settings, the engine and its sessions come from the parent application."""
+    # Bodies are bounded per route in `signed_in` (the root application's bound is the
+    # one aiohttp applies to a sub-application's requests).
     console = web.Application(
-        middlewares=[security.security_headers, rendering.not_found_page, signed_in],
-        client_max_size=MAX_FORM_BYTES,
+        middlewares=[security.security_headers, rendering.not_found_page, signed_in]
     )
     console[CLOCK] = clock
     console[dashboard.CHARTS] = OrderedDict()
@@ -38,5 +39,6 @@ def create_console(clock: Clock) -> web.Application:
     console.router.add_routes(member_pages.routes)
     console.router.add_routes(approval_pages.routes)
     console.router.add_routes(content_pages.routes)
+    console.router.add_routes(roster_pages.routes)
     console.router.add_static("/static/", STATIC, name="static", append_version=True)
     return console

@@ -8,7 +8,7 @@ from aiohttp import web
 from bot import reviews
 from bot.appkeys import CONVERSATION, SESSIONS
 from console.rendering import page
-from console.staff import CLOCK, STAFF, actor
+from console.staff import CLOCK, STAFF, actor_of
 from data import volunteer
 from data.db import transaction
 
@@ -61,7 +61,7 @@ async def review(request: web.Request) -> web.StreamResponse:
             entry_ids=ids,
             approve=decision == "approve",
             reason=reason,
-            actor=actor(request),
+            actor=actor_of(request),
             settings=conversation.settings,
             clock=request.app[CLOCK],
             rules=conversation.rules.points,

@@ -14,7 +14,7 @@ from bot.appkeys import SESSIONS
 from bot.channel_names import CHANNEL_NAMES, channel_name
 from bot.clock import today
 from console.rendering import page
-from console.staff import CLOCK, STAFF, Staff, actor
+from console.staff import CLOCK, STAFF, Staff, actor_of
 from data import directory, members
 from data.db import transaction
 from data.models import Branch, Member, Role
@@ -129,7 +129,7 @@ async def member_unbind(request: web.Request) -> web.StreamResponse:
             if channel not in {binding.channel for binding in bound}:
                 raise web.HTTPBadRequest(text="the member has no account on that channel")
         channels = None if channel == "all" else [channel]
-        await membership.unbind(session, actor(request), member, now, channels)
+        await membership.unbind(session, actor_of(request), member, now, channels)
     raise _back(member_id, "unbind")
 
 
@@ -148,7 +148,7 @@ async def member_role(request: web.Request) -> web.StreamResponse:
     async with transaction(request.config_dict[SESSIONS]) as session:
         member = await _in_scope(session, staff, member_id)
         try:
-            await membership.set_role(session, actor(request), member, Role(role), now)
+            await membership.set_role(session, actor_of(request), member, Role(role), now)
         except membership.MemberLeft:
             raise web.HTTPConflict(text="the member has left") from None
     raise _back(member_id, "role")
@@ -169,7 +169,7 @@ async def member_branch(request: web.Request) -> web.StreamResponse:
         branch = await session.get(Branch, branch_id) if branch_id else None
         if branch is None or branch.id is None:
             raise web.HTTPBadRequest(text="unknown branch")
-        await membership.set_branch(session, actor(request), member, branch.id, now)
+        await membership.set_branch(session, actor_of(request), member, branch.id, now)
     raise _back(member_id, "branch")
 
 
@@ -190,7 +190,7 @@ async def member_leave(request: web.Request) -> web.StreamResponse:
     async with transaction(request.config_dict[SESSIONS]) as session:
         member = await _in_scope(session, staff, member_id)
         if undo:
-            await membership.undo_leave(session, actor(request), member, now)
+            await membership.undo_leave(session, actor_of(request), member, now)
         else:
-            await membership.leave(session, actor(request), member, on, now)
+            await membership.leave(session, actor_of(request), member, on, now)
     raise _back(member_id, "undo" if undo else "leave")

@@ -18,6 +18,14 @@ from data.models import ConsoleSession, Member, Role
 # Pages anyone may open: signing in, and the static files.
 PUBLIC = frozenset({"login", "link", "link-confirm", "static"})
 CLOCK = web.AppKey("console_clock", Clock)
+# A form is a few fields. (A sub-application's own client_max_size is never used: aiohttp
+# builds every request with the root application's, `Application._make_request`.)
+MAX_FORM_BYTES = 64 * 1024
+# An article's form carries its body: 20,000 characters, Chinese ones 9 bytes each encoded.
+LARGER_FORMS = {"content-create": 256 * 1024, "content-save": 256 * 1024}
+# Routes that read their multipart body themselves (an upload, with its own bound): they
+# call `check_csrf` on the form's token field before they read the file.
+OWN_BODY = frozenset({"roster-upload"})
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,8 @@ async def signed_in(request: web.Request, handler: security.Handler) -> web.Stre
     settings = request.config_dict[SETTINGS]
     if request.method == "POST" and not security.same_origin(request, settings):
         raise web.HTTPForbidden(text="cross-site request refused")
+    if request.method == "POST" and route not in OWN_BODY:
+        request = request.clone(client_max_size=LARGER_FORMS.get(route, MAX_FORM_BYTES))
     if route in PUBLIC:
         return await handler(request)
     staff = await current_staff(request)
@@ -55,13 +65,23 @@ async def signed_in(request: web.Request, handler: security.Handler) -> web.Stre
         if request.method == "GET":
             raise web.HTTPSeeOther("/admin/login")
         raise web.HTTPForbidden(text="not signed in")
-    if request.method == "POST":
+    if request.method == "POST" and route not in OWN_BODY:
         form = await request.post()
-        given = request.headers.get("X-CSRF-Token") or str(form.get("csrf", ""))
-        if not security.csrf_matches(staff.csrf, given):
-            raise web.HTTPForbidden(text="missing or wrong CSRF token")
+        check_csrf(staff, request.headers.get("X-CSRF-Token") or str(form.get("csrf", "")))
     request[STAFF] = staff
     return await handler(request)
+
+
+def actor_of(request: web.Request) -> audit.Actor:
+    """The signed-in staff member as the author of a change made through the console."""
+    return audit.Actor.of_member(
+        request[STAFF].member, audit.Door.CONSOLE, security.client_ip(request)
+    )
+
+
+def check_csrf(staff: Staff, given: str) -> None:
+    if not security.csrf_matches(staff.csrf, given):
+        raise web.HTTPForbidden(text="missing or wrong CSRF token")
 
 
 async def current_staff(request: web.Request) -> Staff | None:
@@ -81,10 +101,3 @@ async def current_staff(request: web.Request) -> Staff | None:
             return None
         await console.touch(session, found.session, now)
     return Staff(found.member, found.session)
-
-
-def actor(request: web.Request) -> audit.Actor:
-    """The signed-in staff member as the audit log names them: console, and the address."""
-    return audit.Actor.of_member(
-        request[STAFF].member, audit.Door.CONSOLE, security.client_ip(request)
-    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, func, update
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +41,7 @@ class RosterImport:
     updated: int
     changes: list[MemberChange]
     absent: list[Member]  # members not in the file who have not left
+    left: list[Member] = field(default_factory=list)  # of them, the ones marked left
 
 
 # How much earlier than the platform's a recorded contact window may end (`open_window`).
@@ -205,58 +206,85 @@ async def branch_ids_by_name(session: AsyncSession, names: set[str]) -> dict[str
     return ids
 
 
-async def upsert_roster(
-    session: AsyncSession, rows: Sequence[RosterRow], at: dt.datetime
-) -> RosterImport:
-    """Insert new members and update known ones by member_id; what changed, and who of the
-    members still in the organisation the file leaves out.
+@dataclass(frozen=True)
+class RosterPlan:
+    """What importing `rows` would change, compared with the database as it is: nothing is
+    written to find it, so a preview and the import itself compare the same way."""
+
+    rows: Sequence[RosterRow]
+    known: dict[str, Member]  # the file's members already in the database, by member_id
+    added: list[RosterRow]
+    updated: list[MemberChange]  # known members whose name, branch or role differ
+    unchanged: int
+    absent: list[Member]  # members not in the file who have not left, by member_id
+    new_branches: list[str]  # branches the file names that do not exist yet
+
+
+async def plan_roster(session: AsyncSession, rows: Sequence[RosterRow]) -> RosterPlan:
+    """Compare the file with the members stored (one query each for members and branches).
 
     A member who has left keeps the role `member` whatever the file says: a role is for
     someone who can act (`qiyi members leave --undo` first).
     """
-    branches = await branch_ids_by_name(session, {row.branch for row in rows})
-    names = {branch_id: name for name, branch_id in branches.items()}
-    ids = [row.member_id for row in rows]
-    known = {
-        member.roster_id: member
-        for member in await session.exec(select(Member).where(col(Member.roster_id).in_(ids)))
-    }
-    added = updated = 0
-    changes: list[MemberChange] = []
+    everyone = {member.roster_id: member for member in await session.exec(select(Member))}
+    branch_names = {branch.id: branch.name for branch in await session.exec(select(Branch))}
+    known: dict[str, Member] = {}
+    added: list[RosterRow] = []
+    updated: list[MemberChange] = []
     for row in rows:
-        member = known.get(row.member_id)
-        before: dict[str, str] = {}
+        member = everyone.get(row.member_id)
+        if member is None:
+            added.append(row)
+            continue
+        known[row.member_id] = member
+        before = {"name": member.name, "branch": branch_names.get(member.branch_id, "")}
+        before["role"] = member.role
+        role = Role.MEMBER.value if member.left_on else row.role.value
+        after = {"name": row.name, "branch": row.branch, "role": role}
+        differs = [key for key in after if before[key] != after[key]]
+        if differs:
+            was = {key: before[key] for key in differs}
+            updated.append(MemberChange(member, was, {key: after[key] for key in differs}))
+    absent = sorted(
+        (m for m in everyone.values() if m.roster_id not in known and m.left_on is None),
+        key=lambda member: member.roster_id,
+    )
+    new_branches = sorted({row.branch for row in rows} - set(branch_names.values()))
+    unchanged = len(known) - len(updated)
+    return RosterPlan(rows, known, added, updated, unchanged, absent, new_branches)
+
+
+async def apply_roster(session: AsyncSession, plan: RosterPlan, at: dt.datetime) -> RosterImport:
+    """Write the plan: new members inserted, known ones updated by member_id (the phone's
+    last digits too when the file has them); what changed, for the audit rows."""
+    branches = await branch_ids_by_name(session, {row.branch for row in plan.rows})
+    updated = {change.member.roster_id: change for change in plan.updated}
+    changes: list[MemberChange] = []
+    for row in plan.rows:
+        member = plan.known.get(row.member_id)
         if member is None:
             member = Member(roster_id=row.member_id, joined_at=at, name="", branch_id=0)
-            added += 1
-        else:
-            updated += 1
-            branch = names.get(member.branch_id) or await branch_name(session, member.branch_id)
-            before = {"name": member.name, "branch": branch, "role": member.role}
+            after = {"name": row.name, "branch": row.branch, "role": row.role.value}
+            changes.append(MemberChange(member, {}, after))
+        elif row.member_id in updated:
+            changes.append(updated[row.member_id])
         member.name = row.name
         member.branch_id = branches[row.branch]
         member.role = Role.MEMBER.value if member.left_on else row.role.value
         if row.phone_tail is not None:
             member.phone_tail = row.phone_tail
         session.add(member)
-        after = {"name": member.name, "branch": row.branch, "role": member.role}
-        differs = {key for key in after if before.get(key) != after[key]}
-        if differs:
-            changes.append(
-                MemberChange(
-                    member,
-                    {key: before[key] for key in differs if key in before},
-                    {key: after[key] for key in differs},
-                )
-            )
     await session.flush()  # the new members' ids, for the audit rows
-    absent_statement = (
-        select(Member)
-        .where(col(Member.roster_id).not_in(ids), col(Member.left_on).is_(None))
-        .order_by(col(Member.roster_id))
-    )
-    absent = list(await session.exec(absent_statement))
-    return RosterImport(added, updated, changes, absent)
+    return RosterImport(len(plan.added), len(plan.known), changes, plan.absent)
+
+
+async def upsert_roster(
+    session: AsyncSession, rows: Sequence[RosterRow], at: dt.datetime
+) -> RosterImport:
+    """Insert new members and update known ones by member_id (`plan_roster`, then
+    `apply_roster`); what changed, and who of the members still in the organisation the
+    file leaves out."""
+    return await apply_roster(session, await plan_roster(session, rows), at)
 
 
 @dataclass(frozen=True)
@@ -269,15 +297,22 @@ class MemberListing:
     left_on: str = ""  # the day the member left, ISO; "" while a member
 
 
-async def list_members(session: AsyncSession) -> list[MemberListing]:
+async def list_members(session: AsyncSession, branch_id: int | None = None) -> list[MemberListing]:
+    """Everyone (who left too), by branch and member_id; of one branch when it is given."""
     bindings: dict[int, list[str]] = {}
-    for binding in await session.exec(select(Binding).order_by(col(Binding.channel))):
-        bindings.setdefault(binding.member_id, []).append(binding.channel)
+    channels = select(Binding).order_by(col(Binding.channel))
     statement = (
         select(Member, Branch.name)
         .join(Branch, col(Branch.id) == col(Member.branch_id))
         .order_by(col(Branch.name), col(Member.roster_id))
     )
+    if branch_id is not None:
+        statement = statement.where(Member.branch_id == branch_id)
+        channels = channels.join(Member, col(Member.id) == col(Binding.member_id)).where(
+            Member.branch_id == branch_id
+        )
+    for binding in await session.exec(channels):
+        bindings.setdefault(binding.member_id, []).append(binding.channel)
     return [
         MemberListing(
             member.roster_id,

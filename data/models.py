@@ -441,3 +441,14 @@ class Throttle(SQLModel, table=True):
     scope: str = Field(max_length=40)
     key: str = Field(max_length=200)
     at: dt.datetime = Field(index=True)
+
+
+class RosterDraft(SQLModel, table=True):
+    """An uploaded roster waiting for 确认导入 in the console: the rows as read (or the
+    problems found), usable only by the staff member who uploaded it, for a short while."""
+
+    id: str = Field(primary_key=True, max_length=64)  # random, unguessable
+    member_id: int = Field(foreign_key="member.id")
+    created_at: dt.datetime = Field(index=True)
+    file_name: str = Field(default="", max_length=100)  # shown only, never opened
+    content: str = Field(sa_column=Column(Text, nullable=False))  # JSON: rows and problems

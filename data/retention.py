@@ -22,6 +22,7 @@ from data.models import (
     MailboxItem,
     OutboxItem,
     OutboxState,
+    RosterDraft,
 )
 
 PRUNE_BATCH = 5_000  # rows deleted per transaction: writers wait for one batch at most
@@ -95,4 +96,16 @@ async def forget_shown_notices(session: AsyncSession, before: dt.datetime, limit
         .limit(limit)
     )
     result = await run(session, delete(MailboxItem).where(col(MailboxItem.id).in_(oldest)))
+    return _deleted(result)
+
+
+async def forget_roster_drafts(session: AsyncSession, before: dt.datetime, limit: int) -> int:
+    """Roster uploads made before `before` and never confirmed (they expire in minutes)."""
+    oldest = (
+        select(RosterDraft.id)
+        .where(col(RosterDraft.created_at) < before)
+        .order_by(col(RosterDraft.created_at))
+        .limit(limit)
+    )
+    result = await run(session, delete(RosterDraft).where(col(RosterDraft.id).in_(oldest)))
     return _deleted(result)

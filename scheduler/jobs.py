@@ -19,7 +19,7 @@ from bot.reports.bulletins import Context
 from bot.reports.periods import PeriodKind
 from bot.rules import load_rules
 from bot.settings import Settings
-from data import processed, retention, seen_requests
+from data import processed, retention, roster_drafts, seen_requests
 from data.db import Sessions, transaction
 from data.migrate import refresh_statistics
 from data.models import PushKind
@@ -95,8 +95,8 @@ class PushJobs:
     async def clean_up(self) -> dict[str, int]:
         """The nightly clean-up of the tables that would only grow: processed messages, seen
         WeChat nonces, bind failures, pushes done with their attempts, group posts done and
-        notices shown, each older than its setting; how many rows of each went. Audit rows
-        and pushes not done yet are never touched."""
+        notices shown, each older than its setting, and expired roster uploads; how many
+        rows of each went. Audit rows and pushes not done yet are never touched."""
         now = self.clock.now()
         settings = self.settings
         # A nonce accepted now may carry a timestamp up to one window ahead, which stays
@@ -118,6 +118,9 @@ class PushJobs:
                 retention.forget_shown_notices,
                 now - dt.timedelta(days=settings.keep_mailbox_days),
                 batch,
+            ),
+            "roster_drafts": await self._forget(
+                retention.forget_roster_drafts, now - roster_drafts.LIFETIME, batch
             ),
         }
         log.info("nightly clean-up: %s", forgotten)

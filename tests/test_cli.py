@@ -172,6 +172,39 @@ def test_bad_row_rejects_the_whole_file(
     assert not db_file.exists()
 
 
+def test_every_problem_is_printed_at_once(env: dict[str, str], db_file: Path) -> None:
+    lines = [
+        HEADER,
+        "1001,张三,第一党支部,member",
+        "1002,,第一党支部,member",
+        "1003,王芳,第一党支部,boss",
+        "1001,张三,第一党支部,member",
+    ]
+
+    result = invoke(env, "members", "import", str(write_csv("roster.csv", lines)))
+
+    assert result.exit_code == 1
+    message = flat(result.output)
+    assert "3 problem(s)" in message
+    assert "line 3: name is empty" in message
+    assert "line 4: role 'boss' is not member, secretary or admin" in message
+    assert "line 5: member_id 1001 repeats line 2" in message
+    assert "Nothing was imported" in message
+    assert not db_file.exists()
+
+
+def test_a_long_list_of_problems_is_cut_with_a_count(env: dict[str, str]) -> None:
+    lines = [HEADER, *(f"{n},,第一党支部,member" for n in range(1, 61))]
+
+    result = invoke(env, "members", "import", str(write_csv("roster.csv", lines)))
+
+    message = flat(result.output)
+    assert "60 problem(s)" in message
+    assert "line 51: name is empty" in message
+    assert "line 52: name is empty" not in message
+    assert "… and 10 more" in message
+
+
 def test_bad_row_leaves_existing_roster_unchanged(env: dict[str, str]) -> None:
     ok(invoke(env, "members", "import", str(write_csv("good.csv", [HEADER, *GOOD_ROSTER]))))
     before = listing(env)

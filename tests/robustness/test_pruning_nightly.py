@@ -186,6 +186,7 @@ async def test_the_clean_up_deletes_what_is_old_in_batches_and_keeps_the_rest(
         "delivered": 5,
         "group_posts": 1,
         "shown_notices": 1,
+        "roster_drafts": 0,
     }
     # Five pushes done in batches of two: three transactions; three failures: two.
     assert delivered_batches == [2, 2, 1]
