@@ -15,7 +15,7 @@ from bot import content_editing
 from bot.appkeys import SESSIONS
 from bot.content_editing import Draft, Problem
 from console.rendering import page
-from console.staff import CLOCK, STAFF, actor
+from console.staff import CLOCK, STAFF, actor_of
 from data import articles
 from data.db import transaction
 from data.models import Article, ArticleKind, ArticleVersion
@@ -127,7 +127,7 @@ async def content_create(request: web.Request) -> web.StreamResponse:
     if form.get("action") == "preview":
         return _editor(request, None, form, preview=_preview(checked))
     async with transaction(request.config_dict[SESSIONS]) as session:
-        article = await content_editing.create(session, actor(request), checked, clock.now())
+        article = await content_editing.create(session, actor_of(request), checked, clock.now())
     raise web.HTTPSeeOther(f"/admin/content/{article.id}?saved=created")
 
 
@@ -165,7 +165,9 @@ async def content_save(request: web.Request) -> web.StreamResponse:
                     request, article, form, problems=checked, versions=versions, status=422
                 )
             return _editor(request, article, form, preview=_preview(checked), versions=versions)
-        changed = await content_editing.edit(session, actor(request), article, checked, clock.now())
+        changed = await content_editing.edit(
+            session, actor_of(request), article, checked, clock.now()
+        )
     raise web.HTTPSeeOther(f"/admin/content/{article.id}?saved={'saved' if changed else 'same'}")
 
 
@@ -178,7 +180,7 @@ async def content_publish(request: web.Request) -> web.StreamResponse:
     async with transaction(request.config_dict[SESSIONS]) as session:
         article = await _article(session, request)
         now = request.app[CLOCK].now()
-        await content_editing.set_shown(session, actor(request), article, shown, now)
+        await content_editing.set_shown(session, actor_of(request), article, shown, now)
     raise web.HTTPSeeOther(
         f"/admin/content/{article.id}?saved={'published' if shown else 'unpublished'}"
     )
@@ -223,6 +225,6 @@ async def content_restore(request: web.Request) -> web.StreamResponse:
         version = await _version(session, request, article)
         draft = content_editing.draft_of(version, clock.zone)
         await content_editing.edit(
-            session, actor(request), article, draft, clock.now(), "article.restore"
+            session, actor_of(request), article, draft, clock.now(), "article.restore"
         )
     raise web.HTTPSeeOther(f"/admin/content/{article.id}?saved=restored")
