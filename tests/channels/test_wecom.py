@@ -20,8 +20,11 @@ from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 
 from bot.app import create_app
 from bot.appkeys import CONVERSATION
+from bot.channels.wechat_envelope import parse_xml
+from bot.channels.wecom import read_message, to_inbound
 from bot.clock import FixedClock
-from bot.settings import Settings
+from bot.messages import InboundKind, Media, Sender
+from bot.settings import ConfigError, Settings, load_settings
 from content.texts import render
 from data.models import AuditEntry, Binding, ProcessedMessage, StudyEntry
 from tests.channels.test_wechat import MEMBER, WeChat, cdata, rows, sign
@@ -455,3 +458,81 @@ async def test_wechat_alone_has_no_wecom_route(
     response = await wechat.client.get("/wecom", params=VECTOR_URL_CHECK)
 
     assert response.status == 404
+
+
+async def test_a_retry_reaching_another_process_is_counted_once(
+    aiohttp_client: AppClientFactory,
+    settings: Settings,
+    clock: FixedClock,
+    engine: AsyncEngine,
+    wecom: WeCom,
+) -> None:
+    other_client = await aiohttp_client(create_app(settings, clock))
+    other = WeCom(other_client, wecom.now, _nonces=itertools.count(99_000_001))
+    xml = message_xml(USER, "text", wecom.now, Content="学习 30", MsgId=5150)
+
+    first = await wecom.send(xml)
+    again = await other.send(xml)  # WeCom's retry, load-balanced to the second server
+
+    assert again == first
+    assert len(await rows_of(wecom.client, StudyEntry)) == 1
+
+
+# --- translation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "fields", "media"),
+    [
+        ("image", {"PicUrl": "https://p.qpic.cn/x", "MediaId": "img-1"}, Media("image", "img-1")),
+        ("file", {"MediaId": "file-1", "Title": "心得.docx"}, Media("file", "file-1")),
+    ],
+)
+def test_images_and_files_become_media_from_the_wecom_user(
+    clock: FixedClock, msg_type: str, fields: dict[str, str], media: Media
+) -> None:
+    xml = message_xml(USER, msg_type, 1409659813, MsgId=1, **fields)
+
+    inbound = to_inbound(read_message(parse_xml(xml), xml), clock, {}, vouched=False)
+
+    assert inbound.sender == Sender("wecom", USER)
+    assert (inbound.kind, inbound.media, inbound.window) == (InboundKind.MEDIA, (media,), None)
+
+
+def test_events_are_keyed_by_sender_time_event_and_key(clock: FixedClock) -> None:
+    xml = message_xml(USER, "event", 1409659813, Event="click", EventKey="RANKING")
+
+    inbound = to_inbound(read_message(parse_xml(xml), xml), clock, {"RANKING": "排行"}, True)
+
+    assert (inbound.key, inbound.text, inbound.vouched) == (
+        f"{USER}:1409659813:click:RANKING",
+        "排行",
+        True,
+    )
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing", ["wecom_corp_id", "wecom_token", "wecom_aes_key"])
+def test_a_half_configured_wecom_stops_the_server_naming_what_is_missing(
+    sqlite_url: str, missing: str
+) -> None:
+    settings = wecom_settings(sqlite_url, wechat_token=None, **{missing: None})
+
+    with pytest.raises(ConfigError, match=f"QIYI_{missing.upper()} is not set"):
+        create_app(settings)
+
+
+def test_wecom_alone_is_a_channel(sqlite_url: str) -> None:
+    app = create_app(wecom_settings(sqlite_url, wechat_token=None), background=False)
+
+    paths = {resource.canonical for resource in app.router.resources()}
+    assert "/wecom" in paths
+    assert "/wechat" not in paths
+
+
+@pytest.mark.usefixtures("isolated_cli")  # no .env, no QIYI_ variables from the shell
+def test_an_aes_key_of_another_length_is_refused(sqlite_url: str) -> None:
+    with pytest.raises(ConfigError, match="QIYI_WECOM_AES_KEY"):
+        load_settings(database_url=sqlite_url, wecom_aes_key=AES_KEY[:-1])
