@@ -536,3 +536,10 @@ def test_wecom_alone_is_a_channel(sqlite_url: str) -> None:
 def test_an_aes_key_of_another_length_is_refused(sqlite_url: str) -> None:
     with pytest.raises(ConfigError, match="QIYI_WECOM_AES_KEY"):
         load_settings(database_url=sqlite_url, wecom_aes_key=AES_KEY[:-1])
+
+
+async def test_unbinding_wecom_by_its_chinese_name(wecom: WeCom) -> None:
+    reply = await wecom.text(USER, "解绑 企业微信")
+
+    assert reply == "已解除您在企业微信上的绑定。"
+    assert await rows_of(wecom.client, Binding) == []
