@@ -19,6 +19,7 @@ from bot.channels.onebot_api import OneBotApi
 from bot.channels.qqbot import QQBotApi, QQBotWebhook
 from bot.channels.wechat import MAX_BODY_BYTES, WeChatWebhook
 from bot.channels.wechat_api import WeChatApi
+from bot.channels.wecom import WeComWebhook
 from bot.clock import Clock, SystemClock
 from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher
@@ -88,7 +89,7 @@ def create_app(
     background: bool = True,
 ) -> web.Application:
     """The server: `/healthz` and the webhooks of the configured channels (`/wechat`,
-    `/onebot`, `/qqbot`), on one engine opened at start and closed at stop, with the
+    `/wecom`, `/onebot`, `/qqbot`), on one engine opened at start and closed at stop, with the
     dispatcher and the scheduler in the background (`background=False`: neither)."""
     clock = clock or SystemClock(settings.zone)
     rules = load_rules(settings.rules_file)  # a bad rules file fails here, not on a message
@@ -145,9 +146,11 @@ def create_app(
     app.cleanup_ctx.append(database)
     if background:
         app.cleanup_ctx.append(pushing)
+    click_commands = wechat_menu.click_commands(wechat_menu.load())
     if settings.wechat_token:
-        click_commands = wechat_menu.click_commands(wechat_menu.load())
         app.router.add_routes(WeChatWebhook(settings, clock, click_commands).routes())
+    if settings.wecom_enabled:
+        app.router.add_routes(WeComWebhook(settings, clock, click_commands).routes())
     if settings.onebot_enabled:
         app.router.add_routes(OneBotWebhook(settings, clock).routes())
     if qqbot is not None:

@@ -7,6 +7,7 @@ import unicodedata
 # The name shown to people for each channel id the adapters use.
 CHANNEL_NAMES = {
     "wechat": "微信",
+    "wecom": "企业微信",
     "qq": "QQ",
     "qqbot": "QQ机器人",
     "qqbot-group": "QQ群机器人",
@@ -20,6 +21,9 @@ _TYPED = {
     "wechat": ("wechat",),
     "weixin": ("wechat",),
     "wx": ("wechat",),
+    "企业微信": ("wecom",),
+    "企微": ("wecom",),
+    "wecom": ("wecom",),
     "qq": ("qq", "qqbot", "qqbot-group"),
     "qq机器人": ("qqbot",),
     "qqbot": ("qqbot",),

@@ -30,6 +30,7 @@ from bot.cli_groups import groups_app
 from bot.cli_pushes import jobs_app, outbox_app, push
 from bot.cli_reports import report_app
 from bot.cli_runtime import CommandError, cli_actor, database, err, out, run
+from bot.cli_wecom import wecom_app
 from bot.clock import SystemClock, today, unix_seconds
 from bot.roster import ROLE_ALIASES, RosterError, english, read_roster
 from bot.settings import ConfigError, Settings, load_settings
@@ -47,6 +48,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(members_app, name="members")
 app.add_typer(content_app, name="content")
 app.add_typer(wechat_app, name="wechat")
+app.add_typer(wecom_app, name="wecom")
 app.command("push")(push)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(outbox_app, name="outbox")

@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import membership
+from bot.channel_names import channel_name
 from bot.clock import Clock, today
 from bot.messages import Inbound, InboundKind, fits
 from bot.reports.bulletins import Context
@@ -123,6 +125,10 @@ class Conversation:
         async with transaction(self.sessions) as session:
             found = await members.sender_state(session, inbound.sender)
             member = found.member if found else None
+            vouched = None
+            if found is None and inbound.vouched:
+                vouched = await membership.bind_vouched(session, self.clock, inbound.sender)
+                member = vouched
             if found is not None and inbound.window is not None:
                 until, budget = now + inbound.window.duration, inbound.window.budget
                 await members.open_window(session, found.window, until, budget)
@@ -141,6 +147,12 @@ class Conversation:
                 "args": "",
             }
             reply = await decide(inbound, member, available)
+            if vouched is not None:
+                branch = await members.branch_name(session, vouched.branch_id)
+                channel = channel_name(inbound.sender.channel)
+                reply = render(
+                    "bind_vouched", channel=channel, name=vouched.name, branch=branch, reply=reply
+                )
             if found is not None and found.waiting and inbound.kind is InboundKind.TEXT:
                 assert found.member.id is not None
                 reply = await self._with_notices(

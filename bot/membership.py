@@ -55,9 +55,15 @@ async def _record(
 
 
 async def bind(
-    session: AsyncSession, clock: Clock, sender: Sender, member: Member, actor: Actor
+    session: AsyncSession,
+    clock: Clock,
+    sender: Sender,
+    member: Member,
+    actor: Actor,
+    proof: str | None = None,
 ) -> Binding:
-    """Link the chat account to the member, and tell the member's other accounts at once.
+    """Link the chat account to the member, and tell the member's other accounts at once;
+    `proof` names what proved it when it was no proof the member gave (the audit row says).
 
     `members.AlreadyBound` when the member has an account on this channel or the account a
     member; `MemberLeft` for a member who left.
@@ -68,19 +74,35 @@ async def bind(
     existing = _channels(await members.bindings_of_member(session, _id(member)))
     binding = await members.bind(session, sender, member, now)
     assert binding.id is not None
-    await _record(
-        session,
-        actor,
-        "member.bind",
-        member,
-        now,
-        {"channels": existing},
-        {"channels": sorted([*existing, sender.channel])},
-    )
+    after: dict[str, object] = {"channels": sorted([*existing, sender.channel])}
+    if proof is not None:
+        after["proof"] = proof
+    await _record(session, actor, "member.bind", member, now, {"channels": existing}, after)
     await pushes.enqueue_binding_notices(
         session, clock, _id(member), binding.id, sender.channel, existing
     )
     return binding
+
+
+async def bind_vouched(session: AsyncSession, clock: Clock, sender: Sender) -> Member | None:
+    """Bind an account whose id the platform vouches is a 工号 (a WeCom UserId: the
+    enterprise assigns them) to that member; the member, or None when there is none to bind.
+
+    The enterprise's word stands in for a member's proof, not for a code: secretaries and
+    admins bind with an invitation code whatever vouches for them. A member who left, or
+    one with another account on this channel already, is not bound.
+    """
+    target = await members.member_by_roster_id(session, sender.external_id)
+    if target is None or target.left_on is not None:
+        return None
+    if Role(target.role).rank >= Role.SECRETARY.rank:
+        return None
+    actor = Actor.of_member(target, audit.Door.CHAT, sender.channel)
+    try:
+        await bind(session, clock, sender, target, actor, proof=f"{sender.channel}-userid")
+    except members.AlreadyBound:
+        return None
+    return target
 
 
 async def unbind(

@@ -10,6 +10,7 @@ from enum import StrEnum
 class InboundKind(StrEnum):
     TEXT = "text"
     SUBSCRIBE = "subscribe"
+    OPENED = "opened"  # the member opened the app (WeCom's enter_agent)
     UNSUBSCRIBE = "unsubscribe"
     MEDIA = "media"  # pictures, videos, files (see `Inbound.media`)
     UNSUPPORTED = "unsupported"  # what the bot cannot read (locations, links…)
@@ -47,6 +48,9 @@ class Inbound:
     text: str = ""
     window: ContactWindow | None = None
     media: tuple[Media, ...] = ()
+    # The platform vouches that the sender's id is the member's 工号 (WeCom, where the
+    # enterprise assigns UserIds, with QIYI_WECOM_AUTOBIND): an unbound sender may be bound.
+    vouched: bool = False
 
 
 # The longest text an adapter passes on (characters): twice the longest any command takes

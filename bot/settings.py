@@ -15,6 +15,7 @@ from data.db import async_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/qiyi.db"
 WECHAT_API_BASE = "https://api.weixin.qq.com"
+WECOM_API_BASE = "https://qyapi.weixin.qq.com"
 
 
 class ConfigError(Exception):
@@ -100,6 +101,16 @@ class Settings(BaseSettings):
     qqbot_secret: str | None = None
     qqbot_api_base: str = "https://api.sgroup.qq.com"
     qqbot_token_url: str = "https://bots.qq.com/app/getAppAccessToken"
+    # WeCom (企业微信): a self-built app's callback (`/wecom`) and API.
+    wecom_corp_id: str | None = None
+    wecom_agent_id: int | None = None
+    wecom_secret: str | None = None
+    wecom_token: str | None = None
+    wecom_aes_key: str | None = None
+    wecom_api_base: str = WECOM_API_BASE
+    # A WeCom UserId equal to a roster 工号 binds on its first message: the enterprise
+    # assigns UserIds, so it vouches for who is behind one (members only, never staff).
+    wecom_autobind: bool = False
     # The console's public address (https://party.example.org): sign-in links and the
     # cookie's Secure flag come from it; without it links use the request's host.
     public_url: str | None = None
@@ -143,7 +154,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown timezone {value!r}") from exc
         return value
 
-    @field_validator("wechat_aes_key", "wechat_aes_key_previous")
+    @field_validator("wechat_aes_key", "wechat_aes_key_previous", "wecom_aes_key")
     @classmethod
     def _aes_key_shape(cls, value: str | None) -> str | None:
         if value in (None, ""):
@@ -176,16 +187,35 @@ class Settings(BaseSettings):
     def qqbot_enabled(self) -> bool:
         return bool(self.qqbot_appid and self.qqbot_secret)
 
+    @property
+    def wecom_enabled(self) -> bool:
+        return bool(self.wecom_corp_id or self.wecom_token or self.wecom_aes_key)
+
     def require_a_channel(self) -> None:
-        """The server needs at least one channel; WeChat, when configured, completely."""
+        """The server needs at least one channel; WeChat and WeCom, when configured, completely."""
         self.require_onebot()
+        if self.wecom_enabled:
+            self.require_wecom()
         if self.wechat_token or self.wechat_aes_key:
             self.require_wechat()
-        elif not (self.onebot_enabled or self.qqbot_enabled):
+        elif not (self.onebot_enabled or self.qqbot_enabled or self.wecom_enabled):
             raise ConfigError(
                 "QIYI_WECHAT_TOKEN is not set: the WeChat webhook needs the Token"
-                " (or configure QQ: QIYI_ONEBOT_SECRET / QIYI_QQBOT_APPID)"
+                " (or configure QQ: QIYI_ONEBOT_SECRET / QIYI_QQBOT_APPID,"
+                " or WeCom: QIYI_WECOM_CORP_ID)"
             )
+
+    def require_wecom(self) -> None:
+        """`/wecom` needs the CorpID (the ReceiveId), the Token and the EncodingAESKey: WeCom
+        callbacks are always encrypted."""
+        for name in ("wecom_corp_id", "wecom_token", "wecom_aes_key"):
+            if not getattr(self, name):
+                raise ConfigError(f"QIYI_{name.upper()} is not set: the WeCom callback needs it")
+
+    def require_wecom_api(self) -> None:
+        for name in ("wecom_corp_id", "wecom_agent_id", "wecom_secret"):
+            if not getattr(self, name):
+                raise ConfigError(f"QIYI_{name.upper()} is not set: the WeCom API needs it")
 
     def require_onebot(self) -> None:
         """/onebot takes unsigned events only when the operator says so (loopback only)."""

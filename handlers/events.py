@@ -1,4 +1,4 @@
-"""Following and unfollowing the account."""
+"""Following and unfollowing the account, opening the app."""
 
 from __future__ import annotations
 
@@ -25,4 +25,13 @@ async def welcome(
 @router.event(InboundKind.UNSUBSCRIBE)
 async def farewell(session: AsyncSession, sender: Sender) -> str:
     await members.mark_unreachable(session, sender)
+    return ""
+
+
+@router.event(InboundKind.OPENED)
+async def opened(member: Member | None, settings: Settings) -> str:
+    """Opening the app (WeCom) says nothing to a member: they open it many times a day.
+    Someone nobody has bound yet is told how to bind."""
+    if member is None:
+        return render("bind_prompt", proof=settings.bind_proof)
     return ""

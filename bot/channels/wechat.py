@@ -131,9 +131,21 @@ def read_message(fields: Mapping[str, str], xml: bytes | str) -> BaseMessage:
     return parse_message(xml)
 
 
-def _cdata_safe(text: str) -> str:
+def cdata_safe(text: str) -> str:
     # wechatpy writes text into CDATA unescaped; a "]]>" typed by a member would end it.
     return text.replace("]]>", "]]]]><![CDATA[>")
+
+
+async def check_first_use(
+    request: web.Request, channel: str, clock: Clock, query: Mapping[str, str], xml: bytes | str
+) -> None:
+    """Refuse (403) a (timestamp, nonce) pair seen before with another message."""
+    timestamp, nonce = int(query["timestamp"]), query["nonce"]
+    digest = seen_requests.body_hash(xml)
+    sessions = request.app[CONVERSATION].sessions
+    now = clock.now()
+    if not await seen_requests.remember(sessions, channel, timestamp, nonce, digest, now):
+        raise Refused(403, "timestamp and nonce already used with another message")
 
 
 class WeChatWebhook:
@@ -213,7 +225,7 @@ class WeChatWebhook:
             return web.Response(status=400, text="unreadable message")
         if self.remember_pairs:
             try:
-                await self._first_use(request, query, xml)
+                await check_first_use(request, CHANNEL, self.clock, query, xml)
             except Refused as refused:
                 return self._refuse(refused)
             except Exception:  # the database, most likely: an apology, never a 500
@@ -226,17 +238,6 @@ class WeChatWebhook:
         log.warning("refused WeChat request: %s", refused.reason)
         return web.Response(status=refused.status, text=refused.reason)
 
-    async def _first_use(
-        self, request: web.Request, query: Mapping[str, str], xml: bytes | str
-    ) -> None:
-        """Refuse (403) a (timestamp, nonce) pair seen before with another message."""
-        timestamp, nonce = int(query["timestamp"]), query["nonce"]
-        digest = seen_requests.body_hash(xml)
-        sessions = request.app[CONVERSATION].sessions
-        now = self.clock.now()
-        if not await seen_requests.remember(sessions, CHANNEL, timestamp, nonce, digest, now):
-            raise Refused(403, "timestamp and nonce already used with another message")
-
     def _reply(
         self, message: BaseMessage, text: str, query: Mapping[str, Any], encrypted: bool
     ) -> web.Response:
@@ -246,7 +247,7 @@ class WeChatWebhook:
         reply = TextReply(
             source=message.target,
             target=message.source,
-            content=_cdata_safe(cut_to_fit(text)),
+            content=cdata_safe(cut_to_fit(text)),
             time=now,
         ).render()
         if encrypted and self.safe is not None:

@@ -7,13 +7,12 @@ one re-read or refresh and one retry, never more.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import aiohttp
 
-from bot.channels.outbound import Answer, TransientError
+from bot.channels.outbound import Answer, TransientError, json_body, post_json
 from bot.channels.token_cache import TokenCache
 from bot.clock import Clock
 from data.db import Sessions
@@ -45,36 +44,12 @@ class TokenRefused(WeChatApiError):
     AppSecret …): every API call fails alike until the configuration is fixed."""
 
 
-async def _post(http: aiohttp.ClientSession, url: str, **kwargs: Any) -> dict[str, Any]:
-    try:
-        async with http.post(url, **kwargs) as response:
-            if response.status >= 500:
-                raise TransientError(f"HTTP {response.status}")
-            response.raise_for_status()
-            body = await response.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise TransientError(f"{type(exc).__name__}: {exc}") from None
-    except ValueError as exc:  # a proxy's or gateway's page instead of the API's JSON
-        raise TransientError(f"not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise TransientError(f"not a JSON object: {str(body)[:100]}")
-    return body
-
-
-def _json(payload: dict[str, Any]) -> dict[str, Any]:
-    # Chinese goes unescaped: the platform shows \\u escapes literally in some places.
-    return {
-        "data": json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-        "headers": {"Content-Type": "application/json; charset=utf-8"},
-    }
-
-
 async def stable_token(
     http: aiohttp.ClientSession, base: str, appid: str, secret: str
 ) -> tuple[str, int]:
     """(token, seconds it lives) from the stable-token endpoint, which never invalidates
     the token other processes hold (unlike /cgi-bin/token)."""
-    body = await _post(
+    body = await post_json(
         http,
         f"{base}/cgi-bin/stable_token",
         json={
@@ -92,8 +67,8 @@ async def stable_token(
 async def create_menu(
     http: aiohttp.ClientSession, base: str, token: str, menu: dict[str, Any]
 ) -> None:
-    body = await _post(
-        http, f"{base}/cgi-bin/menu/create", params={"access_token": token}, **_json(menu)
+    body = await post_json(
+        http, f"{base}/cgi-bin/menu/create", params={"access_token": token}, **json_body(menu)
     )
     if body.get("errcode", 0) != 0:
         raise WeChatApiError(int(body["errcode"]), str(body.get("errmsg", "")))
@@ -124,8 +99,11 @@ class WeChatApi:
     async def _call(self, path: str, payload: dict[str, Any]) -> Answer:
         token = await self.token()
         for attempt in range(2):
-            body = await _post(
-                self.http, f"{self.base}{path}", params={"access_token": token}, **_json(payload)
+            body = await post_json(
+                self.http,
+                f"{self.base}{path}",
+                params={"access_token": token},
+                **json_body(payload),
             )
             answer = Answer(int(body.get("errcode", 0)), str(body.get("errmsg", "")))
             if answer.errcode not in TOKEN_ERRORS or attempt:
@@ -145,7 +123,7 @@ class WeChatApi:
             form = aiohttp.FormData()
             with open(path, "rb") as file:  # noqa: ASYNC230 (a small local chart)
                 form.add_field("media", file.read(), filename="chart.png", content_type="image/png")
-            body = await _post(
+            body = await post_json(
                 self.http,
                 f"{self.base}/cgi-bin/media/upload",
                 params={"access_token": token, "type": "image"},

@@ -16,7 +16,7 @@ from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
-from wechatpy.crypto import WeChatCrypto
+from wechatpy.crypto import BaseWeChatCrypto, WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
 from bot.channels.freshness import unix_timestamp, within
@@ -86,20 +86,31 @@ def parse_xml(body: bytes | str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class SafeMode:
-    """AES keys of the account: the current one, and the previous one during a rotation."""
+    """AES keys of the account: the current one, and the previous one during a rotation.
+
+    `app_id` is the ReceiveId the plaintext must end with: the AppID on WeChat, the CorpID
+    on WeCom (whose crypto, `wechatpy.enterprise.crypto.WeChatCrypto`, is passed as `kind`).
+    """
 
     token: str
     app_id: str
-    current: WeChatCrypto
-    previous: WeChatCrypto | None = None
+    current: BaseWeChatCrypto
+    previous: BaseWeChatCrypto | None = None
 
     @classmethod
-    def create(cls, token: str, app_id: str, key: str, previous_key: str | None) -> SafeMode:
+    def create(
+        cls,
+        token: str,
+        app_id: str,
+        key: str,
+        previous_key: str | None,
+        kind: type[BaseWeChatCrypto] = WeChatCrypto,
+    ) -> SafeMode:
         return cls(
             token,
             app_id,
-            WeChatCrypto(token, key, app_id),
-            WeChatCrypto(token, previous_key, app_id) if previous_key else None,
+            kind(token, key, app_id),
+            kind(token, previous_key, app_id) if previous_key else None,
         )
 
     def decrypt(
