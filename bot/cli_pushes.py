@@ -14,10 +14,10 @@ from rich.table import Table
 from rich.text import Text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import push_reasons, pushes, report_pushes
+from bot import push_reasons, push_retries, pushes, report_pushes
 from bot.app import wechat_api_for
 from bot.channels.onebot_api import OneBotApi
-from bot.cli_runtime import database, out, run
+from bot.cli_runtime import cli_actor, database, out, run
 from bot.clock import Clock, SystemClock
 from bot.dispatcher import Dispatcher
 from bot.reports.bulletins import Context
@@ -183,7 +183,8 @@ def outbox_retry(
         async with database(settings) as engine:
             sessions = session_factory(engine)
             async with transaction(sessions) as session:
-                again = await outbox.retry_failed(session, clock.now(), item)
+                ids = None if item is None else [item]
+                again = await push_retries.retry(session, cli_actor(), ids, clock.now())
             return again, await dispatch_now(settings, clock, sessions)
 
     again, outcome = run(work)

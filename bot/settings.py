@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     wechat_template_lesson: str | None = None
     wechat_template_news: str | None = None
     wechat_template_video: str | None = None
+    wechat_template_notice: str | None = None
     wechat_template_review: str | None = None
     wechat_template_report: str | None = None
     report_time: dt.time = dt.time(8, 0)

@@ -14,6 +14,8 @@ from console import (
     content_pages,
     dashboard,
     member_pages,
+    notice_pages,
+    push_pages,
     rendering,
     roster_pages,
     security,
@@ -40,5 +42,7 @@ def create_console(clock: Clock) -> web.Application:
     console.router.add_routes(approval_pages.routes)
     console.router.add_routes(content_pages.routes)
     console.router.add_routes(roster_pages.routes)
+    console.router.add_routes(push_pages.routes)
+    console.router.add_routes(notice_pages.routes)
     console.router.add_static("/static/", STATIC, name="static", append_version=True)
     return console

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -51,6 +51,15 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def matching(text: str) -> ColumnElement[bool]:
+    """A member whose name or 工号 contains `text` (typed: `%` and `_` are no wildcards)."""
+    pattern = f"%{_escape_like(text[:SEARCH_LIMIT])}%"
+    return or_(
+        col(Member.name).like(pattern, escape="\\"),
+        col(Member.roster_id).like(pattern, escape="\\"),
+    )
+
+
 async def search(session: AsyncSession, query: Query, scope: int | None) -> tuple[list[Row], int]:
     """One page of members matching `query` within `scope`, by 工号; and how many match."""
     statement = select(Member, Branch.name).join(Branch, col(Branch.id) == col(Member.branch_id))
@@ -65,13 +74,7 @@ async def search(session: AsyncSession, query: Query, scope: int | None) -> tupl
         col(Member.left_on).is_not(None) if query.left else col(Member.left_on).is_(None)
     )
     if query.text:
-        pattern = f"%{_escape_like(query.text[:SEARCH_LIMIT])}%"
-        conditions.append(
-            or_(
-                col(Member.name).like(pattern, escape="\\"),
-                col(Member.roster_id).like(pattern, escape="\\"),
-            )
-        )
+        conditions.append(matching(query.text))
     bound = select(Binding.member_id)
     if query.channel:
         conditions.append(col(Member.id).in_(bound.where(Binding.channel == query.channel)))

@@ -263,6 +263,7 @@ class PushKind(StrEnum):
     ALERT = "alert"  # a configuration problem, told to admins
     REPORT = "report"  # the month's scores, the quarter's bulletin, the year's summary
     SECURITY = "security"  # the member's record gained a binding on another channel
+    NOTICE = "notice"  # a notice (通知) the office or a secretary sent from the console
 
     @property
     def priority(self) -> int:
@@ -272,6 +273,7 @@ class PushKind(StrEnum):
             "reminder": 0,
             "alert": 0,
             "security": 0,
+            "notice": 0,
             "lesson": 1,
             "report": 1,
             "news": 2,
@@ -452,3 +454,16 @@ class RosterDraft(SQLModel, table=True):
     created_at: dt.datetime = Field(index=True)
     file_name: str = Field(default="", max_length=100)  # shown only, never opened
     content: str = Field(sa_column=Column(Text, nullable=False))  # JSON: rows and problems
+
+
+class Notice(SQLModel, table=True):
+    """A notice (通知) sent from the console: its text, to whom, by whom. Its pushes are
+    outbox rows keyed by its id, one per member; `token` makes a resent form a no-op."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(max_length=64, unique=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    audience: str = Field(max_length=500)  # JSON: {"branches": [ids]} or {"role": …} or {}
+    sent_by: int = Field(foreign_key="member.id")
+    sent_at: dt.datetime
+    recipients: int = 0
