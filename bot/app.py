@@ -28,6 +28,7 @@ from bot.settings import Settings
 from console.app import create_console
 from data import migrate, sqlite_inline
 from data.db import Sessions, create_engine, inline_twin, session_factory
+from data.media.s3 import S3Store
 from data.media.store import open_store
 from scheduler.jobs import PushJobs, build_scheduler
 from scheduler.leader import Leadership
@@ -148,6 +149,7 @@ def create_app(
                 await qqbot.drain()
 
     app.cleanup_ctx.append(database)
+    app.on_startup.append(_media_bucket)
     if background:
         app.cleanup_ctx.append(pushing)
     if settings.wechat_token:
@@ -161,6 +163,17 @@ def create_app(
     app.router.add_get("/admin", _to_console)
     app.add_subapp("/admin/", create_console(clock))
     return app
+
+
+async def _media_bucket(app: web.Application) -> None:
+    """The S3 bucket of the media store, made on a first start; a bucket that cannot be had
+    is logged (each fetch then fails and is retried), not fatal to the server."""
+    store = app[MEDIA_STORE]
+    if isinstance(store, S3Store):
+        try:
+            await store.ensure_bucket()
+        except Exception:
+            log.exception("media store: the S3 bucket %s cannot be had", store.bucket)
 
 
 async def _to_console(_request: web.Request) -> web.Response:

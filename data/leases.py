@@ -16,7 +16,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, or_, update
 from sqlmodel import and_, col, select
@@ -27,6 +27,7 @@ from data.models import FetchState, GroupPost, MaterialFile, OutboxItem, OutboxS
 Row = OutboxItem | GroupPost | MaterialFile
 Table = type[OutboxItem] | type[GroupPost] | type[MaterialFile]
 Change = dict[str, Any]
+R = TypeVar("R", OutboxItem, GroupPost, MaterialFile)
 
 
 def held(table: Table) -> str:
@@ -56,6 +57,23 @@ class Lease:
     @classmethod
     def over(cls, table: Table, rows: Sequence[Row], until: dt.datetime) -> Lease:
         return cls(table, until, {row.id for row in rows if row.id is not None})
+
+
+async def claim(
+    session: AsyncSession, table: type[R], now: dt.datetime, limit: int, length: dt.timedelta
+) -> list[R]:
+    """Lease up to `limit` due rows of `table`, oldest first, skipping rows another holder
+    has locked."""
+    statement = (
+        select(table)
+        .where(due(table, now))
+        .order_by(col(table.due_at), col(table.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list(await session.exec(statement))
+    take(session, rows, now, length)
+    return rows
 
 
 def take(

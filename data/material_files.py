@@ -25,17 +25,9 @@ async def claim_due(
     session: AsyncSession, now: dt.datetime, limit: int, lease: dt.timedelta
 ) -> list[tuple[MaterialFile, Material]]:
     """Lease up to `limit` due fetches, oldest first, with their materials."""
-    statement = (
-        select(MaterialFile)
-        .where(leases.due(MaterialFile, now))
-        .order_by(col(MaterialFile.due_at), col(MaterialFile.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    files = list(await session.exec(statement))
+    files = await leases.claim(session, MaterialFile, now, limit, lease)
     if not files:
         return []
-    leases.take(session, files, now, lease)
     ids = [file.material_id for file in files]
     found = {m.id: m for m in await session.exec(select(Material).where(col(Material.id).in_(ids)))}
     return [(file, found[file.material_id]) for file in files]

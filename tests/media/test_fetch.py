@@ -134,8 +134,11 @@ async def make_world(
     return World(settings, clock, engine, chat, fake, store, fetcher, str(files.make_url("/")))
 
 
+Worlds = Callable[..., Awaitable[World]]
+
+
 @pytest.fixture
-async def world(
+def worlds(
     database_url: str,
     engine: AsyncEngine,
     clock: FixedClock,
@@ -143,10 +146,27 @@ async def world(
     media_store: MediaStore,
     http: aiohttp.ClientSession,
     aiohttp_client: AppClientFactory,
-) -> World:
-    return await make_world(
-        database_url, engine, clock, media_settings, media_store, http, aiohttp_client
-    )
+) -> Worlds:
+    """Makes the world of a test, with settings of its own (`**overrides`)."""
+
+    async def world(**overrides: object) -> World:
+        return await make_world(
+            database_url,
+            engine,
+            clock,
+            media_settings,
+            media_store,
+            http,
+            aiohttp_client,
+            **overrides,
+        )
+
+    return world
+
+
+@pytest.fixture
+async def world(worlds: Worlds) -> World:
+    return await worlds()
 
 
 async def test_a_material_is_queued_with_it_and_its_file_kept(world: World) -> None:
@@ -219,25 +239,8 @@ async def test_after_the_last_try_it_fails_with_the_reason(world: World) -> None
     assert len(world.fake.calls(MEDIA_GET)) == tries
 
 
-async def test_a_timeout_is_retried(
-    database_url: str,
-    engine: AsyncEngine,
-    clock: FixedClock,
-    media_settings: dict[str, object],
-    media_store: MediaStore,
-    http: aiohttp.ClientSession,
-    aiohttp_client: AppClientFactory,
-) -> None:
-    world = await make_world(
-        database_url,
-        engine,
-        clock,
-        media_settings,
-        media_store,
-        http,
-        aiohttp_client,
-        media_fetch_timeout_seconds=0.3,
-    )
+async def test_a_timeout_is_retried(worlds: Worlds) -> None:
+    world = await worlds(media_fetch_timeout_seconds=0.3)
     media_id = world.fake.add_media(JPEG, content_type="image/jpeg")
     world.fake.stall_next(MEDIA_GET)
     await world.send("image", media_id)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.settings import ConfigError, load_settings
+from data.media.s3 import parse_url
 from data.media.store import MediaStore, NotStored, Spooled, TooLarge, fan_out
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
@@ -87,3 +89,29 @@ async def test_no_name_from_outside_becomes_a_path(media_store: MediaStore, outs
 def test_files_fan_out_by_their_first_bytes() -> None:
     sha = hashlib.sha256(b"x").hexdigest()
     assert fan_out(sha) == f"{sha[:2]}/{sha[2:4]}/{sha}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://key:secret@host/bucket", "s3://key:secret@host", "s3://host/bucket", "s3://k:s@h:x/b"],
+)
+def test_a_malformed_s3_url_is_one_line_without_the_secret(url: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(_env_file=None, media_s3_url=url)
+    message = str(raised.value)
+    assert message.startswith("QIYI_MEDIA_S3_URL: ")
+    assert "secret" not in message and "\\n" not in message
+
+
+def test_an_s3_url_names_endpoint_bucket_prefix_and_region() -> None:
+    where = parse_url(
+        "s3://AK%2F1:S%40cret@minio.local:9000/qiyi/media/files?region=cn-1&secure=false"
+    )
+    assert (where.endpoint, where.bucket, where.prefix) == (
+        "minio.local:9000",
+        "qiyi",
+        "media/files",
+    )
+    assert (where.access_key, where.secret_key) == ("AK/1", "S@cret")
+    assert (where.region, where.secure) == ("cn-1", False)
+    assert parse_url("s3://a:b@s3.example.com/bucket").secure is True
