@@ -124,6 +124,11 @@ class S3Store(MediaStore):
             response.release_conn()
 
     async def _keep(self, spooled: Spooled) -> None:
+        # One part in flight: the client holds a part (5 MiB and up) in memory while it sends.
         await asyncio.to_thread(
-            self.client.fput_object, self.bucket, self._key(spooled.sha256), str(spooled.path)
+            self.client.fput_object,
+            self.bucket,
+            self._key(spooled.sha256),
+            str(spooled.path),
+            num_parallel_uploads=1,
         )
