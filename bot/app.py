@@ -12,7 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.appkeys import CONVERSATION, ENGINE, QQBOT_API, SESSIONS, SETTINGS
+from bot.appkeys import CONVERSATION, ENGINE, MEDIA_STORE, QQBOT_API, SESSIONS, SETTINGS
 from bot.channels import wechat_menu
 from bot.channels.onebot import OneBotWebhook
 from bot.channels.onebot_api import OneBotApi
@@ -23,11 +23,14 @@ from bot.channels.wecom import WeComWebhook
 from bot.clock import Clock, SystemClock
 from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher
+from bot.material_fetch import MaterialFetcher
 from bot.rules import Rules, load_rules
 from bot.settings import Settings
 from console.app import create_console
 from data import migrate, sqlite_inline
 from data.db import Sessions, create_engine, inline_twin, session_factory
+from data.media.s3 import S3Store
+from data.media.store import open_store
 from scheduler.jobs import PushJobs, build_scheduler
 from scheduler.leader import Leadership
 
@@ -97,6 +100,7 @@ def create_app(
     qqbot = QQBotWebhook(settings, clock) if settings.qqbot_enabled else None
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
+    app[MEDIA_STORE] = open_store(settings.media_dir, settings.media_s3_url)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
@@ -128,7 +132,9 @@ def create_app(
             election = None
             if settings.scheduler == "on":
                 context = app[CONVERSATION].report_context
-                scheduler = build_scheduler(settings, PushJobs(settings, clock, sessions, context))
+                fetcher = MaterialFetcher(settings, clock, sessions, app[MEDIA_STORE], http, wechat)
+                jobs = PushJobs(settings, clock, sessions, context, fetcher)
+                scheduler = build_scheduler(settings, jobs)
                 leadership = Leadership(app[ENGINE], *_scheduler_switch(scheduler))
                 await leadership.try_once()  # the first server up leads from the start
                 election = asyncio.create_task(leadership.run(stop), name="scheduler election")
@@ -144,6 +150,7 @@ def create_app(
                 await qqbot.drain()
 
     app.cleanup_ctx.append(database)
+    app.on_startup.append(_media_bucket)
     if background:
         app.cleanup_ctx.append(pushing)
     click_commands = wechat_menu.click_commands(wechat_menu.load())
@@ -159,6 +166,17 @@ def create_app(
     app.router.add_get("/admin", _to_console)
     app.add_subapp("/admin/", create_console(clock))
     return app
+
+
+async def _media_bucket(app: web.Application) -> None:
+    """The S3 bucket of the media store, made on a first start; a bucket that cannot be had
+    is logged (each fetch then fails and is retried), not fatal to the server."""
+    store = app[MEDIA_STORE]
+    if isinstance(store, S3Store):
+        try:
+            await store.ensure_bucket()
+        except Exception:
+            log.exception("media store: the S3 bucket %s cannot be had", store.bucket)
 
 
 async def _to_console(_request: web.Request) -> web.Response:

@@ -12,6 +12,8 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data.db import async_url
+from data.media import s3
+from data.media.kinds import Limits
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/qiyi.db"
 WECHAT_API_BASE = "https://api.weixin.qq.com"
@@ -134,11 +136,29 @@ class Settings(BaseSettings):
     # `排行` and `我的月报` read the month's standings computed at most this long ago
     # (bot/reports/standings.py): the whole organisation's month is not scored per message.
     standings_max_age_seconds: int = Field(default=300, ge=10, le=3600)
+    # Materials' files (资料) kept for good: in a directory, or in S3-compatible storage
+    # (s3://KEY:SECRET@host:port/bucket?region=…&secure=false) when several machines serve.
+    media_dir: Path = Path("var/media")
+    media_s3_url: str | None = None
+    media_max_image_mb: int = Field(default=10, ge=1, le=1024)
+    media_max_video_mb: int = Field(default=50, ge=1, le=1024)
+    media_max_file_mb: int = Field(default=20, ge=1, le=1024)
+    media_fetch_max_attempts: int = Field(default=6, ge=1, le=50)
+    media_fetch_backoff_seconds: float = Field(default=60.0, gt=0)
+    media_fetch_timeout_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return async_url(value)
+
+    @field_validator("media_s3_url")
+    @classmethod
+    def _s3_url_shape(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        s3.parse_url(value)  # S3UrlError is a ValueError: reported without the URL
+        return value
 
     @field_validator("quiet_hours")
     @classmethod
@@ -167,6 +187,13 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def media_limits(self) -> Limits:
+        mb = 1024 * 1024
+        return Limits(
+            self.media_max_image_mb * mb, self.media_max_video_mb * mb, self.media_max_file_mb * mb
+        )
 
     @property
     def quiet(self) -> QuietHours | None:

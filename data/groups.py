@@ -123,13 +123,4 @@ async def claim_due(
     session: AsyncSession, now: dt.datetime, limit: int, lease: dt.timedelta
 ) -> list[GroupPost]:
     """Lease up to `limit` due posts, oldest first (see `data.leases`)."""
-    statement = (
-        select(GroupPost)
-        .where(leases.due(GroupPost, now))
-        .order_by(col(GroupPost.due_at), col(GroupPost.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    posts = list(await session.exec(statement))
-    leases.take(session, posts, now, lease)
-    return posts
+    return await leases.claim(session, GroupPost, now, limit, lease)

@@ -1,7 +1,8 @@
 """Leases on the rows a dispatcher is delivering — the outbox's items and the groups' posts:
 which rows are due, taking them, renewing the lease, and settling each one (done, retried
 with backoff, failed, or given back). One implementation for every table with the delivery
-columns (`state`, `due_at`, `attempts`, `lease_until`, `last_error`, `done_at`).
+columns (`state`, `due_at`, `attempts`, `lease_until`, `last_error`, `done_at`): the outbox,
+the group posts and the materials' file fetches (whose held state is `fetching`).
 
 Ownership needs no column of its own: a holder knows the `lease_until` it wrote, and a row
 is still its own exactly while it is `sending` with that value. A dispatcher whose lease ran
@@ -14,17 +15,26 @@ import datetime as dt
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, or_, update
 from sqlmodel import and_, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from data.models import GroupPost, OutboxItem, OutboxState
+from data.models import FetchState, GroupPost, MaterialFile, OutboxItem, OutboxState
 
-Row = OutboxItem | GroupPost
-Table = type[OutboxItem] | type[GroupPost]
+Row = OutboxItem | GroupPost | MaterialFile
+Table = type[OutboxItem] | type[GroupPost] | type[MaterialFile]
 Change = dict[str, Any]
+R = TypeVar("R", OutboxItem, GroupPost, MaterialFile)
+
+
+def held(table: Table) -> str:
+    """The state of a table's rows while a lease holds them."""
+    if table is MaterialFile:
+        return FetchState.FETCHING.value
+    return OutboxState.SENDING.value
 
 
 def due(table: Table, now: dt.datetime) -> ColumnElement[bool]:
@@ -32,7 +42,7 @@ def due(table: Table, now: dt.datetime) -> ColumnElement[bool]:
     or lost them mid-send)."""
     return or_(
         and_(table.state == OutboxState.PENDING.value, col(table.due_at) <= now),
-        and_(table.state == OutboxState.SENDING.value, col(table.lease_until) < now),
+        and_(table.state == held(table), col(table.lease_until) < now),
     )
 
 
@@ -49,12 +59,29 @@ class Lease:
         return cls(table, until, {row.id for row in rows if row.id is not None})
 
 
+async def claim(
+    session: AsyncSession, table: type[R], now: dt.datetime, limit: int, length: dt.timedelta
+) -> list[R]:
+    """Lease up to `limit` due rows of `table`, oldest first, skipping rows another holder
+    has locked."""
+    statement = (
+        select(table)
+        .where(due(table, now))
+        .order_by(col(table.due_at), col(table.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list(await session.exec(statement))
+    take(session, rows, now, length)
+    return rows
+
+
 def take(
     session: AsyncSession, rows: Sequence[Row], now: dt.datetime, length: dt.timedelta
 ) -> None:
     """Mark the claimed (locked) rows `sending` until `now + length`."""
     for row in rows:
-        row.state = OutboxState.SENDING.value
+        row.state = held(type(row))
         row.lease_until = now + length
         session.add(row)
 
@@ -72,7 +99,7 @@ async def renew(
         update(table)
         .where(
             col(table.id).in_(sorted(lease.ids)),
-            table.state == OutboxState.SENDING.value,
+            table.state == held(table),
             col(table.lease_until) == lease.until,
         )
         .values(lease_until=until)
@@ -96,16 +123,16 @@ async def settle(session: AsyncSession, lease: Lease, changes: Iterable[Change])
         select(table.id)
         .where(
             col(table.id).in_(sorted({change["id"] for change in wanted})),
-            table.state == OutboxState.SENDING.value,
+            table.state == held(table),
             col(table.lease_until) == lease.until,
         )
         .with_for_update()
     )
-    held = {int(row_id) for row_id in await session.exec(statement) if row_id is not None}
-    kept = [change for change in wanted if change["id"] in held]
+    holding = {int(row_id) for row_id in await session.exec(statement) if row_id is not None}
+    kept = [change for change in wanted if change["id"] in holding]
     if kept:
         await session.exec(update(table), params=kept)  # type: ignore[call-overload]
-    return held
+    return holding
 
 
 # --- the new values of a settled row ------------------------------------------------------
@@ -117,8 +144,9 @@ def backoff(base_seconds: float, attempts: int, rng: random.Random) -> dt.timede
     return dt.timedelta(seconds=seconds * rng.uniform(0.5, 1.5))
 
 
-def done(row: Row, state: OutboxState, now: dt.datetime, error: str = "") -> Change:
-    """Finished in `state` (sent, fallback, mailbox, skipped; failed without a retry)."""
+def done(row: Row, state: StrEnum, now: dt.datetime, error: str = "") -> Change:
+    """Finished in `state` (sent, fallback, mailbox, skipped, stored; failed without a
+    retry)."""
     return {
         "id": row.id,
         "state": state.value,

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.messages import Media
+from data import material_files
 from data.models import Material
 
 
@@ -23,19 +24,23 @@ async def add(
     day: dt.date,
     at: dt.datetime,
 ) -> None:
-    for item in media:
-        session.add(
-            Material(
-                branch_id=branch_id,
-                member_id=member_id,
-                kind=item.kind,
-                channel=channel,
-                reference=item.reference[:500],
-                description=description,
-                day=day,
-                created_at=at,
-            )
+    """Record the materials and queue the fetch of their files, in the caller's transaction."""
+    added = [
+        Material(
+            branch_id=branch_id,
+            member_id=member_id,
+            kind=item.kind,
+            channel=channel,
+            reference=item.reference[:500],
+            description=description,
+            day=day,
+            created_at=at,
         )
+        for item in media
+    ]
+    session.add_all(added)
+    await session.flush()
+    material_files.enqueue(session, added, at)
 
 
 async def describe_recent(

@@ -389,6 +389,35 @@ class Material(SQLModel, table=True):
     created_at: dt.datetime
 
 
+class FetchState(StrEnum):
+    """Where a material's file is: waiting to be fetched, being fetched (leased until
+    `lease_until`), kept in the media store, or given up on (`last_error` says why)."""
+
+    PENDING = "pending"
+    FETCHING = "fetching"
+    STORED = "stored"
+    FAILED = "failed"
+
+
+class MaterialFile(SQLModel, table=True):
+    """A material's file, fetched from the platform by a durable job and kept in the media
+    store under its SHA-256. The original name is for display only: no path is made of it."""
+
+    __table_args__ = (Index("ix_materialfile_due", "state", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    material_id: int = Field(foreign_key="material.id", unique=True)
+    state: str = Field(default=FetchState.PENDING.value, max_length=20)
+    attempts: int = 0
+    due_at: dt.datetime
+    lease_until: dt.datetime | None = None
+    last_error: str = Field(default="", max_length=300)
+    done_at: dt.datetime | None = None
+    sha256: str = Field(default="", max_length=64, index=True)
+    size: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    mime: str = Field(default="", max_length=100)
+    original_name: str = Field(default="", max_length=200)
+
+
 class DialogState(SQLModel, table=True):
     """A member's multi-step dialog in progress (e.g. a caption waiting for pictures)."""
 

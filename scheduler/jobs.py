@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import pushes, report_pushes
 from bot.channels.freshness import replay_horizon
 from bot.clock import Clock
+from bot.material_fetch import MaterialFetcher
 from bot.reports.bulletins import Context
 from bot.reports.periods import PeriodKind
 from bot.rules import load_rules
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 
 MISFIRE_GRACE_SECONDS = 15 * 60
 FORGET_PROCESSED_AT = dt.time(3, 40)  # at night, when hardly anybody writes
+RETRY_MATERIALS_AT = dt.time(3, 50)
+# A failed fetch is retried at night while the platform may still hold the file (WeChat
+# keeps a member's media 3 days); older ones only by `qiyi media fetch`.
+RETRY_MATERIALS_SENT_WITHIN = dt.timedelta(days=3)
 
 # One batch of a clean-up: delete up to `limit` rows older than the moment; how many.
 Forget = Callable[[AsyncSession, dt.datetime, int], Awaitable[int]]
@@ -42,6 +47,7 @@ class PushJobs:
     clock: Clock
     sessions: Sessions
     context: Context | None = None  # default: from the settings and their rules file
+    materials: MaterialFetcher | None = None  # the server's; None: no files are fetched
 
     async def lesson(self) -> pushes.Enqueued:
         return await self._article(PushKind.LESSON)
@@ -126,6 +132,25 @@ class PushJobs:
         log.info("nightly clean-up: %s", forgotten)
         return forgotten
 
+    async def fetch_materials(self) -> int:
+        """Fetch the materials' files that are due; how many were settled."""
+        if self.materials is None:
+            return 0
+        done = await self.materials.run_once()
+        if done:
+            log.info("materials fetched: %s", dict(done))
+        return done.total()
+
+    async def retry_materials(self) -> int:
+        """The nightly second chance of the recent failed fetches, fetched now."""
+        if self.materials is None:
+            return 0
+        since = self.clock.now() - RETRY_MATERIALS_SENT_WITHIN
+        again = await self.materials.retry_failed(since)
+        log.info("failed material fetches retried: %d", again)
+        await self.fetch_materials()
+        return again
+
     async def _forget(self, forget: Forget, before: dt.datetime, batch: int) -> int:
         """Run `forget` a batch per transaction until a batch comes back short."""
         forgotten = 0
@@ -185,6 +210,14 @@ def triggers(settings: Settings) -> dict[str, tuple[str, BaseTrigger]]:
             CronTrigger(month=1, day=1, hour=at.hour, minute=at.minute + 10, timezone=zone),
         ),
         "forget_processed": (clean_up_summary(settings), daily(FORGET_PROCESSED_AT)),
+        "fetch_materials": (
+            "fetch the materials' files sent (every minute)",
+            CronTrigger(minute="*", timezone=zone),
+        ),
+        "retry_materials": (
+            "retry the failed fetches of the last 3 days' materials",
+            daily(RETRY_MATERIALS_AT),
+        ),
     }
 
 
@@ -206,6 +239,8 @@ def build_scheduler(settings: Settings, jobs: PushJobs) -> AsyncIOScheduler:
         "quarter_report": jobs.quarter_report,
         "year_report": jobs.year_report,
         "forget_processed": jobs.clean_up,  # the id it always had; it now does more
+        "fetch_materials": jobs.fetch_materials,
+        "retry_materials": jobs.retry_materials,
     }
     for job_id, (name, trigger) in triggers(settings).items():
         scheduler.add_job(bodies[job_id], trigger, id=job_id, name=name, replace_existing=True)

@@ -24,6 +24,8 @@ from bot.settings import Settings
 from content.library import read_all
 from data import articles, members, migrate
 from data.db import create_engine, transaction
+from data.media.s3 import S3Store
+from data.media.store import MediaStore, open_store
 from data.members import RosterRow
 from data.models import Role
 
@@ -203,3 +205,49 @@ def isolated_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.startswith("QIYI_") and name != POSTGRES_ENV:
             monkeypatch.delenv(name)
+
+
+# --- the media store: a directory, or S3 on a loopback server ----------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """host:port of moto's S3 server on loopback, for the whole run; skipped without moto
+    (a failure under CI, which installs the test extras)."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have moto[server] (the test extras) for the S3 media store")
+        pytest.skip("S3 media store: pip install 'moto[server]' (in the test extras)")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(params=["directory", "s3"])
+def media_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, object]:
+    """The media settings of one backend: a directory, or a bucket of its own on S3."""
+    values: dict[str, object] = {"media_dir": tmp_path / "media"}
+    if request.param == "s3":
+        endpoint = request.getfixturevalue("s3_endpoint")
+        bucket = f"qiyi-{uuid.uuid4().hex[:12]}"
+        values["media_s3_url"] = f"s3://test:secret@{endpoint}/{bucket}/media?secure=false"
+    return values
+
+
+@pytest.fixture
+async def media_store(media_settings: dict[str, object]) -> MediaStore:
+    return await ready_store(media_settings)
+
+
+async def ready_store(media_settings: dict[str, object]) -> MediaStore:
+    """A store for these settings (as each process opens its own), its bucket made."""
+    media_dir = media_settings["media_dir"]
+    assert isinstance(media_dir, Path)
+    store = open_store(media_dir, str(media_settings.get("media_s3_url") or "") or None)
+    if isinstance(store, S3Store):
+        await store.ensure_bucket()
+    return store

@@ -23,7 +23,7 @@ def test_every_command_word_is_in_the_command_table() -> None:
 
 def test_every_setting_is_in_the_settings_table() -> None:
     table = README.split("## Settings")[1].split("\n## ")[0]
-    documented = set(re.findall(r"`(QIYI_[A-Z_]+)`", table))
+    documented = set(re.findall(r"`(QIYI_[A-Z0-9_]+)`", table))
     expected = {f"QIYI_{name.upper()}" for name in Settings.model_fields}
     assert documented == expected
 

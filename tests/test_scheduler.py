@@ -40,6 +40,8 @@ JOB_IDS = sorted(
         "quarter_report",
         "year_report",
         "forget_processed",
+        "fetch_materials",
+        "retry_materials",
     ]
 )
 ONE_SECOND = dt.timedelta(seconds=1)
@@ -124,6 +126,8 @@ def test_next_runs_lists_the_jobs() -> None:
         ("quarter_report", dt.datetime(2027, 1, 1, 8, 5, tzinfo=SHANGHAI)),
         ("year_report", dt.datetime(2027, 1, 1, 8, 10, tzinfo=SHANGHAI)),
         ("forget_processed", at(3, 40, day=26)),
+        ("fetch_materials", at(9, 0)),
+        ("retry_materials", at(3, 50, day=26)),
     ]
     assert "every 5 min" in runs[3][1]
 
@@ -149,6 +153,8 @@ def test_times_come_from_the_settings() -> None:
         ("quarter_report", dt.datetime(2027, 1, 1, 7, 20, tzinfo=SHANGHAI)),
         ("year_report", dt.datetime(2027, 1, 1, 7, 25, tzinfo=SHANGHAI)),
         ("forget_processed", at(3, 40, day=26)),
+        ("fetch_materials", at(9, 0)),
+        ("retry_materials", at(3, 50, day=26)),
     ]
     assert next_fire(settings, "reminders", at(9, 1)) == at(9, 10)
     assert "every 10 min" in runs[3][1]

@@ -10,6 +10,12 @@ It plays the platform's side of the calls the product makes, with the platform's
 - ``POST /cgi-bin/message/template/send``: template messages, idempotent on ``client_msg_id``.
 - ``POST /cgi-bin/media/upload``: multipart media upload.
 - ``POST /cgi-bin/menu/create``: the custom menu.
+- ``GET /cgi-bin/media/get``: a temporary media's file (uploaded, or put by
+  :meth:`FakeWeChat.add_media`), with its ``Content-Type`` and ``Content-disposition``; a
+  video answers ``{"video_url"}``, served at ``/fake-video/{media_id}``. Faults:
+  :meth:`FakeWeChat.fail_next` (40007, -1 …), :meth:`FakeWeChat.stall_next` (no answer
+  until the client gives up), and media whose body is too large or not what its type says
+  (:meth:`FakeWeChat.add_media` takes any bytes and type).
 
 ``GET /cgi-bin/token`` is deliberately absent (404): the product must use the stable token.
 
@@ -34,7 +40,7 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +51,8 @@ CUSTOM_SEND = "/cgi-bin/message/custom/send"
 TEMPLATE_SEND = "/cgi-bin/message/template/send"
 MEDIA_UPLOAD = "/cgi-bin/media/upload"
 MENU_CREATE = "/cgi-bin/menu/create"
+MEDIA_GET = "/cgi-bin/media/get"
+VIDEO_DOWNLOAD = "/fake-video/{media_id}"
 
 TEXT_LIMIT_BYTES = 2048  # a customer-service text's content, in UTF-8 bytes
 IMAGE_LIMIT_BYTES = 10 * 1024 * 1024
@@ -121,6 +129,18 @@ class Upload:
 
 
 @dataclass
+class StoredMedia:
+    """A temporary media the fake serves: its body made on demand (``chunks``), so a large
+    one is never held whole; ``size`` is sent as Content-Length unless None (chunked)."""
+
+    chunks: Callable[[], Iterable[bytes]]
+    content_type: str
+    filename: str
+    size: int | None
+    video: bool = False
+
+
+@dataclass
 class _Token:
     value: str
     issued_at: float
@@ -154,6 +174,7 @@ class FakeWeChat:
     templates_sent: list[dict[str, Any]] = field(default_factory=list, init=False)
     uploads: list[Upload] = field(default_factory=list, init=False)
     menus: list[str] = field(default_factory=list, init=False)
+    media: dict[str, StoredMedia] = field(default_factory=dict, init=False)
 
     _tokens: dict[str, _Token] = field(default_factory=dict, init=False, repr=False)
     _failures: dict[str, deque[tuple[int, str]]] = field(
@@ -161,6 +182,7 @@ class FakeWeChat:
     )
     _http_failures: dict[str, deque[int]] = field(default_factory=dict, init=False, repr=False)
     _not_following: set[str] = field(default_factory=set, init=False, repr=False)
+    _stalls: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     _client_msg_ids: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     _msgids: itertools.count[int] = field(
         default_factory=lambda: itertools.count(2_000_000_001), init=False, repr=False
@@ -195,6 +217,29 @@ class FakeWeChat:
         """Answer the next ``times`` calls to ``path`` with HTTP ``status`` (e.g. 502) and a
         non-JSON body, before any other check, as a failing gateway would."""
         self._http_failures.setdefault(path, deque()).extend([status] * times)
+
+    def stall_next(self, path: str, times: int = 1) -> None:
+        """Leave the next ``times`` calls to ``path`` unanswered until the client hangs up
+        (its timeout), as an overloaded platform does."""
+        self._stalls[path] = self._stalls.get(path, 0) + times
+
+    def add_media(
+        self,
+        data: bytes = b"",
+        *,
+        content_type: str,
+        filename: str = "media",
+        video: bool = False,
+        chunks: Callable[[], Iterable[bytes]] | None = None,
+        size: int | None = None,
+    ) -> str:
+        """A member's media, as the platform holds it after they sent it; its media id.
+        ``chunks`` (with ``size``, or None for a chunked body) makes a large body lazily."""
+        media_id = f"fake-sent-{len(self.media) + 1}-{secrets.token_hex(8)}"
+        if chunks is None:
+            chunks, size = (lambda: [data]), len(data)
+        self.media[media_id] = StoredMedia(chunks, content_type, filename, size, video)
+        return media_id
 
     def not_following(self, openid: str) -> None:
         """``openid`` has unfollowed: custom/send and template/send to it answer 43004."""
@@ -245,6 +290,8 @@ class FakeWeChat:
         application.router.add_post(TEMPLATE_SEND, self._template_send)
         application.router.add_post(MEDIA_UPLOAD, self._media_upload)
         application.router.add_post(MENU_CREATE, self._menu_create)
+        application.router.add_get(MEDIA_GET, self._media_get)
+        application.router.add_get(VIDEO_DOWNLOAD, self._video_download, name="video")
         return application
 
     @web.middleware
@@ -261,6 +308,9 @@ class FakeWeChat:
         request[_RECEIVED_KEY] = received
         if self.delay > 0:
             await asyncio.sleep(self.delay)
+        if self._stalls.get(request.path):
+            self._stalls[request.path] -= 1
+            return await _stall(request)
         statuses = self._http_failures.get(request.path)
         if statuses:
             status = statuses.popleft()
@@ -403,6 +453,36 @@ class FakeWeChat:
             {"type": media_type, "media_id": upload.media_id, "created_at": created_at}
         )
 
+    async def _media_get(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._check_token(request)) is not None:
+            return denied
+        media_id = request.query.get("media_id", "")
+        if (failure := self._queued_failure(request.path)) is not None:
+            return failure
+        found = self._media_by_id(media_id)
+        if found is None:
+            return _error(40007)
+        if found.video:
+            url = request.url.origin().join(request.app.router["video"].url_for(media_id=media_id))
+            return web.json_response({"video_url": str(url)})
+        return await _send_media(request, found)
+
+    async def _video_download(self, request: web.Request) -> web.StreamResponse:
+        found = self.media.get(request.match_info["media_id"])
+        if found is None or not found.video:
+            raise web.HTTPNotFound()
+        return await _send_media(request, found)
+
+    def _media_by_id(self, media_id: str) -> StoredMedia | None:
+        if media_id in self.media:
+            return self.media[media_id]
+        for upload in self.uploads:
+            if upload.media_id == media_id:
+                data = upload.data
+                kind = upload.content_type or "application/octet-stream"
+                return StoredMedia(lambda data=data: [data], kind, upload.filename or "", len(data))
+        return None
+
     async def _menu_create(self, request: web.Request) -> web.Response:
         if (denied := self._check_token(request)) is not None:
             return denied
@@ -464,6 +544,42 @@ class FakeWeChat:
             return None
         errcode, errmsg = queue.popleft()
         return _error(errcode, errmsg)
+
+
+async def _send_media(request: web.Request, media: StoredMedia) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": media.content_type,
+            "Content-disposition": f'attachment; filename="{media.filename}"',
+        }
+    )
+    if media.size is not None:
+        response.content_length = media.size
+    await response.prepare(request)
+    for chunk in media.chunks():
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def _stall(request: web.Request) -> web.StreamResponse:
+    """No answer until the client hangs up (the server is told when its transport closes)."""
+    # aiohttp tells a handler of a hang-up only through its transport.
+    while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    return web.Response(status=504)
+
+
+def repeated(block: bytes, size: int) -> Callable[[], Iterator[bytes]]:
+    """A body of `size` bytes made of `block` repeated, produced a block at a time."""
+
+    def chunks() -> Iterator[bytes]:
+        left = size
+        while left > 0:
+            yield block[:left]
+            left -= len(block)
+
+    return chunks
 
 
 def _parse_object(raw: str) -> dict[str, Any] | None:
