@@ -60,6 +60,8 @@ JOB_NAMES = {
     "quarter_report": "季度通报（每季度首日）",
     "year_report": "年终总结（1月1日）",
     "forget_processed": "夜间清理",
+    "fetch_materials": "保存新收到的资料文件",
+    "retry_materials": "重试保存失败的资料文件（夜间）",
 }
 MOST_RETRIED = outbox_listing.PAGE_SIZE
 

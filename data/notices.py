@@ -93,9 +93,7 @@ async def reach(
 
 async def recipients(session: AsyncSession, audience: Audience) -> AsyncIterator[int]:
     """The ids of the audience's members who can be reached, streamed."""
-    statement = (
-        select(Member.id).where(*audience.where(), _reachable()).order_by(col(Member.id))
-    )
+    statement = select(Member.id).where(*audience.where(), _reachable()).order_by(col(Member.id))
     result = await session.stream(statement.execution_options(yield_per=STREAM_CHUNK))
     async for (member_id,) in result:
         yield member_id

@@ -1,7 +1,7 @@
 """materials kept for good: the fetch job and the stored file of each material
 
-Revision ID: 0011
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-02 03:40:00.000000
 """
 
@@ -11,9 +11,9 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0011"
+revision = "0009"
 # Re-chained at merge after 0008–0010 (other branches).
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
