@@ -13,6 +13,7 @@ from console import (
     audit_pages,
     content_pages,
     dashboard,
+    material_pages,
     member_pages,
     notice_pages,
     push_pages,
@@ -35,6 +36,7 @@ def create_console(clock: Clock) -> web.Application:
     )
     console[CLOCK] = clock
     console[dashboard.CHARTS] = OrderedDict()
+    console[material_pages.THUMBS] = OrderedDict()
     console.router.add_routes(signin_pages.routes)
     console.router.add_routes(dashboard.routes)
     console.router.add_routes(audit_pages.routes)
@@ -44,5 +46,6 @@ def create_console(clock: Clock) -> web.Application:
     console.router.add_routes(roster_pages.routes)
     console.router.add_routes(push_pages.routes)
     console.router.add_routes(notice_pages.routes)
+    console.router.add_routes(material_pages.routes)
     console.router.add_static("/static/", STATIC, name="static", append_version=True)
     return console

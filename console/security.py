@@ -36,13 +36,14 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except web.HTTPException as problem:
         response = problem
-        _decorate(response)
+        decorate(response)
         raise
-    _decorate(response)
+    decorate(response)
     return response
 
 
-def _decorate(response: web.StreamResponse) -> None:
+def decorate(response: web.StreamResponse) -> None:
+    """The headers every console response carries (a streamed one: before `prepare`)."""
     response.headers.update(HEADERS)
     response.headers.setdefault("Cache-Control", "no-store")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -11,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.messages import Media
 from data import material_files
-from data.models import Material
+from data.models import Branch, Material, MaterialFile, Member
 
 
 async def add(
@@ -78,3 +79,60 @@ async def count_of_branch(
         Material.branch_id == branch_id, Material.day >= first, Material.day <= last
     )
     return int((await session.exec(statement)).one())
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A material as the console's gallery shows it: who sent it, and its kept file."""
+
+    material: Material
+    sender: str
+    file: MaterialFile | None
+
+
+GALLERY_PAGE = 60
+
+
+async def gallery(
+    session: AsyncSession, branch_id: int, first: dt.date, last: dt.date, page: int
+) -> list[Shown]:
+    """One page of the branch's materials of the days `first`…`last`, oldest first."""
+    statement = (
+        select(Material, Member.name, MaterialFile)
+        .join(Member, col(Member.id) == col(Material.member_id))
+        .outerjoin(MaterialFile, col(MaterialFile.material_id) == col(Material.id))
+        .where(Material.branch_id == branch_id, Material.day >= first, Material.day <= last)
+        .order_by(col(Material.id))
+        .offset((page - 1) * GALLERY_PAGE)
+        .limit(GALLERY_PAGE)
+    )
+    return [Shown(m, name, file) for m, name, file in await session.exec(statement)]
+
+
+async def counts_by_branch(
+    session: AsyncSession, first: dt.date, last: dt.date
+) -> list[tuple[int, str, int]]:
+    """(branch id, name, materials of the days `first`…`last`) of every branch, by name."""
+    sent = (
+        select(Material.branch_id, func.count().label("n"))
+        .where(Material.day >= first, Material.day <= last)
+        .group_by(col(Material.branch_id))
+        .subquery()
+    )
+    statement = (
+        select(Branch.id, Branch.name, func.coalesce(sent.c.n, 0))
+        .outerjoin(sent, sent.c.branch_id == Branch.id)
+        .order_by(col(Branch.name))
+    )
+    return [(int(i or 0), name, int(n)) for i, name, n in await session.exec(statement)]
+
+
+async def with_file(session: AsyncSession, material_id: int) -> Shown | None:
+    statement = (
+        select(Material, Member.name, MaterialFile)
+        .join(Member, col(Member.id) == col(Material.member_id))
+        .outerjoin(MaterialFile, col(MaterialFile.material_id) == col(Material.id))
+        .where(Material.id == material_id)
+    )
+    found = (await session.exec(statement)).first()
+    return Shown(found[0], found[1], found[2]) if found else None

@@ -1,7 +1,8 @@
 """`资料`: secretaries send documents, pictures and videos for the branch's monthly record.
 
 Either `资料 <说明>` first and then the pictures (for the next 10 minutes), or the pictures
-first and `资料 <说明>` after them; `资料` alone lists this month's materials.
+first and `资料 <说明>` after them; `资料` alone lists this month's materials (an admin: every
+branch's count; the console's 资料 page shows them all).
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ async def material_caption(
     description = args
     if inbound.media:  # text and pictures in one message (QQ)
         return await _record(session, member, inbound, description, today, now)
+    if not description and member.role == Role.ADMIN.value:
+        counts = await materials.counts_by_branch(session, today.replace(day=1), today)
+        return render("material_counts", counts=counts, month=today.month)
     if not description:
         first = today.replace(day=1)
         found = await materials.of_branch(session, member.branch_id, first, today, LIST_LIMIT)

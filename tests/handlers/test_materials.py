@@ -63,6 +63,17 @@ async def test_listing_this_months_materials(chat: Chat) -> None:
     assert "本支部11月还没有报送资料" in await chat.say("2002", "资料")
 
 
+async def test_an_admin_sees_every_branchs_count(chat: Chat) -> None:
+    await chat.say("1003", "资料 党课课件")
+    await send_picture(chat, "1003", "media-1")
+    await send_picture(chat, "1003", "media-2")
+    await send_picture(chat, "2002", "media-3")
+    reply = await chat.say("9001", "资料")
+    assert "11月各支部报送资料：" in reply
+    assert "第一党支部 2 份" in reply and "第二党支部 1 份" in reply
+    assert "机关党支部 0 份" in reply
+
+
 async def test_a_plain_member_cannot_send_materials(chat: Chat) -> None:
     assert "暂时只能看懂文字和语音消息" in await send_picture(chat, "1001", "media-1")
     assert "没有使用“资料”的权限" in await chat.say("1001", "资料 照片")
