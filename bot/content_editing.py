@@ -18,22 +18,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.textforms import typed
-from data import audit
+from data import articles, audit
 from data.models import Article, ArticleKind, ArticleVersion, Member
 
 # The editable fields, as the form names them and as a version keeps them.
-EDITABLE = (
-    "kind",
-    "title",
-    "summary",
-    "body",
-    "url",
-    "publish_at",
-    "quiz_question",
-    "quiz_options",
-    "quiz_answer",
-    "quiz_explanation",
-)
+EDITABLE = articles.EDITABLE
 LIMITS = {
     "title": 200,
     "summary": 500,

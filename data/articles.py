@@ -21,22 +21,21 @@ class Synced:
     skipped: list[str]  # slugs of the articles edited in the console, left as they are
 
 
-# What a file sets; the rest (pushed, hidden, edited) is the database's own.
-FILE_FIELDS = frozenset(
-    {
-        "slug",
-        "kind",
-        "title",
-        "summary",
-        "body",
-        "url",
-        "publish_at",
-        "quiz_question",
-        "quiz_options",
-        "quiz_answer",
-        "quiz_explanation",
-    }
+# What a file or the console's form sets; the rest (pushed, hidden, edited) is the
+# database's own.
+EDITABLE = (
+    "kind",
+    "title",
+    "summary",
+    "body",
+    "url",
+    "publish_at",
+    "quiz_question",
+    "quiz_options",
+    "quiz_answer",
+    "quiz_explanation",
 )
+FILE_FIELDS = frozenset({"slug", *EDITABLE})
 
 
 async def upsert(session: AsyncSession, articles: Sequence[Article]) -> Synced:

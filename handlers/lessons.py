@@ -29,14 +29,22 @@ def article_text(template: str, article: Article) -> str:
     return render(template, article=article, options=options_of(article), whole=False)
 
 
+async def read_latest(
+    member: Member, session: AsyncSession, clock: Clock, kind: ArticleKind
+) -> str:
+    """The latest published article of `kind`, marked read by the member (templates
+    `<kind>` and `<kind>_none`)."""
+    assert member.id is not None
+    article = await articles.latest(session, kind, clock.now())
+    if article is None or article.id is None:
+        return render(f"{kind.value}_none")
+    await articles.mark_read(session, member.id, article.id, clock.now())
+    return article_text(kind.value, article)
+
+
 @router.command("微党课", "课", usage="微党课", summary="阅读最新一期微党课并答题")
 async def latest_lesson(member: Member, session: AsyncSession, clock: Clock) -> str:
-    assert member.id is not None
-    lesson = await articles.latest(session, ArticleKind.LESSON, clock.now())
-    if lesson is None or lesson.id is None:
-        return render("lesson_none")
-    await articles.mark_read(session, member.id, lesson.id, clock.now())
-    return article_text("lesson", lesson)
+    return await read_latest(member, session, clock, ArticleKind.LESSON)
 
 
 def parse_choice(args: str) -> str:
