@@ -23,6 +23,18 @@ from handlers.lessons import article_text
 
 routes = web.RouteTableDef()
 KIND_NAMES = {"lesson": "微党课", "news": "微资讯", "video": "微视频"}
+FIELD_NAMES = {
+    "kind": "类别",
+    "title": "标题",
+    "summary": "摘要",
+    "body": "正文",
+    "url": "链接",
+    "publish_at": "发布时间",
+    "quiz_question": "测验题目",
+    "quiz_options": "测验选项",
+    "quiz_answer": "正确答案",
+    "quiz_explanation": "解析",
+}
 ARTICLE_ID = r"{id:\d{1,12}}"
 VERSION_ID = r"{version:\d{1,12}}"
 
@@ -106,6 +118,19 @@ def _preview(draft: Draft) -> str:
 async def _form(request: web.Request) -> dict[str, str]:
     posted = await request.post()
     return {key: str(value) for key, value in posted.items() if isinstance(value, str)}
+
+
+@routes.post("/content/preview", name="content-preview")
+async def content_preview(request: web.Request) -> web.StreamResponse:
+    """The live preview (htmx, as the office types): the member's message, or what is still
+    missing — a fragment of the editor page; nothing is saved."""
+    _admin(request)
+    checked = content_editing.check(await _form(request), request.app[CLOCK].zone)
+    if isinstance(checked, list):
+        return page(request, "content_preview", problems=checked, preview="", fields=FIELD_NAMES)
+    return page(
+        request, "content_preview", problems=[], preview=_preview(checked), fields=FIELD_NAMES
+    )
 
 
 @routes.get("/content/new", name="content-new")

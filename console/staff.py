@@ -22,7 +22,7 @@ CLOCK = web.AppKey("console_clock", Clock)
 # builds every request with the root application's, `Application._make_request`.)
 MAX_FORM_BYTES = 64 * 1024
 # An article's form carries its body: 20,000 characters, Chinese ones 9 bytes each encoded.
-LARGER_FORMS = {"content-create": 256 * 1024, "content-save": 256 * 1024}
+LARGER_FORMS = dict.fromkeys(("content-create", "content-save", "content-preview"), 256 * 1024)
 # Routes that read their multipart body themselves (an upload, with its own bound): they
 # call `check_csrf` on the form's token field before they read the file.
 OWN_BODY = frozenset({"roster-upload"})

@@ -1,5 +1,6 @@
-"""内容 in a real browser: the office writes a lesson with a quiz for later, is told at the
-field that the quiz has no answer, fixes it, previews it, publishes it now; a member then
+"""内容 in a real browser: the office writes a lesson with a quiz for later, watching the
+member's message take shape as it types (htmx), is told at the field that the quiz has no
+answer, fixes it, previews it, publishes it now; a member then
 reads it with `微党课` over the WeChat webhook and answers its quiz."""
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ async def test_a_lesson_written_scheduled_and_published_is_read_and_answered_in_
     await page.get_by_label("摘要").fill("条例的要点")
     await page.get_by_label("正文").fill("一、支部是党的基础组织。\n二、三会一课要经常。")
     await page.get_by_label("发布时间").fill("2026-11-26T07:30")  # tomorrow morning
+    # htmx shows the member's message as it is typed (no button pressed).
+    await expect(page.locator("#live-preview")).to_contain_text(f"【微党课】{TITLE}")
     await page.get_by_label("题目").fill("支部党员大会一般多久召开一次？")
     await page.get_by_label("选项 A").fill("每月")
     await page.get_by_label("选项 B").fill("每季度")
+    await expect(page.locator("#live-preview")).to_contain_text("正确答案：必填")
     await page.get_by_role("button", name="保存").click()
 
     await expect(page.get_by_role("alert")).to_contain_text("有 1 处需要修改")
@@ -36,8 +40,7 @@ async def test_a_lesson_written_scheduled_and_published_is_read_and_answered_in_
     assert TITLE not in await served.say(openid("1001"), "微党课")
 
     await page.get_by_label("正确答案").select_option("B")
-    await page.get_by_role("button", name="预览").click()
-    await expect(page.locator("pre.chat-preview")).to_contain_text("【随堂测验】")
+    await expect(page.locator("#live-preview")).to_contain_text("【随堂测验】")
     await page.get_by_role("button", name="保存").click()
     await expect(page.locator(".notice")).to_contain_text("已保存")
     await expect(page.locator("h1")).to_contain_text("定时发布")

@@ -270,3 +270,21 @@ def test_a_time_without_the_day_or_with_an_offset_is_refused() -> None:
     good = check(LESSON, zone)
     assert not isinstance(good, list)
     assert good.publish_at == dt.datetime(2026, 11, 25, 8, 30, tzinfo=zone)
+
+
+async def test_the_live_preview_answers_a_fragment_and_saves_nothing(console: Console) -> None:
+    before = await count(console, Article)
+    browser, csrf = await admin(console)
+    try:
+        whole = await post(browser, "/admin/content/preview", csrf, **LESSON)
+        missing = await post(browser, "/admin/content/preview", csrf, **{**LESSON, "title": ""})
+    finally:
+        await browser.client.session.close()
+    fragment = await whole.text()
+    assert whole.status == 200 and "<html" not in fragment
+    assert "【微党课】学习新修订的支部工作条例" in fragment and "【随堂测验】" in fragment
+    assert "标题：必填" in await missing.text()
+    assert await count(console, Article) == before
+    secretary_csrf = await console.sign_in("1003")
+    refused = await post(console, "/admin/content/preview", secretary_csrf, **LESSON)
+    assert refused.status == 404
