@@ -37,6 +37,66 @@ ACTIONS = {
     "group.set": "设置支部群",
     "console.sign_in": "登录后台",
     "console.link": "生成登录链接",
+    "roster.export": "导出名册",
+    "article.create": "新建内容",
+    "article.edit": "修改内容",
+    "article.restore": "恢复内容版本",
+    "article.publish": "发布内容",
+    "article.unpublish": "下线内容",
+    "notice.send": "发送通知",
+    "outbox.retry": "重发推送",
+}
+# What the recorded fields and objects are called, and the values that have a name.
+FIELDS = {
+    "name": "姓名",
+    "branch": "支部",
+    "role": "角色",
+    "left_on": "离开日期",
+    "channels": "渠道",
+    "channel": "渠道",
+    "member": "成员",
+    "state": "状态",
+    "points": "积分",
+    "reason": "原因",
+    "issued_at": "发放时间",
+    "browser": "浏览器",
+    "how": "方式",
+    "proof": "凭据",
+    "kind": "类别",
+    "title": "标题",
+    "summary": "摘要",
+    "url": "链接",
+    "publish_at": "发布时间",
+    "hidden": "已下线",
+    "body_chars": "正文字数",
+    "quiz_question": "测验题目",
+    "quiz_answer": "测验答案",
+    "quiz_explanation": "测验解析",
+    "to": "对象",
+    "text": "内容",
+    "recipients": "人数",
+    "retried": "条数",
+    "rows": "行数",
+    "members": "人数",
+}
+VALUES = {
+    "member": "党员",
+    "secretary": "支部书记",
+    "admin": "管理员",
+    "pending": "待审核",
+    "approved": "已通过",
+    "rejected": "已驳回",
+    "True": "是",
+    "False": "否",
+}
+OBJECTS = {
+    "member": "成员",
+    "volunteer": "志愿记录",
+    "article": "内容",
+    "notice": "通知",
+    "outbox": "推送",
+    "roster": "名册",
+    "branch_group": "支部群",
 }
 DOORS = {"chat": "聊天", "console": "后台", "cli": "命令行", "system": "系统"}
 
@@ -60,8 +120,15 @@ class Filters:
         return cls(action, door, before_id)
 
 
+def _value(value: object) -> str:
+    if value is None:
+        return ""
+    return VALUES.get(str(value), str(value))
+
+
 def _change(entry: AuditEntry) -> str:
-    """before → after, as "field: old → new" pairs a person can read."""
+    """before → after, as "field: old → new" pairs a person can read; a field recorded on
+    one side only is what it was (before) or became (after)."""
     before = json.loads(entry.before) if entry.before else {}
     after = json.loads(entry.after) if entry.after else {}
     parts = []
@@ -69,7 +136,13 @@ def _change(entry: AuditEntry) -> str:
         old, new = before.get(key), after.get(key)
         if old == new:
             continue
-        parts.append(f"{key}: {'' if old is None else old} → {'' if new is None else new}")
+        name = FIELDS.get(key, key)
+        if key not in after:
+            parts.append(f"{name}：{_value(old)}")
+        elif key not in before:
+            parts.append(f"{name}：{_value(new)}")
+        else:
+            parts.append(f"{name}：{_value(old)} → {_value(new)}")
     return "；".join(parts)
 
 
@@ -82,7 +155,7 @@ def _rows(entries: list[AuditEntry], zone: dt.tzinfo) -> list[dict[str, str]]:
             "door": DOORS.get(entry.door, entry.door),
             "origin": entry.origin,
             "action": ACTIONS.get(entry.action, entry.action),
-            "object": f"{entry.object_type} {entry.object_id}",
+            "object": f"{OBJECTS.get(entry.object_type, entry.object_type)} {entry.object_id}",
             "change": _change(entry),
         }
         for entry in entries

@@ -48,13 +48,13 @@ async def test_a_secretary_sees_only_their_branch(console: Console) -> None:
     await console.sign_in("1003")
 
     text = await (await console.client.get("/admin/audit")).text()
-    assert "member 1002" in text
-    assert "member 2001" not in text and "member org" not in text
-    assert "role: member → secretary" in text
+    assert "成员 1002" in text
+    assert "成员 2001" not in text and "成员 org" not in text
+    assert "角色：党员 → 支部书记" in text
     # Tampering with the address changes nothing of the scope.
     for query in ("?branch=2", "?branch_id=2", "?before=999999999", "?action=x&door=y"):
         tampered = await (await console.client.get("/admin/audit" + query)).text()
-        assert "member 2001" not in tampered and "member org" not in tampered, query
+        assert "成员 2001" not in tampered and "成员 org" not in tampered, query
 
     export = await console.client.get("/admin/audit.xlsx?door=cli")
     assert export.status == 200
@@ -62,7 +62,7 @@ async def test_a_secretary_sees_only_their_branch(console: Console) -> None:
     sheet = load_workbook(io.BytesIO(await export.read())).active
     assert sheet is not None
     objects = [row[6] for row in sheet.iter_rows(min_row=2, values_only=True)]
-    assert objects == ["member 1002"]
+    assert objects == ["成员 1002"]
     assert sheet["C2"].value == CLI.label and sheet["C2"].data_type == "s"  # not a formula
 
 
@@ -72,12 +72,12 @@ async def test_an_admin_sees_everything_and_filters(console: Console) -> None:
 
     text = await (await console.client.get("/admin/audit")).text()
     for roster_id in ("1002", "2001", "org"):
-        assert f"member {roster_id}" in text
+        assert f"成员 {roster_id}" in text
     # Signing in is itself in the log, and can be picked out.
     only = await (await console.client.get("/admin/audit?action=console.sign_in")).text()
-    assert "登录后台" in only and "member 2001" not in only
+    assert "登录后台" in only and "成员 2001" not in only
     cli = await (await console.client.get("/admin/audit?door=cli")).text()
-    assert "member 2001" in cli and "登录后台</td>" not in cli
+    assert "成员 2001" in cli and "登录后台</td>" not in cli
     async with session_factory(engine)() as session:
         assert len(await audit.entries(session)) == 4
 
@@ -89,10 +89,10 @@ async def test_the_log_is_paged_by_id(console: Console) -> None:
     await console.sign_in("1003")
 
     first = await (await console.client.get("/admin/audit?door=cli")).text()
-    assert "member p054" in first and "member p004" not in first
+    assert "成员 p054" in first and "成员 p004" not in first
     link = first.split("/admin/audit?action=&amp;door=cli&amp;before=")[1].split('"')[0]
     second = await (await console.client.get(f"/admin/audit?door=cli&before={link}")).text()
-    assert "member p004" in second and "member p000" in second and "member p054" not in second
+    assert "成员 p004" in second and "成员 p000" in second and "成员 p054" not in second
     assert "更早的记录" not in second
 
 
