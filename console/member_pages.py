@@ -113,6 +113,28 @@ def _back(member_id: int, saved: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"/admin/members/{member_id}?saved={saved}")
 
 
+@routes.get(f"/members/{MEMBER_ID}/unbind", name="member-unbind-confirm")
+async def member_unbind_confirm(request: web.Request) -> web.StreamResponse:
+    """Asks before unbinding: the account stops reaching the member at once."""
+    staff = request[STAFF]
+    channel = request.query.get("channel", "")[:20]
+    member_id = int(request.match_info["id"])
+    async with request.config_dict[SESSIONS]() as session:
+        member = await _in_scope(session, staff, member_id)
+        bound = await members.bindings_of_member(session, member_id)
+    binding = next((b for b in bound if b.channel == channel), None)
+    if binding is None:
+        raise web.HTTPNotFound()
+    return page(
+        request,
+        "unbind_confirm",
+        member=member,
+        binding=binding,
+        channel_name=channel_name,
+        zone=request.app[CLOCK].zone,
+    )
+
+
 @routes.post(f"/members/{MEMBER_ID}/unbind", name="member-unbind")
 async def member_unbind(request: web.Request) -> web.StreamResponse:
     """Unbind one channel (or all) so the member can bind a new account: the branch's

@@ -24,7 +24,9 @@ async def test_unbound_on_the_console_the_member_binds_a_new_wechat_account(
     bindings = page.locator("section.card", has_text="绑定的账号")
     await expect(bindings).to_contain_text("微信 2026-11-25 09:00 绑定")
 
-    await bindings.get_by_role("button", name="解绑").click()
+    await bindings.get_by_role("link", name="解绑").click()
+    await expect(page.locator("h1")).to_have_text("解绑张三的微信账号？")
+    await page.get_by_role("button", name="确认解绑").click()
     await expect(page.locator(".notice")).to_have_text("已保存。")
     await expect(bindings).to_contain_text("没有绑定任何账号")
     # The old phone is a stranger now.

@@ -102,6 +102,8 @@ async def test_another_branchs_member_is_a_404_to_read_and_to_change(console: Co
             f"/admin/members/{stranger.id}/{action}", data={"csrf": csrf, **form}
         )
         assert response.status == 404, action
+    asked = await console.client.get(f"/admin/members/{stranger.id}/unbind?channel=test")
+    assert asked.status == 404 and "赵强" not in await asked.text()
     assert await channels_of(console, "2001") == ["test"]
     assert (await member_row(console, "2001")).left_on is None
     missing = await console.client.get("/admin/members/999999")
@@ -114,7 +116,10 @@ async def test_a_secretary_unbinds_a_member_who_then_binds_a_new_account(
     csrf = await console.sign_in("1003")
     member = await member_row(console, "1001")
     page = await (await console.client.get(f"/admin/members/{member.id}")).text()
-    assert "张三" in page and "解绑" in page
+    assert "张三" in page and f'href="/admin/members/{member.id}/unbind?channel=test"' in page
+    confirm = await console.client.get(f"/admin/members/{member.id}/unbind?channel=test")
+    assert "确认解绑" in await confirm.text()
+    assert await channels_of(console, "1001") == ["test"]  # asking changes nothing
 
     done = await console.client.post(
         f"/admin/members/{member.id}/unbind", data={"csrf": csrf, "channel": "test"}
