@@ -9,22 +9,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import re
 import tempfile
 import uuid
 from pathlib import Path
 
 from aiohttp import web
+from PIL import Image
 from playwright.async_api import async_playwright
+from sqlalchemy import update
+from sqlmodel import col
 
 from bot.app import create_app
-from bot.appkeys import CONVERSATION
+from bot.appkeys import CONVERSATION, MEDIA_STORE
 from bot.clock import SystemClock
 from bot.demo import ROSTER
-from bot.messages import Inbound, InboundKind, Sender
+from bot.messages import Inbound, InboundKind, Media, Sender
 from bot.settings import Settings
-from data import articles, members
+from data import articles, materials, members
 from data.db import transaction
+from data.media.store import read_chunks
+from data.models import FetchState, MaterialFile
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTHS = {"pc": 1280, "phone": 390}
@@ -37,7 +43,8 @@ async def _say(app: web.Application, roster_id: str, text: str) -> str:
     return await conversation.respond(inbound)
 
 
-async def _seed(app: web.Application) -> None:
+async def _seed(app: web.Application) -> int:
+    """The sample data; the id of the branch whose secretary sent materials."""
     from content.library import read_all
 
     conversation = app[CONVERSATION]
@@ -52,6 +59,59 @@ async def _seed(app: web.Application) -> None:
     for roster_id, minutes in (("1001", 120), ("1002", 45), ("2001", 90)):
         await _say(app, roster_id, f"学习 {minutes}")
     await _say(app, "1002", "志愿 2 社区敬老院陪老人聊天")
+    return await _seed_materials(app)
+
+
+def _picture(hue: int) -> bytes:
+    """A made-up photo: a soft gradient in one colour."""
+    image = Image.new("RGB", (800, 600))
+    pixels = [
+        (min(255, hue + y // 6), 60 + x // 8, 90 + (x + y) // 12)
+        for y in range(600)
+        for x in range(800)
+    ]
+    image.putdata(pixels)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+async def _seed_materials(app: web.Application) -> int:
+    """Three pictures the first branch's secretary sent, kept in the media store."""
+    conversation = app[CONVERSATION]
+    store = app[MEDIA_STORE]
+    now = conversation.clock.now()
+    captions = ("主题党日：重温入党誓词", "党员先锋岗挂牌", "志愿服务进社区")
+    async with transaction(conversation.sessions) as session:
+        secretary = await members.member_by_roster_id(session, "1003")
+        assert secretary is not None and secretary.id is not None
+        for number, caption in enumerate(captions):
+            media = [Media("image", f"screens-{number}")]
+            await materials.add(
+                session,
+                secretary.branch_id,
+                secretary.id,
+                "wechat",
+                media,
+                caption,
+                now.date(),
+                now,
+            )
+    for number, hue in enumerate((150, 90, 30)):
+        data = _picture(hue)
+        kept = await store.put(read_chunks(io.BytesIO(data)), limit=len(data) + 1)
+        async with transaction(conversation.sessions) as session:
+            await session.exec(
+                update(MaterialFile)
+                .where(col(MaterialFile.material_id) == number + 1)
+                .values(
+                    state=FetchState.STORED.value,
+                    sha256=kept.sha256,
+                    size=kept.size,
+                    mime="image/jpeg",
+                )
+            )
+    return secretary.branch_id
 
 
 async def take(out: Path) -> list[Path]:
@@ -60,6 +120,7 @@ async def take(out: Path) -> list[Path]:
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None,
             database_url=f"sqlite+aiosqlite:///{folder}/screens.db",
+            media_dir=Path(folder) / "media",
             wechat_token="screens",
             scheduler="off",
         )
@@ -72,7 +133,7 @@ async def take(out: Path) -> list[Path]:
         base = f"http://127.0.0.1:{port}"
         taken: list[Path] = []
         try:
-            await _seed(app)
+            branch_id = await _seed(app)
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(
                     executable_path=CHROMIUM, args=["--no-sandbox"]
@@ -91,6 +152,10 @@ async def take(out: Path) -> list[Path]:
                         ("members", "/admin/members"),
                         ("member", "/admin/members/1"),
                         ("approvals", "/admin/approvals"),
+                        ("content", "/admin/content/1"),
+                        ("materials", f"/admin/materials?branch={branch_id}"),
+                        ("pushes", "/admin/pushes"),
+                        ("notice", "/admin/notices/new"),
                         ("audit", "/admin/audit"),
                         ("sessions", "/admin/sessions"),
                     ):
