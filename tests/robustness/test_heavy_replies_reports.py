@@ -118,7 +118,7 @@ def test_the_chart_labels_and_highlights_the_shared_places() -> None:
         (3, "丙支部"),
         (4, "丁支部"),
     ]
-    figure = chart._draw(report, rows)
+    figure = chart._draw("月评分", "得分", rows, chart.WIDTH_PX)
     axes = figure.axes[0]
     labels = [label.get_text() for label in axes.get_yticklabels()]
     assert labels == ["1. 乙支部", "1. 甲支部", "3. 丙支部", "4. 丁支部"]
@@ -137,6 +137,6 @@ def test_a_tie_for_third_is_highlighted_whole() -> None:
     branches = score_branches(found, NAMES, {}, OCTOBER, 120, rules)
     report = MonthReport(MONTH, branches, list(found.values()), rules.weights())
     assert [b.rank for b in report.branches] == [1, 2, 3, 3]
-    figure = chart._draw(report, chart.ranked_scores(report))
+    figure = chart._draw("月评分", "得分", chart.ranked_scores(report), chart.WIDTH_PX)
     colors = [to_hex(bar.get_facecolor()) for bar in figure.axes[0].patches]
     assert colors == [chart.TOP_COLOR.lower()] * 4
