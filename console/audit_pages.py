@@ -37,6 +37,9 @@ ACTIONS = {
     "group.set": "设置支部群",
     "console.sign_in": "登录后台",
     "console.link": "生成登录链接",
+    "month.grade": "月打分",
+    "month.close": "关账",
+    "month.reopen": "重新开账",
 }
 DOORS = {"chat": "聊天", "console": "后台", "cli": "命令行", "system": "系统"}
 
