@@ -635,16 +635,19 @@ async def test_cli_cuts_the_month_in_progress_at_today_and_says_so(
     CLI_CLOCK.set(dt.datetime(2026, 11, 26, 20, 0, tzinfo=SHANGHAI))
     folder = tmp_path / "out"
 
-    result = await asyncio.to_thread(invoke, cli_env, "month", "2026-11", "-f", "md", "--out", str(folder))
+    result = await asyncio.to_thread(
+        invoke, cli_env, "month", "2026-11", "-f", "md", "--out", str(folder)
+    )
 
     assert ok(result).output.splitlines()[0] == "2026年11月 支部评分（截至今日：11月26日）"
     text = (folder / "2026-11.md").read_text(encoding="utf-8")
     assert text.startswith("# 2026年11月 支部评分（截至今日：11月26日）")
     engine = create_engine(sqlite_url)
     context = Context(SHANGHAI, make_settings(sqlite_url).daily_goal_minutes, load_rules())
-    async with engine.connect(), session_factory(engine)() as session:
-        so_far = await month_report(session, parse_period("2026-11"), context, dt.date(2026, 11, 26))
-        whole = await month_report(session, parse_period("2026-11"), context)
+    november = parse_period("2026-11")
+    async with session_factory(engine)() as session:
+        so_far = await month_report(session, november, context, dt.date(2026, 11, 26))
+        whole = await month_report(session, november, context)
     await engine.dispose()
     assert so_far.through == dt.date(2026, 11, 26) and whole.through is None
     # The figures differ (30 days against 26), and the file has the month so far's.

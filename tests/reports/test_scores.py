@@ -430,8 +430,10 @@ WEIGHTS = {
 def weighted(parts: dict[str, float]) -> float:
     """The score before rounding: 100 × the weighted mean of the parts there are."""
     given = [part for part in PARTS if part in parts]
-    return 100 * sum(WEIGHTS[part] * parts[part] for part in given) / sum(
-        WEIGHTS[part] for part in given
+    return (
+        100
+        * sum(WEIGHTS[part] * parts[part] for part in given)
+        / sum(WEIGHTS[part] for part in given)
     )
 
 
