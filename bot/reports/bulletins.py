@@ -180,9 +180,10 @@ async def _month_reports(
     ]
 
 
-def _period_branches(months: list[MonthReport], count: int) -> list[PeriodBranch]:
+def _period_branches(months: list[MonthReport], count: int | None = None) -> list[PeriodBranch]:
     """Branches by the mean of their monthly scores over the period (`count` months, of
-    which `months` have begun), ranked."""
+    which `months` have begun; all of them by default), ranked."""
+    count = len(months) if count is None else count
     rows: dict[str, PeriodBranch] = {}
     for index, month in enumerate(months):
         for score in month.branches:

@@ -20,7 +20,7 @@ from bot.reports.periods import parse_period
 from bot.rules import Rules, ScoringRules, load_rules
 from data import audit, closed_months, grades
 from data.db import Sessions, session_factory, transaction
-from data.models import StudyEntry
+from data.models import Branch, Member, StudyEntry
 from tests.conftest import SHANGHAI
 from tests.reports.test_scores import (
     GOAL,
@@ -273,3 +273,39 @@ async def test_grade_close_and_reopen_are_audited(october: tuple[Sessions, Ids])
     assert '"grade": "良"' in second.before and '"grade": "优"' in second.after
     assert closing.object_id == "2026-10" and f'"{ONE}": 48.3' in closing.after
     assert f'"{ONE}": 48.3' in reopening.before and "补录数据" in reopening.after
+
+
+async def test_ties_share_a_rank_when_graded_and_when_frozen(engine: AsyncEngine) -> None:
+    """Three branches of one idle member each: 优, 优, 良 score 10 × 1.0 / 110 = 9.1 twice and
+    10 × 0.8 / 110 = 7.3; ranks 1, 1, 3, computed and frozen."""
+    sessions = session_factory(engine)
+    async with transaction(sessions) as session:
+        branches = [Branch(name=name) for name in ("甲支部", "乙支部", "丙支部")]
+        session.add_all(branches)
+        await session.flush()
+        for index, branch in enumerate(branches):
+            assert branch.id is not None
+            session.add(
+                Member(
+                    roster_id=f"{index}",
+                    name=f"成员{index}",
+                    branch_id=branch.id,
+                    joined_at=dt.datetime(2026, 1, 1, tzinfo=SHANGHAI),
+                )
+            )
+    ids = [branch.id for branch in branches]
+    for branch_id, grade in zip(ids, ("优", "优", "良"), strict=True):
+        assert branch_id is not None
+        await give(sessions, branch_id, grade)
+    # Equal scores in the order of their names (乙 U+4E59 before 甲 U+7532).
+    expected = [("乙支部", 9.1, 1), ("甲支部", 9.1, 1), ("丙支部", 7.3, 3)]
+    assert round(100 * 10 * 1.0 / 110, 1) == 9.1 and round(100 * 10 * 0.8 / 110, 1) == 7.3
+
+    computed = await report_of(sessions)
+    await close(sessions)
+    frozen = await report_of(sessions)
+
+    for report in (computed, frozen):
+        assert [(b.branch, b.score, b.rank) for b in report.branches] == expected
+    text = render_markdown(frozen)
+    assert "| 1 | 甲支部 |" in text and "| 1 | 乙支部 |" in text and "| 3 | 丙支部 |" in text
