@@ -19,7 +19,15 @@ from data import members
 from data.db import transaction
 
 routes = web.RouteTableDef()
-REFUSED_STATUS = 409  # the form was fine, the month's state refused it
+# The form was fine but the month's state refused it: 409; anything else is the form's: 422.
+STATE_REFUSALS = frozenset(
+    {
+        grading.Reason.CLOSED,
+        grading.Reason.NOT_ENDED,
+        grading.Reason.ALREADY_CLOSED,
+        grading.Reason.NOT_CLOSED,
+    }
+)
 
 
 def _admin(request: web.Request) -> None:
@@ -43,6 +51,14 @@ def _branch(text: object) -> int:
     if not value.isascii() or not value.isdigit() or len(value) > 12:
         raise web.HTTPNotFound()
     return int(value)
+
+
+async def _refused(
+    request: web.Request, first: dt.date, branch: int | None, refused: grading.Refused
+) -> web.Response:
+    """The page the form was on, saying in Chinese why nothing changed."""
+    status = 409 if refused.reason in STATE_REFUSALS else 422
+    return await gallery_page(request, first, branch, problem=refused.reason, status=status)
 
 
 def _gallery(first: dt.date, branch: int | None = None) -> str:
@@ -72,8 +88,7 @@ async def give_grade(request: web.Request) -> web.StreamResponse:
                 at=request.app[CLOCK].now(),
             )
     except grading.Refused as refused:
-        status = REFUSED_STATUS if refused.reason is grading.Reason.CLOSED else 422
-        return await gallery_page(request, first, branch_id, problem=refused.reason, status=status)
+        return await _refused(request, first, branch_id, refused)
     raise web.HTTPSeeOther(_gallery(first, branch_id))
 
 
@@ -102,10 +117,7 @@ async def close_month(request: web.Request) -> web.StreamResponse:
                 at=clock.now(),
             )
     except grading.Refused as refused:
-        first = period.span.first
-        return await gallery_page(
-            request, first, None, problem=refused.reason, status=REFUSED_STATUS
-        )
+        return await _refused(request, period.span.first, None, refused)
     raise web.HTTPSeeOther(_gallery(period.span.first))
 
 
@@ -124,7 +136,5 @@ async def reopen_month(request: web.Request) -> web.StreamResponse:
                 request.app[CLOCK].now(),
             )
     except grading.Refused as refused:
-        status = REFUSED_STATUS if refused.reason is grading.Reason.NOT_CLOSED else 422
-        first = period.span.first
-        return await gallery_page(request, first, None, problem=refused.reason, status=status)
+        return await _refused(request, period.span.first, None, refused)
     raise web.HTTPSeeOther(_gallery(period.span.first))

@@ -30,6 +30,19 @@ async def post(console: Console, path: str, **form: str) -> tuple[int, str]:
     return response.status, await response.text()
 
 
+async def grade(console: Console, csrf: str, branch: int, text: str, comment: str = "") -> int:
+    status, _ = await post(
+        console,
+        "materials/grade",
+        csrf=csrf,
+        branch=str(branch),
+        month=OCTOBER,
+        grade=text,
+        comment=comment,
+    )
+    return status
+
+
 async def test_admin_grades_a_branch_from_its_gallery(console: Console) -> None:
     csrf = await console.sign_in("9001")
     one = (await branch_ids(console))["第一党支部"]
@@ -37,26 +50,8 @@ async def test_admin_grades_a_branch_from_its_gallery(console: Console) -> None:
     assert "待评" in page and 'action="/admin/materials/grade"' in page
     assert 'value="优"' in page and 'value="差"' in page
 
-    status, _ = await post(
-        console,
-        "materials/grade",
-        csrf=csrf,
-        branch=str(one),
-        month=OCTOBER,
-        grade="良",
-        comment="照片清晰，说明完整",
-    )
-    assert status == 303
-    status, _ = await post(
-        console,
-        "materials/grade",
-        csrf=csrf,
-        branch=str(one),
-        month=OCTOBER,
-        grade="优",
-        comment="补充了会议记录",
-    )
-    assert status == 303
+    assert await grade(console, csrf, one, "良", "照片清晰，说明完整") == 303
+    assert await grade(console, csrf, one, "优", "补充了会议记录") == 303
 
     page = await gallery(console, one)
     assert "当前：<strong>优</strong>" in page and "补充了会议记录" in page
