@@ -28,6 +28,7 @@ from bot.channels.wechat_sample import curl_command, signed_request
 from bot.cli_admin import admin_app
 from bot.cli_groups import groups_app
 from bot.cli_media import media_app
+from bot.cli_months import month_app
 from bot.cli_pushes import jobs_app, outbox_app, push
 from bot.cli_reports import report_app
 from bot.cli_runtime import CommandError, cli_actor, database, err, out, run
@@ -57,6 +58,7 @@ app.add_typer(groups_app, name="groups")
 app.add_typer(report_app, name="report")
 app.add_typer(admin_app, name="admin")
 app.add_typer(media_app, name="media")
+app.add_typer(month_app, name="month")
 
 
 class Options:

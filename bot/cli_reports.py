@@ -10,9 +10,16 @@ import typer
 from rich.markup import escape
 
 from bot.cli_runtime import database, err, out, run
-from bot.reports.bulletins import Context, month_report, quarter_report, year_report
+from bot.clock import SystemClock, today
+from bot.reports.bulletins import (
+    Context,
+    in_progress,
+    month_report,
+    quarter_report,
+    year_report,
+)
 from bot.reports.chart import write_png
-from bot.reports.documents import Report, render_html, render_markdown
+from bot.reports.documents import Report, heading, render_html, render_markdown
 from bot.reports.periods import PeriodKind, ReportPeriod, parse_period
 from bot.reports.spreadsheet import write_xlsx
 from bot.rules import load_rules
@@ -134,10 +141,14 @@ def _report(kind: PeriodKind, text: str, given: list[str] | None, target: Path) 
         context = Context(
             settings.zone, settings.daily_goal_minutes, load_rules(settings.rules_file)
         )
+        # A period in progress is cut at today, as `排行` is, and says so (截至今日).
+        until = in_progress(period, today(SystemClock(settings.zone)))
         async with database(settings) as engine, session_factory(engine)() as session:
-            return await build(session, period, context)
+            return await build(session, period, context, until)
 
-    for path in write_files(run(work), files):
+    report = run(work)
+    out.print(heading(report), markup=False, highlight=False)
+    for path in write_files(report, files):
         out.print(str(path), markup=False, highlight=False)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from bot.settings import ConfigError
 
@@ -27,6 +28,10 @@ class PointsRules(BaseModel, frozen=True):
     article_bonus: int = Field(5, ge=0)
 
 
+GradeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
 class ScoringRules(BaseModel, frozen=True):
     weight_participation: float = Field(20, ge=0)
     weight_study: float = Field(20, ge=0)
@@ -36,10 +41,17 @@ class ScoringRules(BaseModel, frozen=True):
     weight_articles: float = Field(10, ge=0)
     weight_quiz: float = Field(5, ge=0)
     weight_materials: float = Field(10, ge=0)
+    weight_grading: float = Field(10, ge=0)
     participation_min_days: int = Field(15, ge=1, le=31)
     volunteer_hours_per_member: float = Field(4, gt=0)
     note_chars_per_member: int = Field(2500, gt=0)
     materials_per_month: int = Field(4, gt=0)
+    # The office's grade of a month's materials (月打分): one of `grade_levels` (the share
+    # of the grading part each counts for), or a number from 0 to 100.
+    grading: Literal["levels", "number"] = "levels"
+    grade_levels: dict[GradeName, Share] = Field(
+        default_factory=lambda: {"优": 1.0, "良": 0.8, "中": 0.6, "差": 0.3}, min_length=1
+    )
 
     def weights(self) -> dict[str, float]:
         """Part name -> weight, in the order reports show them."""

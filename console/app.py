@@ -13,6 +13,7 @@ from console import (
     audit_pages,
     content_pages,
     dashboard,
+    grading_pages,
     material_pages,
     member_pages,
     notice_pages,
@@ -47,5 +48,6 @@ def create_console(clock: Clock) -> web.Application:
     console.router.add_routes(push_pages.routes)
     console.router.add_routes(notice_pages.routes)
     console.router.add_routes(material_pages.routes)
+    console.router.add_routes(grading_pages.routes)
     console.router.add_static("/static/", STATIC, name="static", append_version=True)
     return console

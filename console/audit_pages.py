@@ -45,6 +45,9 @@ ACTIONS = {
     "article.unpublish": "下线内容",
     "notice.send": "发送通知",
     "outbox.retry": "重发推送",
+    "month.grade": "月打分",
+    "month.close": "关账",
+    "month.reopen": "重新开账",
 }
 # What the recorded fields and objects are called, and the values that have a name.
 FIELDS = {
@@ -78,6 +81,9 @@ FIELDS = {
     "retried": "条数",
     "rows": "行数",
     "members": "人数",
+    "grade": "评分",
+    "comment": "评语",
+    "month": "月份",
 }
 VALUES = {
     "member": "党员",
@@ -97,6 +103,8 @@ OBJECTS = {
     "outbox": "推送",
     "roster": "名册",
     "branch_group": "支部群",
+    "branch": "支部",
+    "month": "月份",
 }
 DOORS = {"chat": "聊天", "console": "后台", "cli": "命令行", "system": "系统"}
 

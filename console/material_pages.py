@@ -8,17 +8,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import OrderedDict
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import thumbnails
-from bot.appkeys import MEDIA_STORE, SESSIONS
+from bot.appkeys import CONVERSATION, MEDIA_STORE, SESSIONS
 from bot.clock import today
 from console import security
 from console.rendering import page
 from console.staff import CLOCK, STAFF, Staff
-from data import materials, members
+from data import closed_months, grades, materials, members
 from data.media.store import NotStored
 from data.models import FetchState
 
@@ -58,29 +60,54 @@ def _number(text: str | None) -> int | None:
 
 @routes.get("/materials", name="materials")
 async def gallery(request: web.Request) -> web.StreamResponse:
-    staff = request[STAFF]
     day = today(request.app[CLOCK])
-    first, last = _month(request.query.get("month", ""), day)
-    asked = _number(request.query.get("branch"))
+    first, _ = _month(request.query.get("month", ""), day)
+    number = _number(request.query.get("page")) or 1
+    return await gallery_page(request, first, _number(request.query.get("branch")), number)
+
+
+async def gallery_page(
+    request: web.Request,
+    first: dt.date,
+    asked: int | None,
+    number: int = 1,
+    *,
+    problem: str = "",
+    status: int = 200,
+) -> web.Response:
+    """A month's overview (every branch's count, and its 关账 state) or one branch's gallery
+    with its grade (月打分), in the staff member's scope; `problem` names a refusal."""
+    staff = request[STAFF]
+    first, last = _month(first.strftime("%Y-%m"), today(request.app[CLOCK]))
     if staff.branch_scope is not None:
         if asked is not None and asked != staff.branch_scope:
             raise web.HTTPNotFound()
         asked = staff.branch_scope
-    number = _number(request.query.get("page")) or 1
     async with request.config_dict[SESSIONS]() as session:
+        state = await _month_state(request, session, first)
         if asked is None:
             counts = await materials.counts_by_branch(session, first, last)
             return page(
-                request, "materials", counts=counts, first=first, branch=None, **_around(first)
+                request,
+                "materials",
+                status=status,
+                counts=counts,
+                first=first,
+                branch=None,
+                problem=problem,
+                **state,
+                **_around(first),
             )
         name = await members.branch_name(session, asked)
         if not name:
             raise web.HTTPNotFound()
         shown = await materials.gallery(session, asked, first, last, number)
         total = await materials.count_of_branch(session, asked, first, last)
+        grade = await grades.grade_of(session, asked, first)
     return page(
         request,
         "materials",
+        status=status,
         branch=asked,
         branch_name=name,
         first=first,
@@ -88,10 +115,27 @@ async def gallery(request: web.Request) -> web.StreamResponse:
         total=total,
         number=number,
         pages=max(1, -(-total // materials.GALLERY_PAGE)),
-        zone=request.app[CLOCK].zone,
         inline=SHOWN_INLINE,
+        grade=grade,
+        problem=problem,
+        **state,
         **_around(first),
     )
+
+
+async def _month_state(
+    request: web.Request, session: AsyncSession, first: dt.date
+) -> dict[str, Any]:
+    """Whether the month is closed (and by whom), whether it has ended (it may be closed),
+    and how grades are written under the rules (`levels`: the names; None: a number)."""
+    rules = request.config_dict[CONVERSATION].rules.scoring
+    following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return {
+        "closing": await closed_months.closed(session, first),
+        "ended": following <= today(request.app[CLOCK]),
+        "levels": list(rules.grade_levels) if rules.grading == "levels" else None,
+        "zone": request.app[CLOCK].zone,
+    }
 
 
 def _around(first: dt.date) -> dict[str, dt.date]:

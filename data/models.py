@@ -496,3 +496,44 @@ class Notice(SQLModel, table=True):
     sent_by: int = Field(foreign_key="member.id")
     sent_at: dt.datetime
     recipients: int = 0
+
+
+class MonthGrade(SQLModel, table=True):
+    """The office's grade of a branch's materials for a month (月打分): as it was given and
+    the share (0..1) it counts for in the score's `grading` part. Changed in place until the
+    month is closed; every change is in the audit log."""
+
+    __table_args__ = (UniqueConstraint("branch_id", "month"),)
+    id: int | None = Field(default=None, primary_key=True)
+    branch_id: int = Field(foreign_key="branch.id")
+    month: dt.date  # the month's first day
+    grade: str = Field(max_length=10)  # a level (优, 良 …) or a number ("85")
+    value: float  # the part's share, 0..1, under the rules in force when it was given
+    comment: str = Field(default="", max_length=500)
+    graded_by: int | None = Field(default=None, foreign_key="member.id")
+    grader: str = Field(max_length=120)  # who, as a person reads it
+    graded_at: dt.datetime
+
+
+class ClosedMonth(SQLModel, table=True):
+    """A closed month (关账): its figures are frozen in `FrozenBranchScore` and `figures`, and
+    its reports read them instead of computing anew. Reopening deletes the row."""
+
+    month: dt.date = Field(primary_key=True)  # the month's first day
+    closed_at: dt.datetime
+    closed_by: str = Field(max_length=120)
+    figures: str = Field(sa_column=Column(Text, nullable=False))  # JSON: weights, members
+
+
+class FrozenBranchScore(SQLModel, table=True):
+    """A branch's score, parts and rank in a closed month, as computed when it was closed."""
+
+    __table_args__ = (UniqueConstraint("month", "branch_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    month: dt.date = Field(foreign_key="closedmonth.month")
+    branch_id: int = Field(foreign_key="branch.id")
+    branch: str = Field(max_length=100)
+    members: int
+    score: float | None = None
+    rank: int | None = None
+    parts: str = Field(sa_column=Column(Text, nullable=False))  # JSON: part -> share

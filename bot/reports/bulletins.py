@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -11,8 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.reports.periods import PeriodKind, ReportPeriod
 from bot.reports.scoring import BranchScore, score_branches, shared_ranks
 from bot.rules import Rules
-from data import figures
+from data import closed_months, figures, grades
 from data.figures import MemberFigures, Period
+from data.models import ClosedMonth
 
 TOP_MEMBERS = 10
 
@@ -32,6 +34,8 @@ class MonthReport:
     branches: list[BranchScore]  # ranked
     members: list[MemberFigures]  # by branch, then points
     weights: dict[str, float]
+    through: dt.date | None = None  # a month in progress, cut at this day (截至今日)
+    closed_at: dt.datetime | None = None  # a closed month: the figures frozen then (final)
 
 
 @dataclass
@@ -67,6 +71,7 @@ class QuarterReport:
     top: PeriodBranch | None
     most_improved: PeriodBranch | None
     members: list[MemberFigures]
+    through: dt.date | None = None  # a quarter in progress, cut at this day (截至今日)
 
 
 @dataclass
@@ -88,6 +93,7 @@ class YearReport:
     top_members: list[MemberFigures]
     branches: list[PeriodBranch]  # ranked by mean monthly score
     months: list[MonthLine] = field(default_factory=list)
+    through: dt.date | None = None  # a year in progress, cut at this day (截至今日)
 
     @property
     def ranked_top_members(self) -> list[tuple[int, MemberFigures]]:
@@ -112,33 +118,76 @@ async def _figures(
     )
 
 
+def in_progress(period: ReportPeriod, today: dt.date) -> dt.date | None:
+    """`today` when the period has begun and not ended (its figures are 截至今日), else None."""
+    return today if period.span.first <= today < period.span.last else None
+
+
+def _cut(span: Period, until: dt.date | None) -> Period:
+    if until is not None and until < span.last:
+        return Period(span.first, max(span.first, until))
+    return span
+
+
 async def month_report(
     session: AsyncSession, period: ReportPeriod, context: Context, until: dt.date | None = None
 ) -> MonthReport:
-    """The month's scores; `until` cuts a month in progress at that day (for `排行`)."""
+    """The month's scores; `until` cuts a month in progress at that day (for `排行`). A
+    closed month's are the figures frozen when it was closed."""
     assert period.kind is PeriodKind.MONTH
-    span = period.span
-    if until is not None and until < span.last:
-        span = Period(span.first, max(span.first, until))
+    closing = await closed_months.closed(session, period.span.first)
+    if closing is not None:
+        return await _frozen_report(session, period, closing)
+    span = _cut(period.span, until)
     found = await _figures(session, span, context)
     branches = await figures.branches(session)
     materials = await figures.materials_by_branch(session, span)
-    scores = score_branches(found, branches, materials, span, context.goal, context.rules.scoring)
-    return MonthReport(period, scores, _sorted_members(found), context.rules.scoring.weights())
+    graded = await grades.values_of_month(session, span.first)
+    scores = score_branches(
+        found, branches, materials, span, context.goal, context.rules.scoring, graded
+    )
+    through = span.last if span.last < period.span.last else None
+    weights = context.rules.scoring.weights()
+    return MonthReport(period, scores, _sorted_members(found), weights, through)
+
+
+async def _frozen_report(
+    session: AsyncSession, period: ReportPeriod, closing: ClosedMonth
+) -> MonthReport:
+    scores = [
+        BranchScore(
+            row.branch_id, row.branch, row.members, json.loads(row.parts), row.score, row.rank
+        )
+        for row in await closed_months.frozen_scores(session, period.span.first)
+    ]
+    return MonthReport(
+        period,
+        scores,
+        closed_months.frozen_members(closing),
+        closed_months.frozen_weights(closing),
+        closed_at=closing.closed_at,
+    )
 
 
 async def _month_reports(
-    session: AsyncSession, period: ReportPeriod, context: Context
+    session: AsyncSession, period: ReportPeriod, context: Context, until: dt.date | None = None
 ) -> list[MonthReport]:
-    return [await month_report(session, month, context) for month in period.months()]
+    """The reports of the period's months that have begun by `until` (all without it)."""
+    return [
+        await month_report(session, month, context, until)
+        for month in period.months()
+        if until is None or month.span.first <= until
+    ]
 
 
-def _period_branches(months: list[MonthReport]) -> list[PeriodBranch]:
-    """Branches by the mean of their monthly scores over the period, ranked."""
+def _period_branches(months: list[MonthReport], count: int | None = None) -> list[PeriodBranch]:
+    """Branches by the mean of their monthly scores over the period (`count` months, of
+    which `months` have begun; all of them by default), ranked."""
+    count = len(months) if count is None else count
     rows: dict[str, PeriodBranch] = {}
     for index, month in enumerate(months):
         for score in month.branches:
-            row = rows.setdefault(score.branch, PeriodBranch(score.branch, 0, [None] * len(months)))
+            row = rows.setdefault(score.branch, PeriodBranch(score.branch, 0, [None] * count))
             row.monthly[index] = score.score
             row.members = max(row.members, score.members)
     for row in rows.values():
@@ -152,16 +201,21 @@ def _period_branches(months: list[MonthReport]) -> list[PeriodBranch]:
 
 
 async def quarter_report(
-    session: AsyncSession, period: ReportPeriod, context: Context
+    session: AsyncSession, period: ReportPeriod, context: Context, until: dt.date | None = None
 ) -> QuarterReport:
+    """The quarter's bulletin; `until` cuts a quarter in progress at that day."""
     assert period.kind is PeriodKind.QUARTER
-    current = _period_branches(await _month_reports(session, period, context))
-    previous = _period_branches(await _month_reports(session, period.previous(), context))
-    before = {row.branch: row for row in previous}
+    months = await _month_reports(session, period, context, until)
+    current = _period_branches(months, len(period.months()))
+    before = period.previous()
+    previous = _period_branches(
+        await _month_reports(session, before, context), len(before.months())
+    )
+    earlier = {row.branch: row for row in previous}
     for row in current:
-        if row.branch in before:
-            row.previous_rank = before[row.branch].rank
-            row.previous_score = before[row.branch].score
+        if row.branch in earlier:
+            row.previous_rank = earlier[row.branch].rank
+            row.previous_score = earlier[row.branch].score
     ranked = [row for row in current if row.rank is not None]
     improved = [row for row in ranked if row.score_change is not None]
     most_improved = max(
@@ -169,17 +223,24 @@ async def quarter_report(
     )
     if most_improved is not None and (most_improved.score_change or 0.0) <= 0:
         most_improved = None
-    members = _sorted_members(await _figures(session, period.span, context))
-    return QuarterReport(period, current, ranked[0] if ranked else None, most_improved, members)
+    span = _cut(period.span, until)
+    members = _sorted_members(await _figures(session, span, context))
+    top = ranked[0] if ranked else None
+    through = span.last if span.last < period.span.last else None
+    return QuarterReport(period, current, top, most_improved, members, through)
 
 
-async def year_report(session: AsyncSession, period: ReportPeriod, context: Context) -> YearReport:
+async def year_report(
+    session: AsyncSession, period: ReportPeriod, context: Context, until: dt.date | None = None
+) -> YearReport:
+    """The year's summary; `until` cuts a year in progress at that day."""
     assert period.kind is PeriodKind.YEAR
-    found = await _figures(session, period.span, context)
-    reports = await _month_reports(session, period, context)
-    branches = _period_branches(reports)
+    span = _cut(period.span, until)
+    found = await _figures(session, span, context)
+    reports = await _month_reports(session, period, context, until)
+    branches = _period_branches(reports, len(period.months()))
     months: list[MonthLine] = []
-    for month, report in zip(period.months(), reports, strict=True):
+    for month, report in zip(period.months(), reports, strict=False):  # the months begun
         scored = [b.score for b in report.branches if b.score is not None]
         months.append(
             MonthLine(
@@ -201,4 +262,5 @@ async def year_report(session: AsyncSession, period: ReportPeriod, context: Cont
         top_members=[m for m in top if m.points > 0],
         branches=branches,
         months=months,
+        through=span.last if span.last < period.span.last else None,
     )

@@ -17,7 +17,7 @@ from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bot.reports.documents import Report, heading, score_label
+from bot.reports.documents import Report, heading, pending_note, score_label
 from content.texts import render
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,8 @@ def ranked_scores(report: Report) -> list[tuple[int, str, float]]:
 
 def write_png(report: Report, path: Path) -> None:
     """Draw the branches' scores (a month's score, a quarter's or year's mean) as a PNG."""
-    path.write_bytes(
-        ranking_png(heading(report.period), score_label(report.period), ranked_scores(report))
-    )
+    label = " ".join(filter(None, [score_label(report.period), pending_note(report)]))
+    path.write_bytes(ranking_png(heading(report), label, ranked_scores(report)))
 
 
 def ranking_png(

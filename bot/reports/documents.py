@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.reports.bulletins import MonthReport, QuarterReport, YearReport
 from bot.reports.periods import PeriodKind, ReportPeriod
+from bot.reports.scoring import GRADING
 from content.texts import render
 
 Report = MonthReport | QuarterReport | YearReport
@@ -21,7 +22,10 @@ PART_NAMES: dict[str, str] = {
     "articles": "周写一文",
     "quiz": "答题正确率",
     "materials": "资料报送",
+    "grading": "月打分",
 }
+
+PENDING = "待评"  # a part not given yet: the grading before the office grades
 
 _TEMPLATES = {
     PeriodKind.MONTH: "month",
@@ -30,9 +34,27 @@ _TEMPLATES = {
 }
 
 
-def heading(period: ReportPeriod) -> str:
-    """The report's title: "2026年10月 支部评分", "2026年第3季度 支部通报", "2026年 年终总结"."""
-    return render("reports/heading", period=period)
+def heading(report: Report) -> str:
+    """The report's title: "2026年10月 支部评分", "2026年第3季度 支部通报", "2026年 年终总结";
+    a period in progress says 截至今日 with the day, a closed month 已关账."""
+    return render(
+        "reports/heading",
+        period=report.period,
+        through=report.through,
+        closed=getattr(report, "closed_at", None) is not None,
+    )
+
+
+def ungraded(report: Report) -> bool:
+    """Whether a ranked branch of a month's report still waits for its grade (待评)."""
+    return isinstance(report, MonthReport) and any(
+        GRADING not in branch.parts for branch in report.branches if branch.parts
+    )
+
+
+def pending_note(report: Report) -> str:
+    """The line saying how an ungraded branch's score is made; empty when none is."""
+    return render("reports/pending_note") if ungraded(report) else ""
 
 
 def score_label(period: ReportPeriod) -> str:
@@ -58,7 +80,9 @@ def _render(report: Report, suffix: str) -> str:
 def _context(report: Report) -> dict[str, Any]:
     return {
         "report": report,
-        "heading": heading(report.period),
+        "heading": heading(report),
+        "pending_note": pending_note(report),
+        "pending": PENDING,
         "score_label": score_label(report.period),
         "parts": PART_NAMES,
         "months": report.period.months(),

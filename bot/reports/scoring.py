@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.rules import ScoringRules
@@ -24,7 +24,9 @@ PARTS = (
     "articles",
     "quiz",
     "materials",
+    "grading",  # the office's grade of the month's materials (月打分); "待评" until given
 )
+GRADING = "grading"
 
 
 @dataclass
@@ -32,7 +34,7 @@ class BranchScore:
     branch_id: int
     branch: str
     members: int
-    parts: dict[str, float] = field(default_factory=dict)
+    parts: dict[str, float] = field(default_factory=dict)  # a part not given yet is absent
     score: float | None = None  # None: no members, not ranked
     rank: int | None = None
 
@@ -117,6 +119,15 @@ def weeks_in(period: Period) -> int:
     return len({day.isocalendar()[:2] for day in days})
 
 
+def weighted_score(parts: Mapping[str, float], weights: Mapping[str, float]) -> float:
+    """100 × the weighted mean of the parts there are, rounded to 0.1. A part not given yet
+    (the grading until the office grades) is left out and the others' weights renormalised,
+    so an ungraded month scores what it scored before the grading existed."""
+    total_weight = sum(weights[part] for part in parts) or 1.0
+    weighted = sum(weights[part] * value for part, value in parts.items())
+    return round(100 * weighted / total_weight, 1)
+
+
 def score_branches(
     figures: dict[int, MemberFigures],
     branches: dict[int, str],
@@ -124,13 +135,15 @@ def score_branches(
     period: Period,
     goal: int,
     rules: ScoringRules,
+    grades: Mapping[int, float] | None = None,
 ) -> list[BranchScore]:
-    """Every branch's parts and score, ranked (best first; branches without members last)."""
+    """Every branch's parts and score, ranked (best first; branches without members last).
+    `grades`: branch id -> the grading part (0..1) of the branches graded so far."""
     by_branch: dict[int, list[MemberFigures]] = {}
     for person in figures.values():
         by_branch.setdefault(person.branch_id, []).append(person)
     weights = rules.weights()
-    total_weight = sum(weights.values()) or 1.0
+    grades = grades or {}
     weeks = weeks_in(period)
     scores: list[BranchScore] = []
     for branch_id, name in branches.items():
@@ -140,8 +153,9 @@ def score_branches(
             entry.parts = branch_parts(
                 people, materials.get(branch_id, 0), period, goal, rules, weeks
             )
-            weighted = sum(weights[part] * entry.parts[part] for part in PARTS)
-            entry.score = round(100 * weighted / total_weight, 1)
+            if branch_id in grades:
+                entry.parts[GRADING] = grades[branch_id]
+            entry.score = weighted_score(entry.parts, weights)
         scores.append(entry)
     ranked = sorted(scores, key=lambda s: (s.score is None, -(s.score or 0.0), s.branch))
     scored = [entry for entry in ranked if entry.score is not None]

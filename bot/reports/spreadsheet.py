@@ -18,8 +18,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.reports.bulletins import MonthReport, QuarterReport, YearReport
-from bot.reports.documents import PART_NAMES, Report, heading, score_label
+from bot.reports.documents import PART_NAMES, PENDING, Report, heading, score_label
 from bot.reports.periods import ReportPeriod
+from bot.reports.scoring import BranchScore
 from bot.sheets import write_cell
 
 TEXT = "@"
@@ -74,7 +75,7 @@ def write_xlsx(report: Report, path: Path) -> None:
     """Write the report as an .xlsx workbook at `path` (replacing it)."""
     book = Workbook()
     book.remove(book.active)
-    book.properties.title = heading(report.period)
+    book.properties.title = heading(report)
     if isinstance(report, MonthReport):
         _add_sheet(book, "支部评分", _branch_score_columns(report.period), report.branches)
         _add_sheet(book, "党员", MEMBER_COLUMNS, report.members)
@@ -91,7 +92,7 @@ def write_xlsx(report: Report, path: Path) -> None:
 
 def _branch_score_columns(period: ReportPeriod) -> list[Column]:
     parts = [
-        Column(name, lambda b, part=part: b.parts.get(part), PERCENT)
+        Column(name, lambda b, part=part: _part(b, part), PERCENT)
         for part, name in PART_NAMES.items()
     ]
     return [
@@ -101,6 +102,13 @@ def _branch_score_columns(period: ReportPeriod) -> list[Column]:
         Column(score_label(period), lambda b: b.score, ONE_DECIMAL),
         *parts,
     ]
+
+
+def _part(branch: BranchScore, part: str) -> float | str | None:
+    """The part's share; 待评 for a part a ranked branch has not been given yet."""
+    if not branch.parts:
+        return None
+    return branch.parts.get(part, PENDING)
 
 
 def _period_branch_columns(period: ReportPeriod) -> list[Column]:

@@ -19,6 +19,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner, Result
 
+import bot.cli_reports
 from bot.app import build_conversation
 from bot.cli_reports import report_app
 from bot.clock import FixedClock
@@ -43,13 +44,13 @@ from bot.reports.spreadsheet import display_width, write_xlsx
 from bot.rules import ScoringRules, load_rules
 from bot.settings import Settings
 from data import migrate
-from data.db import create_engine
+from data.db import create_engine, session_factory
 from data.figures import MemberFigures
 from tests.conftest import MORNING, ROSTER, SHANGHAI, Chat, make_settings, seed
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BOLD_NAME = "<b>粗体</b>支部"
-PART_VALUES = dict(zip(PARTS, (0.9, 0.75, 0.5, 1.0, 0.25, 0.6, 0.8, 0.0), strict=True))
+PART_VALUES = dict(zip(PARTS, (0.9, 0.75, 0.5, 1.0, 0.25, 0.6, 0.8, 0.0, 0.7), strict=True))
 MEMBER_HEADER = (
     "工号",
     "姓名",
@@ -282,8 +283,11 @@ def assert_branch_score_rows(sheet: Worksheet, branches: list[BranchScore]) -> N
         assert score.value == branch.score
         assert (rank.number_format, score.number_format) == ("0", "0.0")
         for cell, part in zip(parts, PARTS, strict=True):
-            assert cell.value == (pytest.approx(branch.parts[part]) if branch.parts else None)
             assert cell.number_format == "0.0%"
+            if branch.parts and part not in branch.parts:  # the grading, not given yet
+                assert (part, cell.value, cell.data_type) == ("grading", "待评", "s")
+                continue
+            assert cell.value == (pytest.approx(branch.parts[part]) if branch.parts else None)
             assert cell.data_type == "n"
     ranks = [sheet.cell(row, 1).value for row in range(2, sheet.max_row + 1)]
     scored = [rank for rank in ranks if rank is not None]
@@ -566,9 +570,16 @@ async def test_reports_from_the_database_round_trip_through_the_files(
 # --- the command line (SQLite) ------------------------------------------------------------
 
 
+AFTER_THE_YEAR = dt.datetime(2027, 1, 10, 9, 0, tzinfo=SHANGHAI)
+CLI_CLOCK = FixedClock(AFTER_THE_YEAR)
+
+
 @pytest.fixture
 def cli_env(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
-    """A seeded SQLite database, a tmp working directory and no QIYI_ settings from outside."""
+    """A seeded SQLite database, a tmp working directory and no QIYI_ settings from outside;
+    the command's clock reads `CLI_CLOCK` (January 2027 unless a test moves it)."""
+    CLI_CLOCK.set(AFTER_THE_YEAR)
+    monkeypatch.setattr(bot.cli_reports, "SystemClock", lambda zone: CLI_CLOCK)
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
         if name.startswith("QIYI_") and name != "QIYI_TEST_DATABASE_URL":
@@ -607,12 +618,41 @@ def test_cli_writes_markdown_workbook_and_chart_by_default(
 
     assert files(folder) == ["2026-11.md", "2026-11.png", "2026-11.xlsx"]
     assert result.output.splitlines() == [
-        str(folder / f"2026-11.{ext}") for ext in ("md", "xlsx", "png")
+        "2026年11月 支部评分",
+        *(str(folder / f"2026-11.{ext}") for ext in ("md", "xlsx", "png")),
     ]
     text = (folder / "2026-11.md").read_text(encoding="utf-8")
     assert text.startswith("# 2026年11月 支部评分")
     assert load_workbook(folder / "2026-11.xlsx")["支部评分"]["B2"].value == "第一党支部"
     assert png_size(folder / "2026-11.png")[0] == 1080
+
+
+async def test_cli_cuts_the_month_in_progress_at_today_and_says_so(
+    cli_env: dict[str, str], tmp_path: Path, sqlite_url: str
+) -> None:
+    """On Nov 26 the month's figures are those through the 26th (what `排行` shows), labelled
+    截至今日 in the command's output and the report's heading."""
+    CLI_CLOCK.set(dt.datetime(2026, 11, 26, 20, 0, tzinfo=SHANGHAI))
+    folder = tmp_path / "out"
+
+    result = await asyncio.to_thread(
+        invoke, cli_env, "month", "2026-11", "-f", "md", "--out", str(folder)
+    )
+
+    assert ok(result).output.splitlines()[0] == "2026年11月 支部评分（截至今日：11月26日）"
+    text = (folder / "2026-11.md").read_text(encoding="utf-8")
+    assert text.startswith("# 2026年11月 支部评分（截至今日：11月26日）")
+    engine = create_engine(sqlite_url)
+    context = Context(SHANGHAI, make_settings(sqlite_url).daily_goal_minutes, load_rules())
+    november = parse_period("2026-11")
+    async with session_factory(engine)() as session:
+        so_far = await month_report(session, november, context, dt.date(2026, 11, 26))
+        whole = await month_report(session, november, context)
+    await engine.dispose()
+    assert so_far.through == dt.date(2026, 11, 26) and whole.through is None
+    # The figures differ (30 days against 26), and the file has the month so far's.
+    assert so_far.branches[0].score != whole.branches[0].score
+    assert f"| 1 | 第一党支部 | 3 | {so_far.branches[0].score:.1f} |" in text
 
 
 def test_cli_writes_into_reports_by_default(cli_env: dict[str, str], tmp_path: Path) -> None:
