@@ -19,6 +19,7 @@ from console import (
     notice_pages,
     push_pages,
     rendering,
+    report_pages,
     roster_pages,
     security,
     signin_pages,
@@ -38,6 +39,7 @@ def create_console(clock: Clock) -> web.Application:
     console[CLOCK] = clock
     console[dashboard.CHARTS] = OrderedDict()
     console[material_pages.THUMBS] = OrderedDict()
+    console[report_pages.CACHE] = {}
     console.router.add_routes(signin_pages.routes)
     console.router.add_routes(dashboard.routes)
     console.router.add_routes(audit_pages.routes)
@@ -48,6 +50,7 @@ def create_console(clock: Clock) -> web.Application:
     console.router.add_routes(push_pages.routes)
     console.router.add_routes(notice_pages.routes)
     console.router.add_routes(material_pages.routes)
+    console.router.add_routes(report_pages.routes)
     console.router.add_routes(grading_pages.routes)
     console.router.add_static("/static/", STATIC, name="static", append_version=True)
     return console

@@ -12,6 +12,7 @@ from bot import grading
 from bot.appkeys import CONVERSATION, SESSIONS
 from bot.clock import today
 from bot.reports.periods import PeriodKind, ReportPeriod, parse_period
+from console import report_pages
 from console.material_pages import gallery_page
 from console.rendering import page
 from console.staff import CLOCK, STAFF, actor_of
@@ -89,6 +90,7 @@ async def give_grade(request: web.Request) -> web.StreamResponse:
             )
     except grading.Refused as refused:
         return await _refused(request, first, branch_id, refused)
+    report_pages.forget(request)
     raise web.HTTPSeeOther(_gallery(first, branch_id))
 
 
@@ -118,6 +120,7 @@ async def close_month(request: web.Request) -> web.StreamResponse:
             )
     except grading.Refused as refused:
         return await _refused(request, period.span.first, None, refused)
+    report_pages.forget(request)
     raise web.HTTPSeeOther(_gallery(period.span.first))
 
 
@@ -137,4 +140,5 @@ async def reopen_month(request: web.Request) -> web.StreamResponse:
             )
     except grading.Refused as refused:
         return await _refused(request, period.span.first, None, refused)
+    report_pages.forget(request)
     raise web.HTTPSeeOther(_gallery(period.span.first))

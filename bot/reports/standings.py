@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -119,6 +120,7 @@ def standings_of(
 
 
 Compute = Callable[[dt.date, dt.datetime], Awaitable[MonthStandings]]
+T = TypeVar("T")
 
 
 async def _compute(
@@ -183,6 +185,18 @@ def _helper_process() -> ProcessPoolExecutor:
     return _helper
 
 
+async def run_in_helper(work: Callable[[], T]) -> T:
+    """`work` (picklable, blocking) in the helper process; the reports page's computations
+    run there too, one at a time with the standings."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(_helper_process(), work)
+    except BrokenProcessPool:
+        global _helper
+        _helper = None  # the helper died (killed, out of memory): the next one starts anew
+        raise
+
+
 def in_a_process(url: str, context: Context) -> Compute:
     """`compute_standings` in a helper process: nothing of it runs in this one but sending
     the question and reading back the answer (a few arrays of integers). The helper starts
@@ -190,14 +204,7 @@ def in_a_process(url: str, context: Context) -> Compute:
     _helper_process().submit(os.getpid)
 
     async def compute(day: dt.date, as_of: dt.datetime) -> MonthStandings:
-        loop = asyncio.get_running_loop()
-        work = functools.partial(compute_standings, url, context, day, as_of)
-        try:
-            return await loop.run_in_executor(_helper_process(), work)
-        except BrokenProcessPool:
-            global _helper
-            _helper = None  # the helper died (killed, out of memory): the next one starts anew
-            raise
+        return await run_in_helper(functools.partial(compute_standings, url, context, day, as_of))
 
     return compute
 
