@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.reports.periods import PeriodKind, ReportPeriod
 from bot.reports.scoring import BranchScore, score_branches, shared_ranks
 from bot.rules import Rules
-from data import figures
+from data import figures, meeting_figures
 from data.figures import MemberFigures, Period
 
 TOP_MEMBERS = 10
@@ -123,7 +123,10 @@ async def month_report(
     found = await _figures(session, span, context)
     branches = await figures.branches(session)
     materials = await figures.materials_by_branch(session, span)
-    scores = score_branches(found, branches, materials, span, context.goal, context.rules.scoring)
+    meetings = await meeting_figures.meetings_by_branch(session, span, context.zone)
+    scores = score_branches(
+        found, branches, materials, span, context.goal, context.rules.scoring, meetings
+    )
     return MonthReport(period, scores, _sorted_members(found), context.rules.scoring.weights())
 
 

@@ -21,6 +21,7 @@ PART_NAMES: dict[str, str] = {
     "articles": "周写一文",
     "quiz": "答题正确率",
     "materials": "资料报送",
+    "organisation": "组织生活",
 }
 
 _TEMPLATES = {

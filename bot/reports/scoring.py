@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from bot.rules import ScoringRules
 from data.figures import MemberFigures, Period
+from data.meeting_figures import MeetingFigures
 
 PARTS = (
     "participation",
@@ -24,6 +25,7 @@ PARTS = (
     "articles",
     "quiz",
     "materials",
+    "organisation",
 )
 
 
@@ -85,8 +87,10 @@ def branch_parts(
     goal: int,
     rules: ScoringRules,
     weeks: int,
+    meetings: MeetingFigures | None = None,
 ) -> dict[str, float]:
-    """Each part of the score between 0 and 1, over the branch's members."""
+    """Each part of the score between 0 and 1, over the branch's members; 组织生活 only
+    when `meetings` are given (a period with meetings)."""
     worth = period.days / calendar_days(period) * calendar_months(period)  # months of targets
     members = len(people)
     volunteer_hours = sum(p.volunteer_minutes for p in people) / 60
@@ -108,7 +112,17 @@ def branch_parts(
         ),
         "quiz": sum(p.quiz_correct for p in people) / answered if answered else 0.0,
         "materials": _share(materials, rules.materials_per_month * worth),
-    }
+    } | ({} if meetings is None else {"organisation": organisation(meetings, rules, worth)})
+
+
+def organisation(meetings: MeetingFigures, rules: ScoringRules, worth: float) -> float:
+    """组织生活: half the share of the expected meetings held (each kind capped at 1, the
+    mean over the kinds expected), half the attendance of those expected, leave apart."""
+    expected = {kind: n * worth / 12 for kind, n in rules.meetings_per_year().items() if n}
+    held = _mean(_share(meetings.held.get(kind, 0), due) for kind, due in expected.items())
+    due = meetings.expected - meetings.leave
+    attendance = meetings.present / due if due > 0 else 0.0
+    return (held + attendance) / 2
 
 
 def weeks_in(period: Period) -> int:
@@ -124,23 +138,29 @@ def score_branches(
     period: Period,
     goal: int,
     rules: ScoringRules,
+    meetings: dict[int, MeetingFigures] | None = None,
 ) -> list[BranchScore]:
-    """Every branch's parts and score, ranked (best first; branches without members last)."""
+    """Every branch's parts and score, ranked (best first; branches without members last).
+
+    With `meetings` (some branch held a meeting in the period) every branch is measured on
+    组织生活; without, that part is left out and the other weights renormalised."""
     by_branch: dict[int, list[MemberFigures]] = {}
     for person in figures.values():
         by_branch.setdefault(person.branch_id, []).append(person)
     weights = rules.weights()
-    total_weight = sum(weights.values()) or 1.0
     weeks = weeks_in(period)
     scores: list[BranchScore] = []
     for branch_id, name in branches.items():
         people = by_branch.get(branch_id, [])
         entry = BranchScore(branch_id, name, len(people))
         if people:
+            held = MeetingFigures.of(meetings, branch_id) if meetings else None
             entry.parts = branch_parts(
-                people, materials.get(branch_id, 0), period, goal, rules, weeks
+                people, materials.get(branch_id, 0), period, goal, rules, weeks, held
             )
-            weighted = sum(weights[part] * entry.parts[part] for part in PARTS)
+            measured = [part for part in PARTS if part in entry.parts]
+            weighted = sum(weights[part] * entry.parts[part] for part in measured)
+            total_weight = sum(weights[part] for part in measured) or 1.0
             entry.score = round(100 * weighted / total_weight, 1)
         scores.append(entry)
     ranked = sorted(scores, key=lambda s: (s.score is None, -(s.score or 0.0), s.branch))

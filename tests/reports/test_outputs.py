@@ -49,7 +49,7 @@ from tests.conftest import MORNING, ROSTER, SHANGHAI, Chat, make_settings, seed
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BOLD_NAME = "<b>粗体</b>支部"
-PART_VALUES = dict(zip(PARTS, (0.9, 0.75, 0.5, 1.0, 0.25, 0.6, 0.8, 0.0), strict=True))
+PART_VALUES = dict(zip(PARTS, (0.9, 0.75, 0.5, 1.0, 0.25, 0.6, 0.8, 0.0, 0.35), strict=True))
 MEMBER_HEADER = (
     "工号",
     "姓名",
@@ -282,7 +282,8 @@ def assert_branch_score_rows(sheet: Worksheet, branches: list[BranchScore]) -> N
         assert score.value == branch.score
         assert (rank.number_format, score.number_format) == ("0", "0.0")
         for cell, part in zip(parts, PARTS, strict=True):
-            assert cell.value == (pytest.approx(branch.parts[part]) if branch.parts else None)
+            expected = branch.parts.get(part)
+            assert cell.value == (None if expected is None else pytest.approx(expected))
             assert cell.number_format == "0.0%"
             assert cell.data_type == "n"
     ranks = [sheet.cell(row, 1).value for row in range(2, sheet.max_row + 1)]

@@ -423,12 +423,16 @@ WEIGHTS = {
     "articles": 10,
     "quiz": 5,
     "materials": 10,
+    "organisation": 10,
 }
 
 
 def weighted(parts: dict[str, float]) -> float:
-    """The score before rounding: 100 × the weighted mean of the parts."""
-    return 100 * sum(WEIGHTS[part] * parts[part] for part in PARTS) / sum(WEIGHTS.values())
+    """The score before rounding: 100 × the weighted mean of the parts measured (a month
+    without meetings has no 组织生活 part: its weight is left out)."""
+    measured = [part for part in PARTS if part in parts]
+    total = sum(WEIGHTS[part] for part in measured)
+    return 100 * sum(WEIGHTS[part] * parts[part] for part in measured) / total
 
 
 # 第一: 20×2/3 + 20×0.27566 + 15×0.20789 + 10×1/3 + 10×0.64653 + 10×0.3 + 5×2/3
