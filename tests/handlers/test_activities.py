@@ -290,3 +290,17 @@ async def test_leave_before_the_start(chat: Chat) -> None:
     chat.conversation.clock.set(dt.datetime(2026, 11, 26, 15, 0, tzinfo=SHANGHAI))  # type: ignore[attr-defined]
     assert "已经开始" in await chat.say("1002", f"请假 {number} 有事")
     assert await count(chat.conversation, Attendance) == 1
+
+
+async def test_reminders_are_configurable_and_notices_wait_for_the_quiet_hours(chat: Chat) -> None:
+    conversation = chat.conversation
+    conversation.settings = conversation.settings.model_copy(
+        update={"activity_reminder_minutes": 0}
+    )
+    conversation.clock.set(dt.datetime(2026, 11, 25, 22, 30, tzinfo=SHANGHAI))  # type: ignore[attr-defined]
+
+    await chat.say("1003", "活动 党课 明天9点 礼堂 党史")
+
+    assert await outbox(conversation, "activity_reminder") == []
+    notices = await outbox(conversation, "activity")
+    assert {n.due_at for n in notices} == {dt.datetime(2026, 11, 26, 7, 0, tzinfo=SHANGHAI)}
