@@ -9,6 +9,7 @@ from aiohttp import web
 
 from bot.clock import Clock
 from console import (
+    activity_pages,
     approval_pages,
     audit_pages,
     content_pages,
@@ -47,5 +48,6 @@ def create_console(clock: Clock) -> web.Application:
     console.router.add_routes(push_pages.routes)
     console.router.add_routes(notice_pages.routes)
     console.router.add_routes(material_pages.routes)
+    console.router.add_routes(activity_pages.routes)
     console.router.add_static("/static/", STATIC, name="static", append_version=True)
     return console

@@ -185,3 +185,36 @@ async def audience_members(
     result = await session.stream(statement.execution_options(yield_per=STREAM_CHUNK))
     async for (member_id,) in result:
         yield member_id
+
+
+async def listing(
+    session: AsyncSession, branch_id: int | None, since: dt.datetime, limit: int
+) -> list[tuple[Activity, int, int, int]]:
+    """Activities ending after `since` that expect the branch (None: every activity), the
+    soonest first, each with how many signed up, are present and are on leave."""
+
+    def counted(*states: str):  # type: ignore[no-untyped-def]
+        return (
+            select(func.count())
+            .where(Attendance.activity_id == Activity.id, col(Attendance.state).in_(states))
+            .scalar_subquery()
+        )
+
+    statement = (
+        select(
+            Activity,
+            counted(AttendanceState.REGISTERED.value, AttendanceState.PRESENT.value),
+            counted(AttendanceState.PRESENT.value),
+            counted(AttendanceState.LEAVE.value),
+        )
+        .where(col(Activity.ends_at) > since)
+        .order_by(col(Activity.starts_at), col(Activity.id))
+        .limit(limit)
+    )
+    if branch_id is not None:
+        ours = exists().where(
+            ActivityBranch.activity_id == Activity.id, ActivityBranch.branch_id == branch_id
+        )
+        statement = statement.where(or_(col(Activity.branch_id) == branch_id, ours))
+    rows = await session.exec(statement)
+    return [(a, int(signed), int(present), int(leave)) for a, signed, present, leave in rows]
