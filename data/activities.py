@@ -218,3 +218,45 @@ async def listing(
         statement = statement.where(or_(col(Activity.branch_id) == branch_id, ours))
     rows = await session.exec(statement)
     return [(a, int(signed), int(present), int(leave)) for a, signed, present, leave in rows]
+
+
+async def in_period(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> list[Activity]:
+    """The activities that start in [start, end), in order."""
+    statement = (
+        select(Activity)
+        .where(col(Activity.starts_at) >= start, col(Activity.starts_at) < end)
+        .order_by(col(Activity.starts_at), col(Activity.id))
+    )
+    return list(await session.exec(statement))
+
+
+async def sheet(
+    session: AsyncSession, activity: Activity, zone: dt.tzinfo
+) -> list[tuple[str, str, int, str]]:
+    """(工号, name, branch id, state) of every member the activity expected — present,
+    leave, or "" for absent — by branch and 工号. Without a sign-up: the members of its
+    branches and role who belonged on its day; with one: those who held a place."""
+    assert activity.id is not None
+    state = func.coalesce(Attendance.state, "")
+    joined = and_(Attendance.activity_id == activity.id, Attendance.member_id == Member.id)
+    statement = select(Member.roster_id, Member.name, Member.branch_id, state).outerjoin(
+        Attendance, joined
+    )
+    if activity.capacity is not None:
+        statement = statement.where(col(Attendance.state).in_(HOLDING_A_PLACE))
+    else:
+        branches = await branch_ids(session, activity.id)
+        day = activity.starts_at.astimezone(zone).date()
+        statement = statement.where(
+            col(Member.joined_at) <= activity.starts_at,
+            or_(col(Member.left_on).is_(None), col(Member.left_on) > day),
+        )
+        if branches:
+            statement = statement.where(col(Member.branch_id).in_(branches))
+        if activity.role is not None:
+            statement = statement.where(col(Member.role) == activity.role)
+    statement = statement.order_by(col(Member.branch_id), col(Member.roster_id))
+    return [
+        (r, n, b, "" if s == AttendanceState.REGISTERED.value else s)
+        for r, n, b, s in await session.exec(statement)
+    ]

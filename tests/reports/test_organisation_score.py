@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from bot.cli_reports import report_app
 from bot.clock import FixedClock
 from bot.reports.bulletins import month_report
 from bot.reports.periods import parse_period
@@ -107,3 +111,32 @@ async def test_a_month_without_meetings_leaves_the_part_out(chat: Chat) -> None:
     measured = [p for p in PARTS if p in one]
     expected = 100 * sum(weights[p] * one[p] for p in measured) / sum(weights[p] for p in measured)
     assert parts["第一党支部:score"]["score"] == round(expected, 1)
+
+
+async def test_the_months_attendance_sheets_by_name(
+    chat: Chat, database_url: str, tmp_path: Path
+) -> None:
+    party_day = number(await chat.say("1003", "活动 主题党日 12月5日 15:00 90分钟 三楼 学习条例"))
+    await chat.say("1002", f"请假 {party_day} 出差")
+    await sign_in(chat, party_day, PARTY_DAY, "1003")
+    assert "已为 张三（1001）补签" in await chat.say("1003", f"补签 {party_day} 1001 手机没电")
+    env = {"QIYI_DATABASE_URL": database_url, "QIYI_SCHEDULER": "off"}
+    out = tmp_path / "dec.md"
+
+    result = await asyncio.to_thread(
+        CliRunner().invoke, report_app, ["activities", "2026-12", "--out", str(out)], env=env
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == str(out)
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("# 2026年12月 组织生活与活动")
+    assert f"## 主题党日《学习条例》（编号 {party_day}）" in text
+    assert "应到 3 人，实到 2 人，请假 1 人，缺席 0 人。" in text
+    assert "| 1001 | 张三 | 第一党支部 | 到 |" in text
+    assert "| 1002 | 李四 | 第一党支部 | 请假 |" in text
+    assert "| 1003 | 王芳 | 第一党支部 | 到 |" in text
+    assert "| 2001 |" not in text
+    # 组织生活 by branch: one party day held; 3 expected, 2 present, 1 on leave.
+    assert "| 第一党支部 | 0 | 0 | 0 | 1 | 0 | 3 | 2 | 1 |" in text
+    assert "| 第二党支部 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |" in text
