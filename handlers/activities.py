@@ -111,11 +111,8 @@ async def publish(
 
 @router.command(
     "活动",
-    usage="活动 [类型 时间 时长 地点 主题]",
-    summary=(
-        "查看我近期的活动；书记发“活动”按提示新建，"
-        "或一句话：活动 主题党日 12月5日 15:00 90分钟 三楼会议室 学习条例"
-    ),
+    usage="活动",
+    summary="我的近期活动；书记发“活动”按提示新建，或一句话新建",
     max_chars=LINE_LIMIT,
 )
 async def activity(
@@ -143,8 +140,8 @@ async def activity(
 
 @router.command(
     "报名",
-    usage="报名 <活动编号>",
-    summary="报名参加开放报名的活动，如：报名 12",
+    usage="报名 <编号>",
+    summary="报名开放报名的活动（满员进候补）",
     parse=parse_activity_id,
 )
 async def register(
@@ -159,8 +156,8 @@ async def register(
 
 @router.command(
     "取消报名",
-    usage="取消报名 <活动编号>",
-    summary="取消报名，名额让给候补的人",
+    usage="取消报名 <编号>",
+    summary="取消报名，候补的人递补",
     parse=parse_activity_id,
 )
 async def cancel(
@@ -175,8 +172,8 @@ async def cancel(
 
 @router.command(
     "请假",
-    usage="请假 <活动编号> <原因>",
-    summary="活动开始前请假，如：请假 12 出差",
+    usage="请假 <编号> <原因>",
+    summary="活动开始前请假",
     parse=parse_leave,
     max_chars=REASON_LIMIT + 20,
 )

@@ -70,8 +70,8 @@ def parse_present(args: str) -> Present:
 
 @router.command(
     "签到码",
-    usage="签到码 <活动编号>",
-    summary="组织者在签到时段取当前签到码（每2分钟更换），念给大家或投在屏幕上",
+    usage="签到码 <编号>",
+    summary="签到时段取当前签到码（每2分钟更换）",
     role=Role.SECRETARY,
     parse=parse_activity_id,
 )
@@ -98,7 +98,7 @@ async def show_code(
 
 @router.command(
     "签到",
-    usage="签到 <签到码>（同时有两个活动时：签到 <活动编号> <签到码>）",
+    usage="签到 [编号] <签到码>",
     summary="活动现场签到，如：签到 1234",
     parse=parse_code,
 )
@@ -118,8 +118,8 @@ async def sign_in(
 
 @router.command(
     "补签",
-    usage="补签 <活动编号> <工号> <原因>",
-    summary="组织者为未能签到的到场人员补签（记入审计）",
+    usage="补签 <编号> <工号> <原因>",
+    summary="为到场未能签到的人补签",
     role=Role.SECRETARY,
     parse=parse_present,
     max_chars=REASON_LIMIT + 80,
