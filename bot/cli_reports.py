@@ -18,6 +18,7 @@ from bot.reports.bulletins import (
     quarter_report,
     year_report,
 )
+from bot.reports.activity_sheets import month_activities, render_activities
 from bot.reports.chart import write_png
 from bot.reports.documents import Report, heading, render_html, render_markdown
 from bot.reports.periods import PeriodKind, ReportPeriod, parse_period
@@ -180,3 +181,27 @@ def year(
 ) -> None:
     """The year-end summary: totals, top members and branches, month by month (年终结)."""
     _report(PeriodKind.YEAR, period, formats, target)
+
+
+@report_app.command("activities")
+def activities(
+    period: Annotated[str, typer.Argument(help="The month, e.g. 2026-12.")],
+    target: OutOption = DEFAULT_FOLDER,
+) -> None:
+    """The month's activities: an attendance sheet each (expected, present, on leave, absent,
+    by name) and the branches' 组织生活 (Markdown)."""
+    try:
+        month = _period(PeriodKind.MONTH, period)
+    except ValueError as problem:
+        raise _fail(str(problem)) from None
+    path = target if target.suffix else target / f"{month.label}-activities.md"
+
+    async def work(settings: Settings) -> str:
+        async with database(settings) as engine, session_factory(engine)() as session:
+            found = await month_activities(session, month, settings.zone)
+        return render_activities(found, settings.zone)
+
+    text = run(work)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_text(text, path)
+    out.print(str(path), markup=False, highlight=False)

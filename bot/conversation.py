@@ -17,11 +17,11 @@ from bot.clock import Clock, today
 from bot.messages import Inbound, InboundKind, fits
 from bot.reports.bulletins import Context
 from bot.reports.standings import MonthStandings, Standings, computation_for
-from bot.router import Command, Router, UsageError, call
+from bot.router import Command, Router, UsageError, call, call_dialog
 from bot.rules import Rules
 from bot.settings import Settings
 from content.texts import render
-from data import mailbox, members, outbox, processed
+from data import dialogs, mailbox, members, outbox, processed
 from data.db import Sessions, transaction
 from data.models import MailboxItem, Member, OutboxItem, Role
 
@@ -197,6 +197,9 @@ class Conversation:
             if event is not None:
                 return await call(*event, available)
             return render("unsupported") if inbound.kind is InboundKind.UNSUPPORTED else ""
+        answered = await self._dialog_answer(inbound, member, available)
+        if answered is not None:
+            return answered
         if matched is None:
             return render("unknown") if member else self._bind_prompt()
         command, args = matched
@@ -206,6 +209,22 @@ class Conversation:
             if Role(member.role).rank < command.role.rank:
                 return render("no_permission", command=command.name)
         return await self._run(command, args, available)
+
+    async def _dialog_answer(
+        self, inbound: Inbound, member: Member | None, available: dict[str, Any]
+    ) -> str | None:
+        """The reply of the dialog the member is in, if any takes this text; only staff
+        (the roles dialogs are declared for) cost the look-up."""
+        lowest = self.router.dialog_role
+        if member is None or member.id is None or lowest is None:
+            return None
+        if Role(member.role).rank < lowest.rank:
+            return None
+        found = await dialogs.active(available["session"], member.id, self.clock.now())
+        step = self.router.dialog_handler(found[0]) if found else None
+        if step is None:
+            return None
+        return await call_dialog(*step, available)
 
     def _bind_prompt(self) -> str:
         return render("bind_prompt", proof=self.settings.bind_proof)

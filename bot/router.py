@@ -12,6 +12,8 @@ from bot.textforms import read, typed
 from data.models import Role
 
 Handler = Callable[..., Awaitable[str]]
+# A dialog step: the reply, or None when the text is not an answer (it is routed as usual).
+DialogHandler = Callable[..., Awaitable[str | None]]
 Parser = Callable[[str], Any]
 
 # The arguments a command takes, in characters, unless it declares more: enough for any id,
@@ -83,6 +85,8 @@ class Router:
         self._by_name: dict[str, Command] = {}
         self._longest_first: list[str] = []  # the command words, for `match`
         self._events: dict[InboundKind, tuple[Handler, tuple[str, ...]]] = {}
+        self._dialogs: dict[str, tuple[DialogHandler, tuple[str, ...]]] = {}
+        self.dialog_role: Role | None = None  # the lowest role any dialog answers
 
     def command(
         self,
@@ -116,6 +120,21 @@ class Router:
             return handler
 
         return register
+
+    def dialog(self, state: str, role: Role) -> Callable[[DialogHandler], DialogHandler]:
+        """Declare the handler of a multi-step dialog's answers: while a member of `role` or
+        above is in `state` (`data.dialogs`), their texts go to it before any command."""
+
+        def register(handler: DialogHandler) -> DialogHandler:
+            self._dialogs[state] = (handler, _parameters(handler))
+            if self.dialog_role is None or role.rank < self.dialog_role.rank:
+                self.dialog_role = role
+            return handler
+
+        return register
+
+    def dialog_handler(self, state: str) -> tuple[DialogHandler, tuple[str, ...]] | None:
+        return self._dialogs.get(state)
 
     def match(self, text: str) -> tuple[Command, str] | None:
         """The command a text starts with (longest word first) and the rest as its arguments.
@@ -157,4 +176,10 @@ class Router:
 
 
 async def call(handler: Handler, params: tuple[str, ...], available: dict[str, Any]) -> str:
+    return await handler(**{name: available[name] for name in params})
+
+
+async def call_dialog(
+    handler: DialogHandler, params: tuple[str, ...], available: dict[str, Any]
+) -> str | None:
     return await handler(**{name: available[name] for name in params})

@@ -42,10 +42,27 @@ class ScoringRules(BaseModel, frozen=True):
     weight_quiz: float = Field(5, ge=0)
     weight_materials: float = Field(10, ge=0)
     weight_grading: float = Field(10, ge=0)
+    weight_organisation: float = Field(10, ge=0)
     participation_min_days: int = Field(15, ge=1, le=31)
     volunteer_hours_per_member: float = Field(4, gt=0)
     note_chars_per_member: int = Field(2500, gt=0)
     materials_per_month: int = Field(4, gt=0)
+    # 组织生活: how often each kind of meeting is expected (支部工作条例), a year.
+    general_meetings_per_year: int = Field(4, ge=0)
+    committee_meetings_per_year: int = Field(12, ge=0)
+    group_meetings_per_year: int = Field(12, ge=0)
+    party_days_per_year: int = Field(12, ge=0)
+    lectures_per_year: int = Field(4, ge=0)
+
+    def meetings_per_year(self) -> dict[str, int]:
+        """Activity kind -> meetings of it expected a year."""
+        return {
+            "general_meeting": self.general_meetings_per_year,
+            "committee": self.committee_meetings_per_year,
+            "group_meeting": self.group_meetings_per_year,
+            "party_day": self.party_days_per_year,
+            "lecture": self.lectures_per_year,
+        }
     # The office's grade of a month's materials (月打分): one of `grade_levels` (the share
     # of the grading part each counts for), or a number from 0 to 100.
     grading: Literal["levels", "number"] = "levels"

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     reminder_time: dt.time = dt.time(20, 30)
     reminder_sweep_minutes: int = Field(default=5, ge=1, le=60)
     quiet_hours: str = "22:00-07:00"
+    # Activities: sign-in opens this long before the start (and closes at the end); the
+    # expected members are reminded this long before the start.
+    activity_sign_in_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    activity_reminder_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
     delivery_concurrency: int = Field(default=8, ge=1, le=500)
     delivery_rate: float = Field(default=20.0, gt=0)
     delivery_max_attempts: int = Field(default=5, ge=1, le=50)

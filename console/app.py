@@ -9,6 +9,7 @@ from aiohttp import web
 
 from bot.clock import Clock
 from console import (
+    activity_pages,
     approval_pages,
     audit_pages,
     content_pages,
@@ -52,5 +53,6 @@ def create_console(clock: Clock) -> web.Application:
     console.router.add_routes(material_pages.routes)
     console.router.add_routes(report_pages.routes)
     console.router.add_routes(grading_pages.routes)
+    console.router.add_routes(activity_pages.routes)
     console.router.add_static("/static/", STATIC, name="static", append_version=True)
     return console

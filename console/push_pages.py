@@ -36,6 +36,8 @@ KIND_NAMES = {
     "review": "审核结果",
     "report": "评分报告",
     "notice": "通知",
+    "activity": "活动通知",
+    "activity_reminder": "活动提醒",
     "security": "安全提醒",
     "alert": "系统提醒",
 }

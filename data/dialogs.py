@@ -31,3 +31,20 @@ async def current(
         return None
     data: dict[str, Any] = json.loads(found.data or "{}")
     return data
+
+
+async def active(
+    session: AsyncSession, member_id: int, now: dt.datetime
+) -> tuple[str, dict[str, Any]] | None:
+    """The member's dialog state and data, when one has not expired."""
+    found = await session.get(DialogState, member_id)
+    if found is None or found.expires_at <= now:
+        return None
+    data: dict[str, Any] = json.loads(found.data or "{}")
+    return found.state, data
+
+
+async def end(session: AsyncSession, member_id: int) -> None:
+    found = await session.get(DialogState, member_id)
+    if found is not None:
+        await session.delete(found)

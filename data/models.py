@@ -130,17 +130,25 @@ class BindFailure(SQLModel, table=True):
 
 
 class StudyEntry(SQLModel, table=True):
-    __table_args__ = (Index("ix_studyentry_member_day", "member_id", "day"),)
+    __table_args__ = (
+        Index("ix_studyentry_member_day", "member_id", "day"),
+        # An activity attended is credited once (NULLs, the members' own entries, may repeat).
+        Index("ux_studyentry_member_activity", "member_id", "activity_id", unique=True),
+    )
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="member.id")
     day: dt.date = Field(index=True)
     minutes: int
     note: str = Field(default="", max_length=200)
     created_at: dt.datetime
+    activity_id: int | None = Field(default=None, foreign_key="activity.id")  # a 党课 attended
 
 
 class VolunteerEntry(SQLModel, table=True):
-    __table_args__ = (Index("ix_volunteerentry_state", "state", "member_id"),)
+    __table_args__ = (
+        Index("ix_volunteerentry_state", "state", "member_id"),
+        Index("ux_volunteerentry_member_activity", "member_id", "activity_id", unique=True),
+    )
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="member.id", index=True)
     minutes: int
@@ -151,6 +159,7 @@ class VolunteerEntry(SQLModel, table=True):
     reviewed_at: dt.datetime | None = None
     reason: str = Field(default="", max_length=200)
     created_at: dt.datetime
+    activity_id: int | None = Field(default=None, foreign_key="activity.id")  # 志愿活动 attended
 
 
 class Note(SQLModel, table=True):
@@ -264,6 +273,8 @@ class PushKind(StrEnum):
     REPORT = "report"  # the month's scores, the quarter's bulletin, the year's summary
     SECURITY = "security"  # the member's record gained a binding on another channel
     NOTICE = "notice"  # a notice (通知) the office or a secretary sent from the console
+    ACTIVITY = "activity"  # an activity published: to the members it expects or invites
+    ACTIVITY_REMINDER = "activity_reminder"  # an activity about to start
 
     @property
     def priority(self) -> int:
@@ -274,6 +285,8 @@ class PushKind(StrEnum):
             "alert": 0,
             "security": 0,
             "notice": 0,
+            "activity": 0,
+            "activity_reminder": 0,
             "lesson": 1,
             "report": 1,
             "news": 2,
@@ -537,3 +550,71 @@ class FrozenBranchScore(SQLModel, table=True):
     score: float | None = None
     rank: int | None = None
     parts: str = Field(sa_column=Column(Text, nullable=False))  # JSON: part -> share
+
+
+class ActivityKind(StrEnum):
+    """The kinds of 组织生活 and other activities; their Chinese names are in
+    `bot.activities.KIND_NAMES`."""
+
+    GENERAL_MEETING = "general_meeting"  # 支部党员大会
+    COMMITTEE = "committee"  # 支委会
+    GROUP_MEETING = "group_meeting"  # 党小组会
+    LECTURE = "lecture"  # 党课
+    PARTY_DAY = "party_day"  # 主题党日
+    TRAINING = "training"  # 培训 (夜校)
+    VOLUNTEER = "volunteer"  # 志愿活动
+    OTHER = "other"  # 其他
+
+
+class Activity(SQLModel, table=True):
+    """A meeting, lecture, training or volunteer activity. Who is expected: the members of
+    its `ActivityBranch` rows (none: every branch) of `role` (None: every role); with a
+    `capacity`, only those of them who signed up (报名). Sign-in codes are derived from
+    `secret` and the time; none is stored."""
+
+    __table_args__ = (Index("ix_activity_starts_at", "starts_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    title: str = Field(max_length=100)
+    place: str = Field(max_length=100)
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    branch_id: int | None = Field(default=None, foreign_key="branch.id")  # None: admin's, all
+    role: str | None = Field(default=None, max_length=20)
+    capacity: int | None = None  # open sign-up with this many places
+    volunteer_minutes: int = 0  # credited to each member present (志愿活动)
+    organiser_id: int = Field(foreign_key="member.id")
+    secret: str = Field(max_length=64)
+    created_at: dt.datetime
+
+
+class ActivityBranch(SQLModel, table=True):
+    """A branch whose members an activity expects."""
+
+    activity_id: int = Field(foreign_key="activity.id", primary_key=True)
+    branch_id: int = Field(foreign_key="branch.id", primary_key=True)
+
+
+class AttendanceState(StrEnum):
+    REGISTERED = "registered"  # signed up for an open activity
+    WAITING = "waiting"  # signed up when it was full: moves up when a place frees
+    CANCELLED = "cancelled"  # signed up, then withdrew
+    LEAVE = "leave"  # 请假 before the start
+    PRESENT = "present"  # signed in with a code, or by the organiser (补签)
+
+
+class Attendance(SQLModel, table=True):
+    """A member's sign-up, leave or presence at one activity: one row, changed in place."""
+
+    __table_args__ = (
+        UniqueConstraint("activity_id", "member_id"),
+        Index("ix_attendance_activity_state", "activity_id", "state"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    activity_id: int = Field(foreign_key="activity.id")
+    member_id: int = Field(foreign_key="member.id", index=True)
+    state: str = Field(max_length=20)
+    queued_at: dt.datetime  # when the member last signed up: the waiting list's order
+    reason: str = Field(default="", max_length=200)  # of a leave, or of a 补签
+    signed_in_at: dt.datetime | None = None
+    signed_in_by: int | None = Field(default=None, foreign_key="member.id")  # 补签: the organiser

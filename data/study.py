@@ -41,10 +41,24 @@ _GOAL_DAYS = (
 
 
 async def add_entry(
-    session: AsyncSession, member_id: int, day: dt.date, minutes: int, note: str, at: dt.datetime
+    session: AsyncSession,
+    member_id: int,
+    day: dt.date,
+    minutes: int,
+    note: str,
+    at: dt.datetime,
+    *,
+    activity_id: int | None = None,
 ) -> int:
-    """Record study time; the entry's id."""
-    row = {"member_id": member_id, "day": day, "minutes": minutes, "note": note, "created_at": at}
+    """Record study time (an activity's, when `activity_id` names it: once); the entry's id."""
+    row = {
+        "member_id": member_id,
+        "day": day,
+        "minutes": minutes,
+        "note": note,
+        "created_at": at,
+        "activity_id": activity_id,
+    }
     return int((await run(session, _ADD_ENTRY, row)).scalar_one())
 
 

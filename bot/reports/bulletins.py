@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.reports.periods import PeriodKind, ReportPeriod
 from bot.reports.scoring import BranchScore, score_branches, shared_ranks
 from bot.rules import Rules
-from data import closed_months, figures, grades
+from data import closed_months, figures, grades, meeting_figures
 from data.figures import MemberFigures, Period
 from data.models import ClosedMonth
 
@@ -143,8 +143,9 @@ async def month_report(
     branches = await figures.branches(session)
     materials = await figures.materials_by_branch(session, span)
     graded = await grades.values_of_month(session, span.first)
+    meetings = await meeting_figures.meetings_by_branch(session, span, context.zone)
     scores = score_branches(
-        found, branches, materials, span, context.goal, context.rules.scoring, graded
+        found, branches, materials, span, context.goal, context.rules.scoring, meetings, graded
     )
     through = span.last if span.last < period.span.last else None
     weights = context.rules.scoring.weights()

@@ -23,6 +23,7 @@ PART_NAMES: dict[str, str] = {
     "quiz": "答题正确率",
     "materials": "资料报送",
     "grading": "月打分",
+    "organisation": "组织生活",
 }
 
 PENDING = "待评"  # a part not given yet: the grading before the office grades

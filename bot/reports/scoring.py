@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from bot.rules import ScoringRules
 from data.figures import MemberFigures, Period
+from data.meeting_figures import MeetingFigures
 
 PARTS = (
     "participation",
@@ -25,6 +26,7 @@ PARTS = (
     "quiz",
     "materials",
     "grading",  # the office's grade of the month's materials (月打分); "待评" until given
+    "organisation",  # 组织生活: meetings held and attended (三会一课, 主题党日)
 )
 GRADING = "grading"
 
@@ -87,8 +89,10 @@ def branch_parts(
     goal: int,
     rules: ScoringRules,
     weeks: int,
+    meetings: MeetingFigures | None = None,
 ) -> dict[str, float]:
-    """Each part of the score between 0 and 1, over the branch's members."""
+    """Each part of the score between 0 and 1, over the branch's members; 组织生活 only
+    when `meetings` are given (a period with meetings)."""
     worth = period.days / calendar_days(period) * calendar_months(period)  # months of targets
     members = len(people)
     volunteer_hours = sum(p.volunteer_minutes for p in people) / 60
@@ -110,7 +114,17 @@ def branch_parts(
         ),
         "quiz": sum(p.quiz_correct for p in people) / answered if answered else 0.0,
         "materials": _share(materials, rules.materials_per_month * worth),
-    }
+    } | ({} if meetings is None else {"organisation": organisation(meetings, rules, worth)})
+
+
+def organisation(meetings: MeetingFigures, rules: ScoringRules, worth: float) -> float:
+    """组织生活: half the share of the expected meetings held (each kind capped at 1, the
+    mean over the kinds expected), half the attendance of those expected, leave apart."""
+    expected = {kind: n * worth / 12 for kind, n in rules.meetings_per_year().items() if n}
+    held = _mean(_share(meetings.held.get(kind, 0), due) for kind, due in expected.items())
+    due = meetings.expected - meetings.leave
+    attendance = meetings.present / due if due > 0 else 0.0
+    return (held + attendance) / 2
 
 
 def weeks_in(period: Period) -> int:
@@ -135,9 +149,13 @@ def score_branches(
     period: Period,
     goal: int,
     rules: ScoringRules,
+    meetings: dict[int, MeetingFigures] | None = None,
     grades: Mapping[int, float] | None = None,
 ) -> list[BranchScore]:
     """Every branch's parts and score, ranked (best first; branches without members last).
+
+    With `meetings` (some branch held a meeting in the period) every branch is measured on
+    组织生活; without, that part is left out and the other weights renormalised.
     `grades`: branch id -> the grading part (0..1) of the branches graded so far."""
     by_branch: dict[int, list[MemberFigures]] = {}
     for person in figures.values():
@@ -150,8 +168,9 @@ def score_branches(
         people = by_branch.get(branch_id, [])
         entry = BranchScore(branch_id, name, len(people))
         if people:
+            held = MeetingFigures.of(meetings, branch_id) if meetings else None
             entry.parts = branch_parts(
-                people, materials.get(branch_id, 0), period, goal, rules, weeks
+                people, materials.get(branch_id, 0), period, goal, rules, weeks, held
             )
             if branch_id in grades:
                 entry.parts[GRADING] = grades[branch_id]

@@ -19,6 +19,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.reports.bulletins import MonthReport, QuarterReport, YearReport
 from bot.reports.documents import PART_NAMES, PENDING, Report, heading, score_label
+from bot.reports.scoring import GRADING
 from bot.reports.periods import ReportPeriod
 from bot.reports.scoring import BranchScore
 from bot.sheets import write_cell
@@ -105,10 +106,11 @@ def _branch_score_columns(period: ReportPeriod) -> list[Column]:
 
 
 def _part(branch: BranchScore, part: str) -> float | str | None:
-    """The part's share; 待评 for a part a ranked branch has not been given yet."""
+    """The part's share; 待评 for the grading a ranked branch has not been given yet; empty
+    for a part left out (组织生活 in a period without meetings)."""
     if not branch.parts:
         return None
-    return branch.parts.get(part, PENDING)
+    return branch.parts.get(part, PENDING if part == GRADING else None)
 
 
 def _period_branch_columns(period: ReportPeriod) -> list[Column]:

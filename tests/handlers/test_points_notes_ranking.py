@@ -7,8 +7,10 @@ import datetime as dt
 import pytest
 
 from bot.conversation import Conversation
-from data import points
-from data.models import Note, PointsEntry
+from bot.messages import fits
+from data import members, points
+from data.models import Note, PointsEntry, Role
+from handlers import router
 from tests.conftest import MORNING, SHANGHAI, Chat
 from tests.queries import count, ledger, member_id
 
@@ -252,6 +254,13 @@ async def test_ranking_with_no_points(chat: Chat) -> None:
 # --- 帮助 and unknown texts ----------------------------------------------------------------
 
 
+async def role_of(chat: Chat, roster_id: str) -> Role:
+    async with chat.conversation.sessions() as session:
+        member = await members.member_by_roster_id(session, roster_id)
+        assert member is not None
+        return Role(member.role)
+
+
 async def test_help_for_a_member_omits_review(chat: Chat) -> None:
     reply = await chat.say("1001", "帮助")
     for usage in (
@@ -282,3 +291,22 @@ async def test_unknown_text_points_to_help(chat: Chat, text: str) -> None:
     reply = await chat.say("1001", text)
     assert reply == "没看懂这条消息。发送“帮助”查看可用指令。"
     assert await count(chat.conversation, PointsEntry) == 0
+
+
+@pytest.mark.parametrize("roster_id", ["1001", "1003", "9001"])
+async def test_help_fits_one_reply_and_lists_every_command(chat: Chat, roster_id: str) -> None:
+    reply = await chat.say(roster_id, "帮助")
+
+    assert fits(reply)
+    role = await role_of(chat, roster_id)
+    for command in router.commands_for(role):
+        assert f"· {command.usage}" in reply or command.name == "绑定"
+
+
+async def test_staff_help_keeps_the_summaries_of_staff_commands(chat: Chat) -> None:
+    reply = await chat.say("1003", "帮助")
+
+    # Too many lines for one reply with every summary: the members' commands lose theirs.
+    assert "· 学习 <时长> [备注]\n" in reply
+    assert "· 签到码 <编号> — 签到时段取当前签到码（每2分钟更换）" in reply
+    assert "· 学习 <时长> [备注] — " in await chat.say("1001", "帮助")

@@ -424,6 +424,7 @@ WEIGHTS = {
     "quiz": 5,
     "materials": 10,
     "grading": 10,  # the office's grade: left out (待评) until given, see below
+    "organisation": 10,  # 组织生活: left out in a period without meetings
 }
 
 

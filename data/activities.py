@@ -1,0 +1,262 @@
+"""Activities, the branches they expect and their attendance rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Sequence
+
+from sqlalchemy import ColumnElement, exists, func, or_, update
+from sqlmodel import and_, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from data.audience import STREAM_CHUNK, _reachable
+from data.db import insert_new, run
+from data.models import Activity, ActivityBranch, Attendance, AttendanceState, Member
+
+# A member signed up or expected without a sign-up: counted against the capacity.
+HOLDING_A_PLACE = (
+    AttendanceState.REGISTERED.value,
+    AttendanceState.LEAVE.value,
+    AttendanceState.PRESENT.value,
+)
+
+
+async def add(session: AsyncSession, activity: Activity, branch_ids: Sequence[int]) -> Activity:
+    session.add(activity)
+    await session.flush()
+    assert activity.id is not None
+    for branch_id in dict.fromkeys(branch_ids):
+        session.add(ActivityBranch(activity_id=activity.id, branch_id=branch_id))
+    return activity
+
+
+async def get(session: AsyncSession, activity_id: int) -> Activity | None:
+    return await session.get(Activity, activity_id)
+
+
+async def branch_ids(session: AsyncSession, activity_id: int) -> list[int]:
+    statement = select(ActivityBranch.branch_id).where(ActivityBranch.activity_id == activity_id)
+    return sorted(await session.exec(statement))
+
+
+def _expects_member(member: Member) -> ColumnElement[bool]:
+    """The activity (in a query over `Activity`) expects or invites this member."""
+    any_branch = ~exists().where(ActivityBranch.activity_id == Activity.id)
+    own_branch = exists().where(
+        ActivityBranch.activity_id == Activity.id, ActivityBranch.branch_id == member.branch_id
+    )
+    role = or_(col(Activity.role).is_(None), col(Activity.role) == member.role)
+    return and_(or_(any_branch, own_branch), role)
+
+
+def member_in_audience(member: Member, activity: Activity, branches: Sequence[int]) -> bool:
+    """Whether the activity's branches and role take in the member (a sign-up aside)."""
+    in_branch = not branches or member.branch_id in branches
+    in_role = activity.role is None or activity.role == member.role
+    return member.left_on is None and in_branch and in_role
+
+
+async def upcoming_for(
+    session: AsyncSession, member: Member, now: dt.datetime, limit: int
+) -> list[tuple[Activity, str | None]]:
+    """The activities not over yet that expect or invite the member, soonest first, each
+    with the member's attendance state (None: no row)."""
+    state = (
+        select(Attendance.state)
+        .where(Attendance.activity_id == Activity.id, Attendance.member_id == member.id)
+        .scalar_subquery()
+    )
+    statement = (
+        select(Activity, state)
+        .where(col(Activity.ends_at) > now, _expects_member(member))
+        .order_by(col(Activity.starts_at), col(Activity.id))
+        .limit(limit)
+    )
+    return [(activity, found) for activity, found in await session.exec(statement)]
+
+
+async def open_for_sign_in(
+    session: AsyncSession, now: dt.datetime, before: dt.timedelta
+) -> list[Activity]:
+    """Activities whose sign-in window (from `before` the start to the end) holds `now`."""
+    statement = (
+        select(Activity)
+        .where(col(Activity.starts_at) <= now + before, col(Activity.ends_at) >= now)
+        .order_by(col(Activity.starts_at), col(Activity.id))
+    )
+    return list(await session.exec(statement))
+
+
+async def attendance_of(
+    session: AsyncSession, activity_id: int, member_id: int
+) -> Attendance | None:
+    statement = select(Attendance).where(
+        Attendance.activity_id == activity_id, Attendance.member_id == member_id
+    )
+    return (await session.exec(statement.with_for_update())).first()
+
+
+async def count_in(session: AsyncSession, activity_id: int, states: Sequence[str]) -> int:
+    statement = select(func.count()).where(
+        Attendance.activity_id == activity_id, col(Attendance.state).in_(states)
+    )
+    return int((await session.exec(statement)).one())
+
+
+async def waiting_ahead(session: AsyncSession, attendance: Attendance) -> int:
+    """How many wait before this member on the activity's waiting list."""
+    statement = select(func.count()).where(
+        Attendance.activity_id == attendance.activity_id,
+        Attendance.state == AttendanceState.WAITING.value,
+        or_(
+            col(Attendance.queued_at) < attendance.queued_at,
+            and_(
+                col(Attendance.queued_at) == attendance.queued_at,
+                col(Attendance.id) < attendance.id,
+            ),
+        ),
+    )
+    return int((await session.exec(statement)).one())
+
+
+async def first_waiting(session: AsyncSession, activity_id: int) -> Attendance | None:
+    statement = (
+        select(Attendance)
+        .where(
+            Attendance.activity_id == activity_id,
+            Attendance.state == AttendanceState.WAITING.value,
+        )
+        .order_by(col(Attendance.queued_at), col(Attendance.id))
+        .limit(1)
+        .with_for_update()
+    )
+    return (await session.exec(statement)).first()
+
+
+_ATTENDANCE = Attendance.__table__  # type: ignore[attr-defined]
+
+
+async def mark_present(
+    session: AsyncSession,
+    activity_id: int,
+    member_id: int,
+    at: dt.datetime,
+    *,
+    by: int | None = None,
+    reason: str = "",
+) -> bool:
+    """Record the member present; False when they were already (the database decides, so two
+    sign-ins at once count once)."""
+    row = {
+        "activity_id": activity_id,
+        "member_id": member_id,
+        "state": AttendanceState.PRESENT.value,
+        "queued_at": at,
+        "reason": reason,
+        "signed_in_at": at,
+        "signed_in_by": by,
+    }
+    if await insert_new(session, Attendance, [row], ["activity_id", "member_id"]):
+        return True
+    changed = await run(
+        session,
+        update(_ATTENDANCE)
+        .where(
+            _ATTENDANCE.c.activity_id == activity_id,
+            _ATTENDANCE.c.member_id == member_id,
+            _ATTENDANCE.c.state != AttendanceState.PRESENT.value,
+        )
+        .values(state=AttendanceState.PRESENT.value, signed_in_at=at, signed_in_by=by),
+    )
+    return bool(changed.rowcount)  # type: ignore[attr-defined]
+
+
+async def audience_members(
+    session: AsyncSession, activity: Activity, branches: Sequence[int]
+) -> AsyncIterator[int]:
+    """The ids of the members the activity's branches and role take in who can be reached,
+    streamed (for an open activity: those it invites to sign up)."""
+    conditions: list[ColumnElement[bool]] = [_reachable()]
+    if branches:
+        conditions.append(col(Member.branch_id).in_(branches))
+    if activity.role is not None:
+        conditions.append(col(Member.role) == activity.role)
+    statement = select(Member.id).where(*conditions).order_by(col(Member.id))
+    result = await session.stream(statement.execution_options(yield_per=STREAM_CHUNK))
+    async for (member_id,) in result:
+        yield member_id
+
+
+async def listing(
+    session: AsyncSession, branch_id: int | None, since: dt.datetime, limit: int
+) -> list[tuple[Activity, int, int, int]]:
+    """Activities ending after `since` that expect the branch (None: every activity), the
+    soonest first, each with how many signed up, are present and are on leave."""
+
+    def counted(*states: str):  # type: ignore[no-untyped-def]
+        return (
+            select(func.count())
+            .where(Attendance.activity_id == Activity.id, col(Attendance.state).in_(states))
+            .scalar_subquery()
+        )
+
+    statement = (
+        select(
+            Activity,
+            counted(AttendanceState.REGISTERED.value, AttendanceState.PRESENT.value),
+            counted(AttendanceState.PRESENT.value),
+            counted(AttendanceState.LEAVE.value),
+        )
+        .where(col(Activity.ends_at) > since)
+        .order_by(col(Activity.starts_at), col(Activity.id))
+        .limit(limit)
+    )
+    if branch_id is not None:
+        ours = exists().where(
+            ActivityBranch.activity_id == Activity.id, ActivityBranch.branch_id == branch_id
+        )
+        statement = statement.where(or_(col(Activity.branch_id) == branch_id, ours))
+    rows = await session.exec(statement)
+    return [(a, int(signed), int(present), int(leave)) for a, signed, present, leave in rows]
+
+
+async def in_period(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> list[Activity]:
+    """The activities that start in [start, end), in order."""
+    statement = (
+        select(Activity)
+        .where(col(Activity.starts_at) >= start, col(Activity.starts_at) < end)
+        .order_by(col(Activity.starts_at), col(Activity.id))
+    )
+    return list(await session.exec(statement))
+
+
+async def sheet(
+    session: AsyncSession, activity: Activity, zone: dt.tzinfo
+) -> list[tuple[str, str, int, str]]:
+    """(工号, name, branch id, state) of every member the activity expected — present,
+    leave, or "" for absent — by branch and 工号. Without a sign-up: the members of its
+    branches and role who belonged on its day; with one: those who held a place."""
+    assert activity.id is not None
+    state = func.coalesce(Attendance.state, "")
+    joined = and_(Attendance.activity_id == activity.id, Attendance.member_id == Member.id)
+    statement = select(Member.roster_id, Member.name, Member.branch_id, state).outerjoin(
+        Attendance, joined
+    )
+    if activity.capacity is not None:
+        statement = statement.where(col(Attendance.state).in_(HOLDING_A_PLACE))
+    else:
+        branches = await branch_ids(session, activity.id)
+        day = activity.starts_at.astimezone(zone).date()
+        statement = statement.where(
+            col(Member.joined_at) <= activity.starts_at,
+            or_(col(Member.left_on).is_(None), col(Member.left_on) > day),
+        )
+        if branches:
+            statement = statement.where(col(Member.branch_id).in_(branches))
+        if activity.role is not None:
+            statement = statement.where(col(Member.role) == activity.role)
+    statement = statement.order_by(col(Member.branch_id), col(Member.roster_id))
+    return [
+        (r, n, b, "" if s == AttendanceState.REGISTERED.value else s)
+        for r, n, b, s in await session.exec(statement)
+    ]
