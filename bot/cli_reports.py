@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from bot.cli_runtime import database, err, out, run
 from bot.clock import SystemClock, today
+from bot.reports.activity_sheets import month_activities, render_activities
 from bot.reports.bulletins import (
     Context,
     in_progress,
@@ -18,7 +19,6 @@ from bot.reports.bulletins import (
     quarter_report,
     year_report,
 )
-from bot.reports.activity_sheets import month_activities, render_activities
 from bot.reports.chart import write_png
 from bot.reports.documents import Report, heading, render_html, render_markdown
 from bot.reports.periods import PeriodKind, ReportPeriod, parse_period

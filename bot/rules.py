@@ -63,6 +63,7 @@ class ScoringRules(BaseModel, frozen=True):
             "party_day": self.party_days_per_year,
             "lecture": self.lectures_per_year,
         }
+
     # The office's grade of a month's materials (月打分): one of `grade_levels` (the share
     # of the grading part each counts for), or a number from 0 to 100.
     grading: Literal["levels", "number"] = "levels"

@@ -19,9 +19,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.reports.bulletins import MonthReport, QuarterReport, YearReport
 from bot.reports.documents import PART_NAMES, PENDING, Report, heading, score_label
-from bot.reports.scoring import GRADING
 from bot.reports.periods import ReportPeriod
-from bot.reports.scoring import BranchScore
+from bot.reports.scoring import GRADING, BranchScore
 from bot.sheets import write_cell
 
 TEXT = "@"

@@ -50,9 +50,7 @@ from tests.conftest import MORNING, ROSTER, SHANGHAI, Chat, make_settings, seed
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BOLD_NAME = "<b>粗体</b>支部"
-PART_VALUES = dict(
-    zip(PARTS, (0.9, 0.75, 0.5, 1.0, 0.25, 0.6, 0.8, 0.0, 0.7, 0.35), strict=True)
-)
+PART_VALUES = dict(zip(PARTS, (0.9, 0.75, 0.5, 1.0, 0.25, 0.6, 0.8, 0.0, 0.7, 0.35), strict=True))
 MEMBER_HEADER = (
     "工号",
     "姓名",

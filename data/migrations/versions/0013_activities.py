@@ -1,7 +1,7 @@
 """activities, their branches and attendance; study and volunteer entries from activities
 
 Revision ID: 0013
-Revises: 0011 (to be re-chained onto 0012 at merge)
+Revises: 0012
 Create Date: 2026-12-02 04:40:00
 """
 
