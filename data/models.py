@@ -278,6 +278,8 @@ class OutboxItem(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outboxitem_due", "state", "due_at"),
         Index("ix_outboxitem_member_state", "member_id", "state"),
+        # The console's overview counts today's pushes by state: the outbox keeps 90 days.
+        Index("ix_outboxitem_day", "day", "member_id", "state"),
     )
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=200, unique=True)

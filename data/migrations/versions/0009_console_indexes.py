@@ -1,0 +1,26 @@
+"""console indexes: today's pushes by state for the overview
+
+Revision ID: 0009
+Revises: 0007
+Create Date: 2026-12-02 03:58:00.000000
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0009"
+# 0008 (the roster drafts) is another branch's: when both are merged, this one follows it.
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("outboxitem", schema=None) as batch_op:
+        batch_op.create_index("ix_outboxitem_day", ["day", "member_id", "state"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("outboxitem", schema=None) as batch_op:
+        batch_op.drop_index("ix_outboxitem_day")
