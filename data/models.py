@@ -129,10 +129,15 @@ class BindFailure(SQLModel, table=True):
 
 
 class StudyEntry(SQLModel, table=True):
-    __table_args__ = (Index("ix_studyentry_member_day", "member_id", "day"),)
+    __table_args__ = (
+        Index("ix_studyentry_member_day", "member_id", "day"),
+        # A day's (or a period's) minutes per member from the index alone: the console's
+        # overview sums today's for every member in scope, the reports a period's.
+        Index("ix_studyentry_day_member", "day", "member_id", "minutes"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="member.id")
-    day: dt.date = Field(index=True)
+    day: dt.date
     minutes: int
     note: str = Field(default="", max_length=200)
     created_at: dt.datetime
