@@ -330,6 +330,9 @@ async def run_size(
         f"(not timed)"
     )
     full = dataset.members == options.members
+    if full and backend == options.backends[0]:
+        tables_rows = ", ".join(f"{t.name} {len(t.rows):,}" for t in dataset.rows.tables)
+        results.setups.append(f"rows at {dataset.members:,} members: {tables_rows}")
     async with serving(url) as server, aiohttp.ClientSession() as http:
         staff = dataset.staff
         admin = await sign_in(server, "admin", staff.admin_id, None)
