@@ -192,12 +192,13 @@ def build_dataset(
     members_count: int = MEMBERS,
     first: dt.date = dt.date(YEAR, 1, 1),
     day_count: int = 365,
+    branch_count: int = BRANCHES,
 ) -> Dataset:
     """The year 2026 of 1,000 members, from random.Random(42) (the same on every database).
 
     Other sizes (bench/loop_stall.py: 10,000 members, a month so far) scale what a member
     does in a year to the `day_count` days from `first`; the defaults draw exactly the same
-    numbers as before."""
+    numbers as before. `branch_count` branches share the members in turn."""
     started = time.perf_counter()
     rng = random.Random(SEED)
     days = [first + dt.timedelta(days=n) for n in range(day_count)]
@@ -210,7 +211,7 @@ def build_dataset(
     answers_per_member = min(reads_per_member, scaled(ANSWERS_PER_MEMBER))
 
     branches = Rows(Branch, ("id", "name"))
-    for b in range(1, BRANCHES + 1):
+    for b in range(1, branch_count + 1):
         branches.add(b, f"第{b}党支部")
 
     members = Rows(
@@ -220,7 +221,7 @@ def build_dataset(
     )  # fmt: skip
     secretary: dict[int, int] = {}  # branch id -> its secretary's member id
     for m in range(1, members_count + 1):
-        branch_id = (m - 1) % BRANCHES + 1
+        branch_id = (m - 1) % branch_count + 1
         role = Role.MEMBER
         if branch_id not in secretary:
             secretary[branch_id] = m
@@ -260,7 +261,7 @@ def build_dataset(
     ledger = Ledger(points)
 
     for m in range(1, members_count + 1):
-        branch_id = (m - 1) % BRANCHES + 1
+        branch_id = (m - 1) % branch_count + 1
 
         # Study: entries, and the study/goal/streak awards of bot/awards.py:for_study.
         streak, last_goal_day = 0, None
@@ -345,7 +346,7 @@ def build_dataset(
          "created_at"),
     )  # fmt: skip
     for n in range(1, scaled(MATERIALS) + 1):
-        branch_id = rng.randint(1, BRANCHES)
+        branch_id = rng.randint(1, branch_count)
         day = rng.choice(days)
         materials.add(
             n, branch_id, secretary[branch_id], rng.choice(("image", "video", "file")), "wechat",

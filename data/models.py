@@ -134,10 +134,13 @@ class StudyEntry(SQLModel, table=True):
         Index("ix_studyentry_member_day", "member_id", "day"),
         # An activity attended is credited once (NULLs, the members' own entries, may repeat).
         Index("ux_studyentry_member_activity", "member_id", "activity_id", unique=True),
+        # A day's (or a period's) minutes per member from the index alone: the console's
+        # overview sums today's for every member in scope, the reports a period's.
+        Index("ix_studyentry_day_member", "day", "member_id", "minutes"),
     )
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="member.id")
-    day: dt.date = Field(index=True)
+    day: dt.date
     minutes: int
     note: str = Field(default="", max_length=200)
     created_at: dt.datetime
@@ -310,6 +313,8 @@ class OutboxItem(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outboxitem_due", "state", "due_at"),
         Index("ix_outboxitem_member_state", "member_id", "state"),
+        # The console's overview counts today's pushes by state: the outbox keeps 90 days.
+        Index("ix_outboxitem_day", "day", "member_id", "state"),
     )
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=200, unique=True)
