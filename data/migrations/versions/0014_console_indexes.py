@@ -10,7 +10,6 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0014"
-# 0008 (the roster drafts) is another branch's: when both are merged, this one follows it.
 down_revision = "0013"
 branch_labels = None
 depends_on = None
