@@ -109,6 +109,7 @@ async def push_list(request: web.Request) -> web.StreamResponse:
         tries=tries,
         query=query,
         more=len(rows) == outbox_listing.PAGE_SIZE,
+        any_failed=any(item.state == "failed" for item, _, _ in rows),
         states=STATE_NAMES,
         kinds=KIND_NAMES,
         methods=METHOD_NAMES,
