@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -74,10 +74,22 @@ class Served:
     base: str
     clock: FixedClock
     conversation: Conversation
+    app: web.Application
     _sent: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def say(self, sender_openid: str, text: str) -> str:
         """A text message through the WeChat webhook; the reply's content."""
+        return await self._send(sender_openid, "text", f"<Content><![CDATA[{text}]]></Content>")
+
+    async def picture(self, sender_openid: str, media_id: str) -> str:
+        """A picture message through the WeChat webhook (the platform's media id)."""
+        fields = (
+            f"<PicUrl><![CDATA[http://mmbiz.example/{media_id}]]></PicUrl>"
+            f"<MediaId><![CDATA[{media_id}]]></MediaId>"
+        )
+        return await self._send(sender_openid, "image", fields)
+
+    async def _send(self, sender_openid: str, kind: str, fields: str) -> str:
         sent = next(self._sent)
         now = int(self.clock.now().timestamp())
         # A fresh MsgId and nonce each time: the webhook dedupes both (a repeat is a retry).
@@ -85,8 +97,8 @@ class Served:
         xml = (
             "<xml><ToUserName><![CDATA[gh_test]]></ToUserName>"
             f"<FromUserName><![CDATA[{sender_openid}]]></FromUserName>"
-            f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-            f"<Content><![CDATA[{text}]]></Content><MsgId>{now}{sent:04d}</MsgId></xml>"
+            f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[{kind}]]></MsgType>"
+            f"{fields}<MsgId>{now}{sent:04d}</MsgId></xml>"
         )
         async with ClientSession() as http:
             query = _signed_query(now, nonce)
@@ -118,6 +130,11 @@ def _signed_query(timestamp: int, nonce: str) -> dict[str, str]:
 async def served(
     aiohttp_server: ServerFactory, settings: Settings, clock: FixedClock, engine: AsyncEngine
 ) -> Served:
+    return await serve(aiohttp_server, settings, clock)
+
+
+async def serve(aiohttp_server: ServerFactory, settings: Settings, clock: FixedClock) -> Served:
+    """The app on loopback with the sample roster, each member bound to `openid(…)`."""
     server = await aiohttp_server(create_app(settings, clock, background=False))
     conversation = server.app[CONVERSATION]
     await seed(conversation)
@@ -128,7 +145,7 @@ async def served(
             await members.bind(
                 session, Sender("wechat", openid(row.member_id)), member, clock.now()
             )
-    return Served(str(server.make_url("")).rstrip("/"), clock, conversation)
+    return Served(str(server.make_url("")).rstrip("/"), clock, conversation, server.app)
 
 
 async def fits_width(page: Any) -> None:

@@ -64,7 +64,7 @@ async def test_the_months_report_has_the_numbers_of_qiyi_report(console: Console
     assert "截至今日" in page
     for branch in expected.branches:
         if branch.score is not None:
-            assert f'<td data-label="支部">{branch.branch}</td>' in page
+            assert f'<td data-label="支部" class="nowrap">{branch.branch}</td>' in page
             assert f"<strong>{branch.score:.1f}</strong>" in page
     assert chart.status == 200 and (await chart.read()).startswith(b"\x89PNG")
     assert sheet.headers["Content-Disposition"].startswith("attachment; filename*=UTF-8''")
