@@ -156,10 +156,13 @@ async def take(out: Path) -> list[Path]:
                         ("materials", f"/admin/materials?branch={branch_id}"),
                         ("pushes", "/admin/pushes"),
                         ("notice", "/admin/notices/new"),
+                        ("reports", "/admin/reports"),
                         ("audit", "/admin/audit"),
                         ("sessions", "/admin/sessions"),
                     ):
                         await page.goto(base + path)
+                        if name == "reports":  # computed aside: the page reloads until it is in
+                            await page.wait_for_selector("table.list", timeout=60_000)
                         taken.append(out / f"{name}-{label}.png")
                         await page.screenshot(path=taken[-1], full_page=True)
                     await page.close()

@@ -16,6 +16,7 @@ from bot.appkeys import CONVERSATION, ENGINE
 from bot.cli_reports import FORMATS, WRITERS
 from bot.clock import today
 from bot.reports import report_cache
+from bot.reports.chart import report_png
 from bot.reports.documents import PART_NAMES, PENDING, Report, heading, score_label
 from bot.reports.periods import PeriodKind, ReportPeriod, parse_period
 from console.rendering import page
@@ -116,19 +117,35 @@ async def _written(report: Report, kind: str) -> bytes:
     return await asyncio.to_thread(write)
 
 
-async def _kept_report(request: web.Request) -> Report:
+async def _kept(request: web.Request) -> report_cache.Kept:
     kept = await _cache(request).get(_period(request))
     if kept is None:
         raise web.HTTPServiceUnavailable(
             text="报表正在计算，请稍后再试。", headers={"Retry-After": "5"}
         )
-    return kept.report
+    return kept
+
+
+async def _kept_report(request: web.Request) -> Report:
+    return (await _kept(request)).report
+
+
+CHARTS_KEPT = 8
 
 
 @routes.get("/reports/chart.png", name="report-chart")
 async def report_chart(request: web.Request) -> web.StreamResponse:
+    """The report's chart (as `qiyi report` draws it), drawn once per computed report."""
     _admin(request)
-    body = await _written(await _kept_report(request), "png")
+    kept = await _kept(request)
+    charts = request.app[CACHE].setdefault("charts", {})
+    key = (kept.report.period.label, kept.at)
+    body = charts.get(key)
+    if body is None:
+        body = await asyncio.to_thread(report_png, kept.report)
+        charts[key] = body
+        while len(charts) > CHARTS_KEPT:
+            charts.pop(next(iter(charts)))
     return web.Response(body=body, content_type="image/png")
 
 

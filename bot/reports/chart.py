@@ -65,8 +65,14 @@ def ranked_scores(report: Report) -> list[tuple[int, str, float]]:
 
 def write_png(report: Report, path: Path) -> None:
     """Draw the branches' scores (a month's score, a quarter's or year's mean) as a PNG."""
+    path.write_bytes(report_png(report))
+
+
+def report_png(report: Report, width_px: int = WIDTH_PX) -> bytes:
+    """The report's ranking chart: its heading, the score's name (and how an ungraded
+    branch is scored)."""
     label = " ".join(filter(None, [score_label(report.period), pending_note(report)]))
-    path.write_bytes(ranking_png(heading(report), label, ranked_scores(report)))
+    return ranking_png(heading(report), label, ranked_scores(report), width_px)
 
 
 def ranking_png(
