@@ -47,7 +47,7 @@ def written(root: Path) -> list[str]:
 def test_a_path_with_an_extension_is_the_file_written(env: dict[str, str], tmp_path: Path) -> None:
     result = ok(report(env, "month", "2026-10", "--out", "m.xlsx"))
 
-    assert result.output.splitlines() == ["m.xlsx"]
+    assert result.output.splitlines() == ["2026年10月 支部评分", "m.xlsx"]  # heading, then file
     assert written(tmp_path) == ["m.xlsx"]
     assert (tmp_path / "m.xlsx").is_file()
     assert load_workbook(tmp_path / "m.xlsx").sheetnames == ["支部评分", "党员"]
