@@ -57,27 +57,27 @@ async def _compose(
     form: Form,
     *,
     problem: str = "",
-    preview: bool = False,
+    preview: Audience | None = None,
     status: int = 200,
 ) -> web.Response:
+    """The form; with `preview` (the checked audience) the message and its reach too."""
     staff = request[STAFF]
     settings = request.config_dict[SETTINGS]
     now = request.app[CLOCK].now()
     text = typed(str(form.get("text", "")))
     async with request.config_dict[SESSIONS]() as session:
         branches = await directory.branches(session, staff.branch_scope)
-        audience = _audience(form, staff, {b.id for b in branches if b.id is not None})
         reach = None
-        if preview and audience is not None:
+        if preview is not None:
             reach = await notices.reach(
                 session,
-                audience,
+                preview,
                 now,
                 template=settings.template_for("notice") is not None,
                 qq=settings.onebot_enabled,
             )
         branch = await members.branch_name(session, staff.member.branch_id)
-    message = notice_sending.message(text, staff.member, branch) if preview else ""
+    message = notice_sending.message(text, staff.member, branch) if preview is not None else ""
     return page(
         request,
         "notice_new",
@@ -134,7 +134,7 @@ async def notice_send(request: web.Request) -> web.StreamResponse:
     if audience is None:  # another branch's id, typed into the form
         raise web.HTTPNotFound()
     if form.get("action") != "send":
-        return await _compose(request, form, preview=True)
+        return await _compose(request, form, preview=audience)
     clock = request.app[CLOCK]
     async with transaction(request.config_dict[SESSIONS]) as session:
         branch = await members.branch_name(session, staff.member.branch_id)
