@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -13,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.appkeys import CONVERSATION, ENGINE, MEDIA_STORE, QQBOT_API, SESSIONS, SETTINGS
-from bot.channels import wechat_menu
+from bot.channels import public_web, wechat_menu
 from bot.channels.onebot import OneBotWebhook
 from bot.channels.onebot_api import OneBotApi
 from bot.channels.qqbot import QQBotApi, QQBotWebhook
@@ -120,7 +121,10 @@ def create_app(
     async def pushing(app: web.Application) -> AsyncIterator[None]:
         """The dispatcher always runs; the scheduler when QIYI_SCHEDULER=on."""
         sessions = session_factory(app[ENGINE])
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+            contextlib.AsyncExitStack() as stack,
+        ):
             wechat = wechat_api_for(settings, http, sessions, clock)
             onebot = OneBotApi(http, settings) if settings.onebot_api_url else None
             dispatcher = Dispatcher(settings, clock, sessions, wechat, onebot=onebot)
@@ -132,7 +136,10 @@ def create_app(
             election = None
             if settings.scheduler == "on":
                 context = app[CONVERSATION].report_context
-                fetcher = MaterialFetcher(settings, clock, sessions, app[MEDIA_STORE], http, wechat)
+                web = await stack.enter_async_context(
+                    public_web.fetching_session(settings.media_fetch_private_ok)
+                )
+                fetcher = MaterialFetcher(settings, clock, sessions, app[MEDIA_STORE], web, wechat)
                 jobs = PushJobs(settings, clock, sessions, context, fetcher)
                 scheduler = build_scheduler(settings, jobs)
                 leadership = Leadership(app[ENGINE], *_scheduler_switch(scheduler))

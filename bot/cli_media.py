@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from bot.app import wechat_api_for
+from bot.channels import public_web
 from bot.cli_runtime import database, out, run
 from bot.clock import SystemClock
 from bot.material_fetch import MaterialFetcher
@@ -27,10 +28,13 @@ async def fetch_now(settings: Settings) -> tuple[int, dict[str, int], dict[str, 
     clock = SystemClock(settings.zone)
     async with database(settings) as engine:
         sessions = session_factory(engine)
-        async with aiohttp.ClientSession() as http:
+        async with (
+            aiohttp.ClientSession() as http,
+            public_web.fetching_session(settings.media_fetch_private_ok) as web,
+        ):
             store = open_store(settings.media_dir, settings.media_s3_url)
             wechat = wechat_api_for(settings, http, sessions, clock)
-            fetcher = MaterialFetcher(settings, clock, sessions, store, http, wechat)
+            fetcher = MaterialFetcher(settings, clock, sessions, store, web, wechat)
             again = await fetcher.retry_failed()
             done = await fetcher.run_once()
         async with sessions() as session:

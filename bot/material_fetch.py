@@ -39,7 +39,7 @@ class MaterialFetcher:
     clock: Clock
     sessions: Sessions
     store: MediaStore
-    http: aiohttp.ClientSession
+    http: aiohttp.ClientSession  # for URLs from messages: `public_web.fetching_session`
     wechat: WeChatApi | None
     rng: random.Random = field(default_factory=random.Random)
 
@@ -130,5 +130,6 @@ class MaterialFetcher:
                 raise Unavailable("the WeChat API is not configured (QIYI_WECHAT_APPID)")
             return media_download.wechat_media(self.wechat, material.reference, self.timeout)
         if material.channel in BY_URL:
-            return media_download.by_url(self.http, material.reference, self.timeout)
+            public_only = not self.settings.media_fetch_private_ok
+            return media_download.by_url(self.http, material.reference, self.timeout, public_only)
         raise Unavailable(f"no way to fetch a file from {material.channel}")

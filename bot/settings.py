@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     media_fetch_max_attempts: int = Field(default=6, ge=1, le=50)
     media_fetch_backoff_seconds: float = Field(default=60.0, gt=0)
     media_fetch_timeout_seconds: float = Field(default=120.0, gt=0)
+    # QQ pictures and files are fetched by the URL the message carries: from public addresses
+    # only, unless the OneBot implementation serves them on the local network.
+    media_fetch_private_ok: bool = False
 
     @field_validator("database_url")
     @classmethod

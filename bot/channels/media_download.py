@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
+from bot.channels import public_web
 from bot.channels.outbound import TransientError
 from bot.channels.wechat_api import TOKEN_ERRORS, WeChatApi, WeChatApiError
 
@@ -81,20 +82,33 @@ def web_address(url: str) -> URL:
 
 @asynccontextmanager
 async def by_url(
-    http: aiohttp.ClientSession, url: str, limits: aiohttp.ClientTimeout
+    http: aiohttp.ClientSession,
+    url: str,
+    limits: aiohttp.ClientTimeout,
+    public_only: bool = False,
 ) -> AsyncIterator[Download]:
     """The file at an http(s) URL, following at most `MAX_REDIRECTS` redirects, each to an
-    http(s) address."""
+    http(s) address. `public_only`: every hop's host must be a public address — an IP literal
+    is checked here, a name by `http`'s resolver (`public_web.fetching_session`)."""
     address = web_address(url)
     for _ in range(MAX_REDIRECTS + 1):
-        async with http.get(address, allow_redirects=False, timeout=limits) as response:
-            if response.status in REDIRECTS:
-                location = response.headers.get("Location", "")
-                address = web_address(str(address.join(URL(location))))
-                continue
-            _check_status(response)
-            yield _body(response, address.path)
-            return
+        try:
+            if public_only:
+                public_web.check_literal(address)
+            async with http.get(address, allow_redirects=False, timeout=limits) as response:
+                if response.status in REDIRECTS:
+                    location = response.headers.get("Location", "")
+                    address = web_address(str(address.join(URL(location))))
+                    continue
+                _check_status(response)
+                yield _body(response, address.path)
+                return
+        except public_web.PrivateAddress as refused:
+            raise Unavailable(str(refused)) from None
+        except aiohttp.ClientConnectorError as failed:
+            if isinstance(failed.os_error, public_web.PrivateAddress):
+                raise Unavailable(str(failed.os_error)) from None
+            raise
     raise Unavailable(f"more than {MAX_REDIRECTS} redirects")
 
 

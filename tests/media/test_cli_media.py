@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlmodel import select
 from typer.testing import CliRunner
@@ -26,8 +27,8 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(300)
 pytestmark = pytest.mark.usefixtures("isolated_cli")
 
 
-async def failed_material(url: str, reference: str) -> None:
-    """A WeChat material whose fetch failed (the platform had not found its media)."""
+async def failed_material(url: str, reference: str, channel: str = "wechat") -> None:
+    """A material whose fetch failed (the platform had not found its media)."""
     engine = create_engine(url)
     await migrate.upgrade(engine)
     async with transaction(session_factory(engine)) as session:
@@ -38,7 +39,7 @@ async def failed_material(url: str, reference: str) -> None:
             session,
             secretary.branch_id,
             secretary.id,
-            "wechat",
+            channel,
             [Media("image", reference)],
             "",
             MORNING.date(),
@@ -80,3 +81,35 @@ async def test_media_fetch_retries_the_failed_now(sqlite_url: str, tmp_path: Pat
     assert await stored_states(sqlite_url) == [FetchState.STORED.value]
     kept = tmp_path / "media" / fan_out(hashlib.sha256(JPEG).hexdigest())
     assert kept.read_bytes() == JPEG
+
+
+async def qq_pictures() -> web.Application:
+    app = web.Application()
+
+    async def picture(_request: web.Request) -> web.Response:
+        return web.Response(body=JPEG, content_type="image/jpeg")
+
+    app.router.add_get("/pic.jpg", picture)
+    return app
+
+
+@pytest.mark.parametrize("private_ok", [False, True])
+async def test_media_fetch_reaches_a_private_address_only_when_allowed(
+    sqlite_url: str, tmp_path: Path, private_ok: bool
+) -> None:
+    """A QQ picture's URL naming a host on the server's own network is refused unless
+    QIYI_MEDIA_FETCH_PRIVATE_OK says the OneBot implementation serves files there."""
+    async with TestServer(await qq_pictures(), host="127.0.0.1") as server:
+        await failed_material(sqlite_url, f"http://localhost:{server.port}/pic.jpg", "qq")
+        env = {
+            "QIYI_DATABASE_URL": sqlite_url,
+            "QIYI_MEDIA_DIR": str(tmp_path / "media"),
+            "QIYI_MEDIA_FETCH_PRIVATE_OK": str(private_ok).lower(),
+        }
+        result = await asyncio.to_thread(
+            CliRunner().invoke, app, ["media", "fetch", "--json"], env=env
+        )
+    assert result.exit_code == 0, result.output
+    state = "stored" if private_ok else "failed"
+    assert json.loads(result.stdout)["fetched"] == {state: 1}
+    assert await stored_states(sqlite_url) == [state]

@@ -18,8 +18,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
+from yarl import URL
 
 from bot.app import build_conversation, wechat_api_for
+from bot.channels import public_web
 from bot.clock import FixedClock
 from bot.material_fetch import MaterialFetcher
 from bot.messages import Inbound, InboundKind, Media
@@ -89,6 +91,10 @@ async def qq_files() -> web.Application:
     async def to_picture(_request: web.Request) -> web.Response:
         raise web.HTTPFound("/pic.jpg")
 
+    async def to_loopback(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"http://127.0.0.1:{request.url.port}/pic.jpg")
+
+    app.router.add_get("/to-loopback", to_loopback)
     app.router.add_get("/pic.jpg", picture)
     app.router.add_get("/moved", to_picture)
     app.router.add_get("/sneaky", to_file_scheme)
@@ -120,7 +126,8 @@ async def make_world(
         wechat_secret=fake.secret,
         wechat_api_base=str(wechat.make_url("")).rstrip("/"),
         **media_settings,
-        **overrides,
+        # The fake QQ file server is on loopback (the guard has its own tests below).
+        **({"media_fetch_private_ok": True} | overrides),
     )
     conversation = build_conversation(settings, clock, engine)
     await seed(conversation, content=False)
@@ -298,6 +305,34 @@ async def test_qq_pictures_are_fetched_by_url_following_http_redirects_only(
     assert await world.fetcher.run_once() == {"failed": 2}
     errors = [file.last_error for _, file in (await world.rows())[1:]]
     assert errors == ["Unavailable: not an http(s) URL"] * 2
+
+
+async def test_qq_urls_reach_public_addresses_only(
+    worlds: Worlds, http: aiohttp.ClientSession
+) -> None:
+    """A URL from a message must not reach into the server's own network: an IP literal of
+    the loopback, a name that resolves to it, or a redirect to it fails for good, with why."""
+    world = await worlds(media_fetch_private_ok=False)
+    port = URL(world.files).port
+    async with public_web.fetching_session() as guarded:
+        world.fetcher.http = guarded
+        await world.send("image", f"http://127.0.0.1:{port}/pic.jpg", channel="qq")
+        await world.send("image", f"http://localhost:{port}/pic.jpg", channel="qq")
+        await world.send("image", f"http://[::ffff:127.0.0.1]:{port}/pic.jpg", channel="qq")
+        assert await world.fetcher.run_once() == {"failed": 3}
+    # A redirect is checked hop by hop: a name let through by a resolver that allows it,
+    # then an IP literal of the loopback.
+    world.fetcher.http = http
+    await world.send("image", f"http://localhost:{port}/to-loopback", channel="qq")
+    assert await world.fetcher.run_once() == {"failed": 1}
+    errors = [file.last_error for _, file in await world.rows()]
+    assert errors == [
+        "Unavailable: not a public address: 127.0.0.1",
+        "Unavailable: localhost resolves to no public address",
+        "Unavailable: not a public address: ::ffff:7f00:1",  # as yarl writes it
+        "Unavailable: not a public address: 127.0.0.1",
+    ]
+    assert all(file.attempts == 1 for _, file in await world.rows())  # not retried
 
 
 async def test_nothing_is_fetched_twice(world: World) -> None:
