@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, update
@@ -186,15 +186,6 @@ def record(
             outbox_id=item.id, at=at, method=method, ok=ok, errcode=errcode, detail=detail[:300]
         )
     )
-
-
-async def by_state(
-    session: AsyncSession, state: OutboxState | None, limit: int
-) -> Sequence[OutboxItem]:
-    statement = select(OutboxItem).order_by(col(OutboxItem.id).desc()).limit(limit)
-    if state is not None:
-        statement = statement.where(OutboxItem.state == state.value)
-    return (await session.exec(statement)).all()
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:
