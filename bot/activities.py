@@ -18,7 +18,7 @@ from bot.settings import Settings
 from content.texts import render
 from data import activities, audit
 from data.models import Activity, ActivityKind, Attendance, AttendanceState, Member, PushKind, Role
-from data.outbox import Push, enqueue
+from data.outbox import Push, enqueue, restore, withdraw
 
 KIND_NAMES = {
     ActivityKind.GENERAL_MEETING: "支部党员大会",
@@ -261,9 +261,28 @@ async def register(
 async def _remind(
     session: AsyncSession, activity: Activity, member_id: int, settings: Settings, now: dt.datetime
 ) -> None:
+    """Queue the member's reminder (again, when they withdrew before and came back)."""
     reminder = _reminder(activity, settings, now)
-    if reminder is not None:
-        await enqueue(session, [dataclasses.replace(reminder, member_id=member_id)], now)
+    if reminder is None:
+        return
+    mine = dataclasses.replace(reminder, member_id=member_id)
+    if not await enqueue(session, [mine], now):
+        await restore(session, mine.key, mine.due_at)
+
+
+def _reminder_key(activity: Activity, member_id: int, zone: dt.tzinfo) -> str:
+    """The outbox key of the member's reminder of the activity (as `_push` makes it)."""
+    day = activity.starts_at.astimezone(zone).date()
+    ref = f"activity:{activity.id}"
+    return Push(member_id, PushKind.ACTIVITY_REMINDER, ref, day, "", "", activity.starts_at).key
+
+
+async def _unremind(
+    session: AsyncSession, activity: Activity, member_id: int, settings: Settings, now: dt.datetime
+) -> None:
+    """The member will not come: their reminder, if still waiting, is skipped in the same
+    transaction as the change of their attendance."""
+    await withdraw(session, _reminder_key(activity, member_id, settings.zone), now)
 
 
 async def cancel(
@@ -285,6 +304,7 @@ async def cancel(
     found.state = AttendanceState.CANCELLED.value
     session.add(found)
     await session.flush()
+    await _unremind(session, activity, member.id, settings, now)
     return await _move_up(session, activity, settings, now) if held_a_place else None
 
 
@@ -313,9 +333,15 @@ async def _move_up(
 
 
 async def ask_leave(
-    session: AsyncSession, activity_id: int, member: Member, reason: str, now: dt.datetime
+    session: AsyncSession,
+    activity_id: int,
+    member: Member,
+    reason: str,
+    settings: Settings,
+    now: dt.datetime,
 ) -> Activity:
-    """Record the member's leave (请假) from an activity that expects them, before it starts."""
+    """Record the member's leave (请假) from an activity that expects them, before it starts;
+    their reminder is no longer sent."""
     activity = await _before_start(session, activity_id, member, now)
     assert activity.id is not None and member.id is not None
     found = await activities.attendance_of(session, activity.id, member.id)
@@ -328,6 +354,7 @@ async def ask_leave(
     row = found or Attendance(activity_id=activity.id, member_id=member.id, state="", queued_at=now)
     row.state, row.reason = AttendanceState.LEAVE.value, reason
     session.add(row)
+    await _unremind(session, activity, member.id, settings, now)
     return activity
 
 
