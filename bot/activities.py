@@ -54,6 +54,7 @@ class Problem(StrEnum):
     ALREADY = "already"  # signed up (or waiting, on leave, present) before
     NOT_SIGNED_UP = "not_signed_up"
     TOO_EARLY = "too_early"  # 补签 before the sign-in window opens
+    CLASH = "clash"  # overlaps another activity of the same branches or organiser
 
 
 class Refused(Exception):
@@ -115,12 +116,14 @@ async def publish(
     clock: Clock,
 ) -> Activity:
     """Create the activity and queue its notice (now) and reminder (before the start) for
-    the members it expects or invites. `Refused(PAST)` for a start that has gone by."""
+    the members it expects or invites. `Refused(PAST)` for a start that has gone by,
+    `Refused(CLASH)` for a time taken (`refuse_clash`)."""
     now = clock.now()
     if draft.starts_at <= now:
         raise Refused(Problem.PAST)
     assert organiser.id is not None
     branches = audience_of(draft, organiser)
+    await refuse_clash(session, draft.starts_at, draft.ends_at, branches, organiser, clock.zone)
     activity = Activity(
         kind=draft.kind.value,
         title=draft.title,
@@ -158,6 +161,24 @@ async def publish(
         },
     )
     return activity
+
+
+async def refuse_clash(
+    session: AsyncSession,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    branches: tuple[int, ...],
+    organiser: Member,
+    zone: dt.tzinfo,
+) -> None:
+    """`Refused(CLASH)` naming the other activity when the time overlaps one that expects
+    any of the same branches (`branches` empty: every branch) or has the same organiser:
+    nobody can be at two at once. One ending as the other starts is no clash."""
+    assert organiser.id is not None
+    other = await activities.clashing(session, starts_at, ends_at, branches, organiser.id)
+    if other is not None:
+        kind_name = KIND_NAMES[ActivityKind(other.kind)]
+        raise Refused(Problem.CLASH, other=other, kind_name=kind_name, zone=zone)
 
 
 def _push(activity: Activity, kind: PushKind, due: dt.datetime, zone: dt.tzinfo) -> Push:

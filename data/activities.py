@@ -30,6 +30,35 @@ async def add(session: AsyncSession, activity: Activity, branch_ids: Sequence[in
     return activity
 
 
+async def clashing(
+    session: AsyncSession,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    branch_ids: Sequence[int],
+    organiser_id: int,
+) -> Activity | None:
+    """The earliest activity whose time overlaps [starts_at, ends_at) — one ending as the
+    other starts does not — and that expects any of the branches (none given: every branch;
+    an activity without branches expects them all) or has the same organiser."""
+    same_people = col(Activity.organiser_id) == organiser_id
+    if branch_ids:
+        everyone = ~exists().where(ActivityBranch.activity_id == Activity.id)
+        shared = exists().where(
+            ActivityBranch.activity_id == Activity.id,
+            col(ActivityBranch.branch_id).in_(list(branch_ids)),
+        )
+        same_people = or_(same_people, everyone, shared)
+    statement = (
+        select(Activity)
+        .where(col(Activity.starts_at) < ends_at, col(Activity.ends_at) > starts_at)
+        .order_by(col(Activity.starts_at), col(Activity.id))
+        .limit(1)
+    )
+    if branch_ids:
+        statement = statement.where(same_people)
+    return (await session.exec(statement)).first()
+
+
 async def get(session: AsyncSession, activity_id: int) -> Activity | None:
     return await session.get(Activity, activity_id)
 

@@ -105,7 +105,7 @@ async def publish(
     try:
         activity = await activities.publish(session, draft, member, actor, settings, clock)
     except Refused as refused:
-        raise UsageError(f"activity_{refused.problem.value}") from None
+        raise UsageError(f"activity_{refused.problem.value}", **refused.details) from None
     return render("activity/published", activity=activity, kinds=KIND_NAMES, zone=clock.zone)
 
 
