@@ -178,7 +178,9 @@ async def refuse_clash(
     other = await activities.clashing(session, starts_at, ends_at, branches, organiser.id)
     if other is not None:
         kind_name = KIND_NAMES[ActivityKind(other.kind)]
-        raise Refused(Problem.CLASH, other=other, kind_name=kind_name, zone=zone)
+        # Plain values: the answer may be written after the transaction has ended.
+        named = {key: getattr(other, key) for key in ("id", "title", "starts_at", "ends_at")}
+        raise Refused(Problem.CLASH, other=named, kind_name=kind_name, zone=zone)
 
 
 def _push(activity: Activity, kind: PushKind, due: dt.datetime, zone: dt.tzinfo) -> Push:
