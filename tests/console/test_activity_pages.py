@@ -49,7 +49,7 @@ async def test_the_list_shows_the_branchs_activities_with_attendance(console: Co
     everyone = await (await admin.client.get("/admin/activities")).text()
 
     assert "学习新修订的条例" in mine and f"/admin/activities/{number}/code" in mine
-    assert re.search(r"<td class=\"num\">0</td>\s*<td class=\"num\">1</td>", mine)
+    assert re.search(r'data-label="已签到">0</td>\s*<td class="num" data-label="请假">1</td>', mine)
     assert "学习新修订的条例" not in theirs and "近期没有活动" in theirs
     assert "学习新修订的条例" in everyone
 
