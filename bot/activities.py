@@ -18,7 +18,7 @@ from bot.settings import Settings
 from content.texts import render
 from data import activities, audit
 from data.models import Activity, ActivityKind, Attendance, AttendanceState, Member, PushKind, Role
-from data.outbox import Push, enqueue
+from data.outbox import Push, enqueue, restore, withdraw
 
 KIND_NAMES = {
     ActivityKind.GENERAL_MEETING: "支部党员大会",
@@ -54,6 +54,7 @@ class Problem(StrEnum):
     ALREADY = "already"  # signed up (or waiting, on leave, present) before
     NOT_SIGNED_UP = "not_signed_up"
     TOO_EARLY = "too_early"  # 补签 before the sign-in window opens
+    CLASH = "clash"  # overlaps another activity of the same branches or organiser
 
 
 class Refused(Exception):
@@ -115,12 +116,14 @@ async def publish(
     clock: Clock,
 ) -> Activity:
     """Create the activity and queue its notice (now) and reminder (before the start) for
-    the members it expects or invites. `Refused(PAST)` for a start that has gone by."""
+    the members it expects or invites. `Refused(PAST)` for a start that has gone by,
+    `Refused(CLASH)` for a time taken (`refuse_clash`)."""
     now = clock.now()
     if draft.starts_at <= now:
         raise Refused(Problem.PAST)
     assert organiser.id is not None
     branches = audience_of(draft, organiser)
+    await refuse_clash(session, draft.starts_at, draft.ends_at, branches, organiser, clock.zone)
     activity = Activity(
         kind=draft.kind.value,
         title=draft.title,
@@ -158,6 +161,26 @@ async def publish(
         },
     )
     return activity
+
+
+async def refuse_clash(
+    session: AsyncSession,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    branches: tuple[int, ...],
+    organiser: Member,
+    zone: dt.tzinfo,
+) -> None:
+    """`Refused(CLASH)` naming the other activity when the time overlaps one that expects
+    any of the same branches (`branches` empty: every branch) or has the same organiser:
+    nobody can be at two at once. One ending as the other starts is no clash."""
+    assert organiser.id is not None
+    other = await activities.clashing(session, starts_at, ends_at, branches, organiser.id)
+    if other is not None:
+        kind_name = KIND_NAMES[ActivityKind(other.kind)]
+        # Plain values: the answer may be written after the transaction has ended.
+        named = {key: getattr(other, key) for key in ("id", "title", "starts_at", "ends_at")}
+        raise Refused(Problem.CLASH, other=named, kind_name=kind_name, zone=zone)
 
 
 def _push(activity: Activity, kind: PushKind, due: dt.datetime, zone: dt.tzinfo) -> Push:
@@ -261,9 +284,28 @@ async def register(
 async def _remind(
     session: AsyncSession, activity: Activity, member_id: int, settings: Settings, now: dt.datetime
 ) -> None:
+    """Queue the member's reminder (again, when they withdrew before and came back)."""
     reminder = _reminder(activity, settings, now)
-    if reminder is not None:
-        await enqueue(session, [dataclasses.replace(reminder, member_id=member_id)], now)
+    if reminder is None:
+        return
+    mine = dataclasses.replace(reminder, member_id=member_id)
+    if not await enqueue(session, [mine], now):
+        await restore(session, mine.key, mine.due_at)
+
+
+def _reminder_key(activity: Activity, member_id: int, zone: dt.tzinfo) -> str:
+    """The outbox key of the member's reminder of the activity (as `_push` makes it)."""
+    day = activity.starts_at.astimezone(zone).date()
+    ref = f"activity:{activity.id}"
+    return Push(member_id, PushKind.ACTIVITY_REMINDER, ref, day, "", "", activity.starts_at).key
+
+
+async def _unremind(
+    session: AsyncSession, activity: Activity, member_id: int, settings: Settings, now: dt.datetime
+) -> None:
+    """The member will not come: their reminder, if still waiting, is skipped in the same
+    transaction as the change of their attendance."""
+    await withdraw(session, _reminder_key(activity, member_id, settings.zone), now)
 
 
 async def cancel(
@@ -285,6 +327,7 @@ async def cancel(
     found.state = AttendanceState.CANCELLED.value
     session.add(found)
     await session.flush()
+    await _unremind(session, activity, member.id, settings, now)
     return await _move_up(session, activity, settings, now) if held_a_place else None
 
 
@@ -313,9 +356,15 @@ async def _move_up(
 
 
 async def ask_leave(
-    session: AsyncSession, activity_id: int, member: Member, reason: str, now: dt.datetime
+    session: AsyncSession,
+    activity_id: int,
+    member: Member,
+    reason: str,
+    settings: Settings,
+    now: dt.datetime,
 ) -> Activity:
-    """Record the member's leave (请假) from an activity that expects them, before it starts."""
+    """Record the member's leave (请假) from an activity that expects them, before it starts;
+    their reminder is no longer sent."""
     activity = await _before_start(session, activity_id, member, now)
     assert activity.id is not None and member.id is not None
     found = await activities.attendance_of(session, activity.id, member.id)
@@ -328,6 +377,7 @@ async def ask_leave(
     row = found or Attendance(activity_id=activity.id, member_id=member.id, state="", queued_at=now)
     row.state, row.reason = AttendanceState.LEAVE.value, reason
     session.add(row)
+    await _unremind(session, activity, member.id, settings, now)
     return activity
 
 

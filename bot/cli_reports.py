@@ -15,7 +15,7 @@ from bot.reports.activity_sheets import month_activities, render_activities
 from bot.reports.bulletins import (
     Context,
     in_progress,
-    month_report,
+    month_documents,
     quarter_report,
     year_report,
 )
@@ -37,7 +37,7 @@ DEFAULT_FORMATS = ("md", "xlsx", "png")
 DEFAULT_FOLDER = Path("reports")
 EXAMPLES = {PeriodKind.MONTH: "2026-10", PeriodKind.QUARTER: "2026Q3", PeriodKind.YEAR: "2026"}
 BUILDERS = {
-    PeriodKind.MONTH: month_report,
+    PeriodKind.MONTH: month_documents,
     PeriodKind.QUARTER: quarter_report,
     PeriodKind.YEAR: year_report,
 }

@@ -167,7 +167,7 @@ class Conversation:
         """Prepend what waits for the member (notices, pushes not sent yet) as far as it fits:
         a passive reply costs no push budget. The rest waits for the next reply."""
         notices = await mailbox.open_items(session, member_id)
-        pushes = await outbox.waiting_for(session, member_id, channel)
+        pushes = await outbox.waiting_for(session, member_id, channel, now)
         waiting: list[MailboxItem | OutboxItem] = [*notices, *pushes]
         shown: list[str] = []
         taken: list[MailboxItem | OutboxItem] = []

@@ -10,6 +10,7 @@ from aiohttp import web
 from bot.clock import Clock
 from console import (
     activity_pages,
+    activity_record_pages,
     approval_pages,
     audit_pages,
     content_pages,
@@ -54,5 +55,6 @@ def create_console(clock: Clock) -> web.Application:
     console.router.add_routes(report_pages.routes)
     console.router.add_routes(grading_pages.routes)
     console.router.add_routes(activity_pages.routes)
+    console.router.add_routes(activity_record_pages.routes)
     console.router.add_static("/static/", STATIC, name="static", append_version=True)
     return console

@@ -48,6 +48,10 @@ ACTIONS = {
     "month.grade": "月打分",
     "month.close": "关账",
     "month.reopen": "重新开账",
+    "activity.create": "发布活动",
+    "activity.sign_in": "活动补签",
+    "material.link": "资料归入活动",
+    "material.unlink": "资料移出活动",
 }
 # What the recorded fields and objects are called, and the values that have a name.
 FIELDS = {
@@ -84,6 +88,7 @@ FIELDS = {
     "grade": "评分",
     "comment": "评语",
     "month": "月份",
+    "activity_id": "活动编号",
 }
 VALUES = {
     "member": "党员",
@@ -105,6 +110,8 @@ OBJECTS = {
     "branch_group": "支部群",
     "branch": "支部",
     "month": "月份",
+    "activity": "活动",
+    "material": "资料",
 }
 DOORS = {"chat": "聊天", "console": "后台", "cli": "命令行", "system": "系统"}
 

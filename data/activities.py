@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, exists, func, or_, update
 from sqlmodel import and_, col, select
@@ -11,7 +12,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from data.audience import STREAM_CHUNK, _reachable
 from data.db import insert_new, run
-from data.models import Activity, ActivityBranch, Attendance, AttendanceState, Member
+from data.models import (
+    Activity,
+    ActivityBranch,
+    Attendance,
+    AttendanceState,
+    Material,
+    Member,
+)
 
 # A member signed up or expected without a sign-up: counted against the capacity.
 HOLDING_A_PLACE = (
@@ -28,6 +36,68 @@ async def add(session: AsyncSession, activity: Activity, branch_ids: Sequence[in
     for branch_id in dict.fromkeys(branch_ids):
         session.add(ActivityBranch(activity_id=activity.id, branch_id=branch_id))
     return activity
+
+
+async def clashing(
+    session: AsyncSession,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    branch_ids: Sequence[int],
+    organiser_id: int,
+) -> Activity | None:
+    """The earliest activity whose time overlaps [starts_at, ends_at) — one ending as the
+    other starts does not — and that expects any of the branches (none given: every branch;
+    an activity without branches expects them all) or has the same organiser."""
+    same_people = col(Activity.organiser_id) == organiser_id
+    if branch_ids:
+        everyone = ~exists().where(ActivityBranch.activity_id == Activity.id)
+        shared = exists().where(
+            ActivityBranch.activity_id == Activity.id,
+            col(ActivityBranch.branch_id).in_(list(branch_ids)),
+        )
+        same_people = or_(same_people, everyone, shared)
+    statement = (
+        select(Activity)
+        .where(col(Activity.starts_at) < ends_at, col(Activity.ends_at) > starts_at)
+        .order_by(col(Activity.starts_at), col(Activity.id))
+        .limit(1)
+    )
+    if branch_ids:
+        statement = statement.where(same_people)
+    return (await session.exec(statement)).first()
+
+
+def _names_branch(branch_id: int) -> ColumnElement[bool]:
+    """The activity (in a query over `Activity`) names the branch among those it expects (as
+    the console lists a secretary's activities)."""
+    named = exists().where(
+        ActivityBranch.activity_id == Activity.id, ActivityBranch.branch_id == branch_id
+    )
+    return or_(col(Activity.branch_id) == branch_id, named)
+
+
+async def recorded_by(
+    session: AsyncSession, member: Member, start: dt.datetime, end: dt.datetime, now: dt.datetime
+) -> Activity | None:
+    """The activity a staff member's material sent at `now` records: of those starting in
+    [start, end) (the day) that they organise or that name their branch, the one that
+    started last by `now`, else the first still to come."""
+    mine = or_(col(Activity.organiser_id) == member.id, _names_branch(member.branch_id))
+    statement = (
+        select(Activity)
+        .where(col(Activity.starts_at) >= start, col(Activity.starts_at) < end, mine)
+        .order_by(col(Activity.starts_at), col(Activity.id))
+    )
+    found = list(await session.exec(statement))
+    begun = [activity for activity in found if activity.starts_at <= now]
+    return begun[-1] if begun else next(iter(found), None)
+
+
+async def takes_in_branch(session: AsyncSession, activity: Activity, branch_id: int) -> bool:
+    """Whether the activity expects or invites the branch (it names it, or every branch)."""
+    assert activity.id is not None
+    named = await branch_ids(session, activity.id)
+    return activity.branch_id == branch_id or not named or branch_id in named
 
 
 async def get(session: AsyncSession, activity_id: int) -> Activity | None:
@@ -187,11 +257,23 @@ async def audience_members(
         yield member_id
 
 
+@dataclass(frozen=True)
+class Listed:
+    """An activity as the console lists it, with its counts."""
+
+    activity: Activity
+    signed: int  # signed up or present
+    present: int
+    leave: int
+    materials: int  # 资料 linked to it (a secretary: their branch's)
+
+
 async def listing(
     session: AsyncSession, branch_id: int | None, since: dt.datetime, limit: int
-) -> list[tuple[Activity, int, int, int]]:
+) -> list[Listed]:
     """Activities ending after `since` that expect the branch (None: every activity), the
-    soonest first, each with how many signed up, are present and are on leave."""
+    soonest first, each with how many signed up, are present and are on leave, and its
+    materials."""
 
     def counted(*states: str):  # type: ignore[no-untyped-def]
         return (
@@ -200,24 +282,25 @@ async def listing(
             .scalar_subquery()
         )
 
+    linked = select(func.count()).where(Material.activity_id == Activity.id)
+    if branch_id is not None:
+        linked = linked.where(Material.branch_id == branch_id)
     statement = (
         select(
             Activity,
             counted(AttendanceState.REGISTERED.value, AttendanceState.PRESENT.value),
             counted(AttendanceState.PRESENT.value),
             counted(AttendanceState.LEAVE.value),
+            linked.scalar_subquery(),
         )
         .where(col(Activity.ends_at) > since)
         .order_by(col(Activity.starts_at), col(Activity.id))
         .limit(limit)
     )
     if branch_id is not None:
-        ours = exists().where(
-            ActivityBranch.activity_id == Activity.id, ActivityBranch.branch_id == branch_id
-        )
-        statement = statement.where(or_(col(Activity.branch_id) == branch_id, ours))
+        statement = statement.where(_names_branch(branch_id))
     rows = await session.exec(statement)
-    return [(a, int(signed), int(present), int(leave)) for a, signed, present, leave in rows]
+    return [Listed(a, int(s), int(p), int(n), int(m)) for a, s, p, n, m in rows]
 
 
 async def in_period(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> list[Activity]:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,8 +24,10 @@ async def add(
     description: str,
     day: dt.date,
     at: dt.datetime,
+    activity_id: int | None = None,
 ) -> None:
-    """Record the materials and queue the fetch of their files, in the caller's transaction."""
+    """Record the materials (of the activity, when given) and queue the fetch of their
+    files, in the caller's transaction."""
     added = [
         Material(
             branch_id=branch_id,
@@ -36,6 +38,7 @@ async def add(
             description=description,
             day=day,
             created_at=at,
+            activity_id=activity_id,
         )
         for item in media
     ]
@@ -136,3 +139,47 @@ async def with_file(session: AsyncSession, material_id: int) -> Shown | None:
     )
     found = (await session.exec(statement)).first()
     return Shown(found[0], found[1], found[2]) if found else None
+
+
+async def of_activity(
+    session: AsyncSession, activity_id: int, branch_id: int | None, limit: int = GALLERY_PAGE
+) -> list[Shown]:
+    """The materials linked to the activity (of the branch; None: every branch), oldest
+    first."""
+    statement = (
+        select(Material, Member.name, MaterialFile)
+        .join(Member, col(Member.id) == col(Material.member_id))
+        .outerjoin(MaterialFile, col(MaterialFile.material_id) == col(Material.id))
+        .where(Material.activity_id == activity_id)
+        .order_by(col(Material.id))
+        .limit(limit)
+    )
+    if branch_id is not None:
+        statement = statement.where(Material.branch_id == branch_id)
+    return [Shown(m, name, file) for m, name, file in await session.exec(statement)]
+
+
+async def linkable(
+    session: AsyncSession,
+    activity_id: int,
+    branch_ids: Sequence[int],
+    first: dt.date,
+    last: dt.date,
+    limit: int = GALLERY_PAGE,
+) -> list[Shown]:
+    """The materials of the branches sent on the days `first`…`last` that are not linked to
+    the activity (not linked at all, or to another one), oldest first."""
+    statement = (
+        select(Material, Member.name, MaterialFile)
+        .join(Member, col(Member.id) == col(Material.member_id))
+        .outerjoin(MaterialFile, col(MaterialFile.material_id) == col(Material.id))
+        .where(
+            col(Material.branch_id).in_(list(branch_ids)),
+            Material.day >= first,
+            Material.day <= last,
+            or_(col(Material.activity_id).is_(None), col(Material.activity_id) != activity_id),
+        )
+        .order_by(col(Material.id))
+        .limit(limit)
+    )
+    return [Shown(m, name, file) for m, name, file in await session.exec(statement)]

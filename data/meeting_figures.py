@@ -26,6 +26,12 @@ class MeetingFigures:
     present: int = 0
     leave: int = 0
 
+    @property
+    def attendance(self) -> float | None:
+        """Those present of those expected, leave apart (as the score counts it)."""
+        due = self.expected - self.leave
+        return self.present / due if due > 0 else None
+
     @classmethod
     def of(cls, found: dict[int, MeetingFigures], branch_id: int) -> MeetingFigures:
         return found.get(branch_id) or cls()

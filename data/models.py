@@ -405,6 +405,9 @@ class Material(SQLModel, table=True):
     description: str = Field(default="", max_length=200)
     day: dt.date
     created_at: dt.datetime
+    # The activity it records (会议记录, photos): linked when sent on the day of an activity
+    # of the branch, or by hand in the console.
+    activity_id: int | None = Field(default=None, foreign_key="activity.id", index=True)
 
 
 class FetchState(StrEnum):

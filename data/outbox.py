@@ -142,17 +142,30 @@ def addressed_to(item: OutboxItem) -> str | None:
     return ref.rpartition(ADDRESSED)[2] if ADDRESSED in ref else None
 
 
+# Kinds whose moment is the point: not folded into a reply before they are due (a reminder
+# an hour before an activity, shown in a reply the day before, would remind no one).
+TIMED_KINDS = (PushKind.ACTIVITY_REMINDER.value,)
+
+
 async def waiting_for(
-    session: AsyncSession, member_id: int, channel: str | None = None
+    session: AsyncSession,
+    member_id: int,
+    channel: str | None = None,
+    now: dt.datetime | None = None,
 ) -> list[OutboxItem]:
     """The member's pending items (due or deferred), for folding into a reply on `channel`:
-    an item addressed to another of the member's accounts is left for that one."""
+    an item addressed to another of the member's accounts is left for that one; with `now`,
+    a timed item (`TIMED_KINDS`) not due yet waits for its time."""
     statement = (
         select(OutboxItem)
         .where(OutboxItem.member_id == member_id, OutboxItem.state == OutboxState.PENDING.value)
         .order_by(col(OutboxItem.priority), col(OutboxItem.id))
         .with_for_update(skip_locked=True)
     )
+    if now is not None:
+        statement = statement.where(
+            or_(col(OutboxItem.kind).not_in(TIMED_KINDS), col(OutboxItem.due_at) <= now)
+        )
     if channel is not None:
         statement = statement.where(
             or_(
@@ -202,5 +215,38 @@ async def retry_failed(session: AsyncSession, now: dt.datetime, item_id: int | N
     )
     if item_id is not None:
         statement = statement.where(col(OutboxItem.id) == item_id)
+    result = await session.exec(statement)
+    return int(result.rowcount or 0)
+
+
+# Why a pending item was skipped before it went: its member no longer wants it (a reminder
+# of an activity they cancelled or asked leave from). Only such an item is queued again.
+WITHDRAWN = "withdrawn"
+
+
+async def withdraw(session: AsyncSession, key: str, at: dt.datetime) -> int:
+    """Skip the pending item of `key` in the caller's transaction (an item already sent, or
+    being sent, is left as it is); returns how many were skipped (0 or 1)."""
+    statement = (
+        update(OutboxItem)
+        .where(col(OutboxItem.key) == key, col(OutboxItem.state) == OutboxState.PENDING.value)
+        .values(state=OutboxState.SKIPPED.value, last_error=WITHDRAWN, done_at=at)
+    )
+    result = await session.exec(statement)
+    return int(result.rowcount or 0)
+
+
+async def restore(session: AsyncSession, key: str, due_at: dt.datetime) -> int:
+    """Queue again, due at `due_at`, the item of `key` that `withdraw` skipped; returns how
+    many were (0 or 1)."""
+    statement = (
+        update(OutboxItem)
+        .where(
+            col(OutboxItem.key) == key,
+            col(OutboxItem.state) == OutboxState.SKIPPED.value,
+            col(OutboxItem.last_error) == WITHDRAWN,
+        )
+        .values(state=OutboxState.PENDING.value, last_error="", done_at=None, due_at=due_at)
+    )
     result = await session.exec(statement)
     return int(result.rowcount or 0)

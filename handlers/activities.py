@@ -105,7 +105,7 @@ async def publish(
     try:
         activity = await activities.publish(session, draft, member, actor, settings, clock)
     except Refused as refused:
-        raise UsageError(f"activity_{refused.problem.value}") from None
+        raise UsageError(f"activity_{refused.problem.value}", **refused.details) from None
     return render("activity/published", activity=activity, kinds=KIND_NAMES, zone=clock.zone)
 
 
@@ -177,10 +177,12 @@ async def cancel(
     parse=parse_leave,
     max_chars=REASON_LIMIT + 20,
 )
-async def ask_leave(args: Leave, member: Member, session: AsyncSession, clock: Clock) -> str:
+async def ask_leave(
+    args: Leave, member: Member, session: AsyncSession, settings: Settings, clock: Clock
+) -> str:
     try:
         found = await activities.ask_leave(
-            session, args.activity_id, member, args.reason, clock.now()
+            session, args.activity_id, member, args.reason, settings, clock.now()
         )
     except Refused as refused:
         return refused.answer()

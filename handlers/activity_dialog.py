@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.activities import KIND_NAMES, TEXT_LIMIT
+from bot.activities import KIND_NAMES, TEXT_LIMIT, Refused, refuse_clash
 from bot.clock import Clock
 from bot.messages import Inbound, Sender
 from bot.router import UsageError
@@ -26,6 +26,7 @@ from handlers.moments import read_moment
 
 CANCEL_WORDS = frozenset({"取消", "算了", "退出"})
 CONFIRM_WORDS = frozenset({"确认", "确定", "是", "好", "发布"})
+TIME_PROBLEMS = frozenset({"activity_past", "activity_clash"})
 
 
 def _hint(problem: UsageError) -> str:
@@ -74,7 +75,7 @@ async def answer(
         await _next(session, member.id, data, clock, "when")
         return render("activity/ask_time", kind=KIND_NAMES[kind[0]])
     if step == "when":
-        return await _when(session, member.id, data, text, clock)
+        return await _when(session, member, data, text, clock)
     if step in ("place", "title"):
         if not text or len(text) > TEXT_LIMIT:
             hint = render("hints/activity_text_long", most=TEXT_LIMIT)
@@ -92,11 +93,13 @@ async def answer(
         draft = await draft_of(session, _form(data, clock.zone), member)
         return await publish(session, draft, member, sender, settings, clock)
     except UsageError as problem:
+        if problem.hint in TIME_PROBLEMS:  # taken or gone by since it was asked: ask again
+            await _next(session, member.id, data, clock, "when")
         return render("activity/ask_again", hint=_hint(problem))
 
 
 async def _when(
-    session: AsyncSession, member_id: int, data: dict[str, Any], text: str, clock: Clock
+    session: AsyncSession, member: Member, data: dict[str, Any], text: str, clock: Clock
 ) -> str:
     now = clock.now()
     moment = read_moment(text, now)
@@ -108,6 +111,12 @@ async def _when(
         return render("activity/ask_again", hint=_hint(problem))
     if moment.at <= now:
         return render("activity/ask_again", hint=render("hints/activity_past"))
+    ends_at = moment.at + dt.timedelta(minutes=minutes)
+    try:  # the dialog publishes for the secretary's own branch: a taken time is told now
+        await refuse_clash(session, moment.at, ends_at, (member.branch_id,), member, clock.zone)
+    except Refused as refused:
+        return render("activity/ask_again", hint=refused.answer())
     data["starts_at"], data["minutes"] = moment.at.isoformat(), minutes
-    await _next(session, member_id, data, clock, "place")
+    assert member.id is not None
+    await _next(session, member.id, data, clock, "place")
     return render("activity/ask_place", starts_at=moment.at, minutes=minutes)

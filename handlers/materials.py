@@ -1,8 +1,10 @@
 """`资料`: secretaries send documents, pictures and videos for the branch's monthly record.
 
 Either `资料 <说明>` first and then the pictures (for the next 10 minutes), or the pictures
-first and `资料 <说明>` after them; `资料` alone lists this month's materials (an admin: every
-branch's count; the console's 资料 page shows them all).
+first and `资料 <说明>` after them; sent on the day of an activity the sender organises or
+that names their branch, they are linked to it (its minutes, its photos). `资料` alone
+lists this month's materials (an admin: every branch's count; the console's 资料 page shows
+them all).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from bot.messages import Inbound, InboundKind
 from bot.router import UsageError
 from bot.textforms import typed
 from content.texts import render
-from data import dialogs, materials
+from data import activities, dialogs, materials
 from data.models import Member, Role
 from handlers import router
 
@@ -24,6 +26,7 @@ CAPTION_STATE = "material_caption"
 CAPTION_WINDOW = dt.timedelta(minutes=10)
 DESCRIPTION_LIMIT = 200
 LIST_LIMIT = 20  # materials listed by `资料`: one reply's worth
+ONE_DAY = dt.timedelta(days=1)
 
 
 def parse_description(args: str) -> str:
@@ -47,12 +50,26 @@ async def _record(
 ) -> str:
     assert member.id is not None
     channel = inbound.sender.channel
+    start = dt.datetime.combine(today, dt.time(), now.tzinfo)
+    activity = await activities.recorded_by(session, member, start, start + ONE_DAY, now)
     await materials.add(
-        session, member.branch_id, member.id, channel, inbound.media, description, today, now
+        session,
+        member.branch_id,
+        member.id,
+        channel,
+        inbound.media,
+        description,
+        today,
+        now,
+        activity.id if activity else None,
     )
     month = await materials.count_of_branch(session, member.branch_id, today.replace(day=1), today)
     return render(
-        "material_saved", count=len(inbound.media), description=description, month_count=month
+        "material_saved",
+        count=len(inbound.media),
+        description=description,
+        month_count=month,
+        activity=activity,
     )
 
 

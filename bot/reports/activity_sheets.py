@@ -12,6 +12,7 @@ from bot.activities import KIND_NAMES
 from bot.reports.periods import ReportPeriod
 from content.texts import render
 from data import activities, figures, meeting_figures
+from data.figures import Period
 from data.meeting_figures import MeetingFigures
 from data.models import Activity, ActivityKind, AttendanceState
 
@@ -24,11 +25,16 @@ class SheetRow:
     state: str  # present | leave | "" (absent)
 
 
+# Kinds by their stored value, as a report names them.
+KINDS = {kind.value: name for kind, name in KIND_NAMES.items()}
+
+
 @dataclass
 class Sheet:
     activity: Activity
     kind: str
     rows: list[SheetRow] = field(default_factory=list)
+    when: str = ""  # its local start and end, as the sheets show them
 
     def count(self, state: str) -> int:
         return sum(1 for row in self.rows if row.state == state)
@@ -45,6 +51,10 @@ class Sheet:
     def absent(self) -> int:
         return self.count("")
 
+    @property
+    def expected(self) -> int:
+        return len(self.rows)
+
 
 @dataclass(frozen=True)
 class ActivitiesReport:
@@ -55,17 +65,22 @@ class ActivitiesReport:
 
 
 async def month_activities(
-    session: AsyncSession, period: ReportPeriod, zone: ZoneInfo
+    session: AsyncSession, period: ReportPeriod, zone: ZoneInfo, span: Period | None = None
 ) -> ActivitiesReport:
-    start, end = period.span.bounds(zone)
+    """The activities that start in the month (or in `span`, a month in progress cut at a
+    day), each with its sheet, and the branches' 组织生活 over the same days."""
+    span = span or period.span
+    start, end = span.bounds(zone)
     branches = await figures.branches(session)
     sheets: list[Sheet] = []
     for activity in await activities.in_period(session, start, end):
-        sheet = Sheet(activity, KIND_NAMES[ActivityKind(activity.kind)])
+        starts, ends = activity.starts_at.astimezone(zone), activity.ends_at.astimezone(zone)
+        when = f"{starts:%Y-%m-%d %H:%M}—{ends:%H:%M}"
+        sheet = Sheet(activity, KIND_NAMES[ActivityKind(activity.kind)], when=when)
         for roster_id, name, branch_id, state in await activities.sheet(session, activity, zone):
             sheet.rows.append(SheetRow(roster_id, name, branches.get(branch_id, ""), state))
         sheets.append(sheet)
-    meetings = await meeting_figures.meetings_by_branch(session, period.span, zone)
+    meetings = await meeting_figures.meetings_by_branch(session, span, zone)
     return ActivitiesReport(period, sheets, branches, meetings)
 
 
@@ -73,7 +88,7 @@ def render_activities(report: ActivitiesReport, zone: ZoneInfo) -> str:
     return render(
         "reports/activities.md",
         report=report,
-        kinds={kind.value: name for kind, name in KIND_NAMES.items()},
+        kinds=KINDS,
         meeting_kinds=meeting_figures.MEETING_KINDS,
         zone=zone,
     )

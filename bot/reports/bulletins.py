@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.reports.activity_sheets import ActivitiesReport, month_activities
 from bot.reports.periods import PeriodKind, ReportPeriod
 from bot.reports.scoring import BranchScore, score_branches, shared_ranks
 from bot.rules import Rules
@@ -36,6 +37,8 @@ class MonthReport:
     weights: dict[str, float]
     through: dt.date | None = None  # a month in progress, cut at this day (截至今日)
     closed_at: dt.datetime | None = None  # a closed month: the figures frozen then (final)
+    # The documents' (`month_documents`): each activity's sheet and the 组织生活 table.
+    activities: ActivitiesReport | None = None
 
 
 @dataclass
@@ -150,6 +153,18 @@ async def month_report(
     through = span.last if span.last < period.span.last else None
     weights = context.rules.scoring.weights()
     return MonthReport(period, scores, _sorted_members(found), weights, through)
+
+
+async def month_documents(
+    session: AsyncSession, period: ReportPeriod, context: Context, until: dt.date | None = None
+) -> MonthReport:
+    """The month's report as its documents show it (`qiyi report month`, the console's
+    报表): the scores with the month's activities — an attendance sheet each and the
+    branches' 组织生活 (over the days the scores cover)."""
+    report = await month_report(session, period, context, until)
+    span = _cut(period.span, until)
+    report.activities = await month_activities(session, period, context.zone, span)
+    return report
 
 
 async def _frozen_report(

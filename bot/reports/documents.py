@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.reports.activity_sheets import KINDS
 from bot.reports.bulletins import MonthReport, QuarterReport, YearReport
 from bot.reports.periods import PeriodKind, ReportPeriod
 from bot.reports.scoring import GRADING
 from content.texts import render
+from data.meeting_figures import MEETING_KINDS
 
 Report = MonthReport | QuarterReport | YearReport
 
@@ -88,4 +90,6 @@ def _context(report: Report) -> dict[str, Any]:
         "parts": PART_NAMES,
         "months": report.period.months(),
         "unranked": any(branch.rank is None for branch in report.branches),
+        "kinds": KINDS,
+        "meeting_kinds": MEETING_KINDS,
     }

@@ -18,7 +18,7 @@ from bot.reports import standings
 from bot.reports.bulletins import (
     Context,
     in_progress,
-    month_report,
+    month_documents,
     quarter_report,
     year_report,
 )
@@ -29,7 +29,7 @@ from data.db import Sessions, create_reader, session_factory
 log = logging.getLogger(__name__)
 
 BUILDERS = {
-    PeriodKind.MONTH: month_report,
+    PeriodKind.MONTH: month_documents,
     PeriodKind.QUARTER: quarter_report,
     PeriodKind.YEAR: year_report,
 }

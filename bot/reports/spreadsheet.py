@@ -17,11 +17,13 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from bot.reports.activity_sheets import KINDS, ActivitiesReport, Sheet
 from bot.reports.bulletins import MonthReport, QuarterReport, YearReport
 from bot.reports.documents import PART_NAMES, PENDING, Report, heading, score_label
 from bot.reports.periods import ReportPeriod
 from bot.reports.scoring import GRADING, BranchScore
 from bot.sheets import write_cell
+from data.meeting_figures import MEETING_KINDS, MeetingFigures
 
 TEXT = "@"
 INTEGER = "0"
@@ -79,6 +81,8 @@ def write_xlsx(report: Report, path: Path) -> None:
     if isinstance(report, MonthReport):
         _add_sheet(book, "支部评分", _branch_score_columns(report.period), report.branches)
         _add_sheet(book, "党员", MEMBER_COLUMNS, report.members)
+        if report.activities is not None:
+            _add_activities(book, report.activities)
     elif isinstance(report, QuarterReport):
         _add_sheet(book, "季度通报", _quarter_columns(report.period), report.branches)
         _add_sheet(book, "党员", MEMBER_COLUMNS, report.members)
@@ -88,6 +92,68 @@ def write_xlsx(report: Report, path: Path) -> None:
         _add_sheet(book, "支部排名", _period_branch_columns(report.period), report.branches)
         _add_sheet(book, "优秀党员", _ranked(MEMBER_COLUMNS), report.ranked_top_members)
     book.save(path)
+
+
+ATTENDANCE_NAMES = {"present": "到", "leave": "请假", "": "缺席"}
+SHEET_COLUMNS = [
+    Column("工号", lambda row: row.roster_id, TEXT),
+    Column("姓名", lambda row: row.name, TEXT),
+    Column("支部", lambda row: row.branch, TEXT),
+    Column("出勤", lambda row: ATTENDANCE_NAMES.get(row.state, row.state), TEXT),
+]
+ACTIVITY_COLUMNS = [
+    Column("编号", lambda sheet: sheet.activity.id, INTEGER),
+    Column("类型", lambda sheet: sheet.kind, TEXT),
+    Column("主题", lambda sheet: sheet.activity.title, TEXT),
+    Column("时间", lambda sheet: sheet.when, TEXT),
+    Column("地点", lambda sheet: sheet.activity.place, TEXT),
+    Column("应到", lambda sheet: sheet.expected, INTEGER),
+    Column("实到", lambda sheet: sheet.present, INTEGER),
+    Column("请假", lambda sheet: sheet.leave, INTEGER),
+    Column("缺席", lambda sheet: sheet.absent, INTEGER),
+    Column("工作表", lambda sheet: _sheet_title(sheet), TEXT),
+]
+
+
+def _sheet_title(sheet: Sheet) -> str:
+    """An activity's sheet: its number and kind (a title may hold characters a sheet's
+    name cannot, and run past its 31)."""
+    return f"活动{sheet.activity.id} {sheet.kind}"
+
+
+def _meeting_columns(activities: ActivitiesReport) -> list[Column]:
+    """组织生活 by branch: meetings held by kind, attendances expected, present, on leave,
+    and the attendance rate (leave apart) as the score counts it."""
+    held = [
+        Column(
+            KINDS[kind],
+            lambda row, kind=kind: MeetingFigures.of(activities.meetings, row[0]).held.get(kind, 0),
+            INTEGER,
+        )
+        for kind in MEETING_KINDS
+    ]
+
+    def figures(row: tuple[int, str]) -> MeetingFigures:
+        return MeetingFigures.of(activities.meetings, row[0])
+
+    return [
+        Column("支部", lambda row: row[1], TEXT),
+        *held,
+        Column("应到（人次）", lambda row: figures(row).expected, INTEGER),
+        Column("实到（人次）", lambda row: figures(row).present, INTEGER),
+        Column("请假（人次）", lambda row: figures(row).leave, INTEGER),
+        Column("出勤率", lambda row: figures(row).attendance, PERCENT),
+    ]
+
+
+def _add_activities(book: Workbook, activities: ActivitiesReport) -> None:
+    """The 组织生活 table, the month's activities with their counts, then each activity's
+    attendance by name on a sheet of its own."""
+    branches = sorted(activities.branches.items(), key=lambda item: item[1])
+    _add_sheet(book, "组织生活", _meeting_columns(activities), branches)
+    _add_sheet(book, "活动出勤", ACTIVITY_COLUMNS, activities.sheets)
+    for sheet in activities.sheets:
+        _add_sheet(book, _sheet_title(sheet), SHEET_COLUMNS, sheet.rows)
 
 
 def _branch_score_columns(period: ReportPeriod) -> list[Column]:

@@ -147,6 +147,76 @@ async def test_a_member_may_not_publish(chat: Chat) -> None:
     assert await count(chat.conversation, Activity) == 0
 
 
+# --- no two activities at once for the same people -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("by", "line"),
+    [
+        ("1003", "活动 党小组会 11月26日 16:00 1小时 二楼 学习交流"),  # its branch, overlapping
+        ("1003", "活动 支委会 11月26日 14:00 6小时 二楼 工作部署"),  # covering it
+        ("9001", "活动 党课 11月26日 16:00 1小时 对象:全体 礼堂 党史"),  # every branch
+        ("9001", "活动 党课 11月26日 15:00 1小时 对象:第一党支部、第二党支部 礼堂 党史"),
+    ],
+)
+async def test_an_activity_overlapping_one_of_the_same_branches_is_refused(
+    chat: Chat, by: str, line: str
+) -> None:
+    first = activity_id(await chat.say("1003", PARTY_DAY))
+    queued = await count(chat.conversation, OutboxItem)
+
+    reply = await chat.say(by, line)
+
+    assert f"时间与活动 {first} 主题党日《学习新修订的条例》（11月26日 15:00—16:30）重叠" in reply
+    assert await count(chat.conversation, Activity) == 1
+    assert await count(chat.conversation, OutboxItem) == queued
+    assert await count(chat.conversation, AuditEntry, AuditEntry.action == "activity.create") == 1
+
+
+async def test_the_same_organiser_cannot_be_at_two_at_once(chat: Chat) -> None:
+    first = activity_id(
+        await chat.say("9001", "活动 党课 11月26日 15:00 对象:第二党支部 礼堂 党史")
+    )
+
+    reply = await chat.say("9001", "活动 党课 11月26日 15:30 对象:第一党支部 礼堂 党史")
+
+    assert f"时间与活动 {first} 党课《党史》" in reply
+    assert await count(chat.conversation, Activity) == 1
+
+
+async def test_back_to_back_and_other_branches_at_the_same_time_are_allowed(chat: Chat) -> None:
+    activity_id(await chat.say("1003", PARTY_DAY))
+
+    # Starting as the other ends; another branch's own meeting at the same time.
+    activity_id(await chat.say("1003", "活动 党小组会 11月26日 16:30 1小时 二楼 学习交流"))
+    activity_id(await chat.say("1003", "活动 支委会 11月26日 14:00 1小时 二楼 工作部署"))
+    activity_id(await chat.say("2002", "活动 主题党日 11月26日 15:00 90分钟 礼堂 参观学习"))
+    activity_id(await chat.say("9001", "活动 党课 11月26日 15:00 1小时 对象:机关党支部 夜校 党史"))
+
+    assert await count(chat.conversation, Activity) == 5
+
+
+async def test_the_dialog_asks_again_for_a_time_already_taken(chat: Chat) -> None:
+    first = activity_id(await chat.say("1003", PARTY_DAY))
+    await chat.say("1003", "活动")
+    await chat.say("1003", "党小组会")
+
+    reply = await chat.say("1003", "11月26日 16:00 1小时")
+
+    assert f"时间与活动 {first} 主题党日" in reply and "请重新回复" in reply
+    assert "请回复地点" in await chat.say("1003", "11月26日 16:30 1小时")
+
+
+async def test_a_time_taken_while_the_dialog_waited_is_asked_again(chat: Chat) -> None:
+    for answer in ["活动", "党小组会", "11月26日 16:00 1小时", "二楼", "学习交流"]:
+        await chat.say("1003", answer)
+    first = activity_id(await chat.say("9001", "活动 党课 11月26日 16:30 对象:全体 礼堂 党史"))
+
+    assert f"时间与活动 {first} 党课" in await chat.say("1003", "确认")
+    assert "请回复地点" in await chat.say("1003", "11月26日 18:00 1小时")
+    assert await count(chat.conversation, Activity) == 1
+
+
 # --- the guided dialog --------------------------------------------------------------------
 
 

@@ -1,14 +1,23 @@
-"""`资料`: secretaries record pictures and videos for their branch."""
+"""`资料`: secretaries record pictures and videos for their branch (linked to the activity of
+the day they record)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import uuid
 
 from sqlmodel import col, select
 
 from bot.messages import Inbound, InboundKind, Media
 from data.models import Material
-from tests.conftest import Chat
+from tests.conftest import SHANGHAI, Chat
+
+
+def activity_number(reply: str) -> int:
+    found = re.search(r"编号 (\d+)", reply)
+    assert found is not None, reply
+    return int(found.group(1))
 
 
 async def send_picture(chat: Chat, roster_id: str, reference: str) -> str:
@@ -93,3 +102,35 @@ async def test_materials_count_toward_the_branch_score(chat: Chat) -> None:
     first = next(b for b in report.branches if b.branch == "第一党支部")
     # 2 materials against a target of 4 a month.
     assert first.parts["materials"] == 2 / 4
+
+
+# --- linked to the day's activity ---------------------------------------------------------
+
+
+async def test_materials_sent_on_an_activitys_day_are_linked_to_it(chat: Chat) -> None:
+    clock = chat.conversation.clock
+    party_day = activity_number(
+        await chat.say("1003", "活动 主题党日 11月26日 9:30 1小时 三楼 学习条例")
+    )
+    lecture = activity_number(await chat.say("1003", "活动 党课 11月26日 15:00 1小时 礼堂 党史"))
+    other = activity_number(await chat.say("2002", "活动 支委会 11月26日 9:00 1小时 二楼 部署"))
+
+    today = await send_picture(chat, "1003", "media-0")  # the day before: no activity
+    clock.set(dt.datetime(2026, 11, 26, 8, 0, tzinfo=SHANGHAI))  # type: ignore[attr-defined]
+    before_both = await send_picture(chat, "1003", "media-1")
+    clock.set(dt.datetime(2026, 11, 26, 16, 0, tzinfo=SHANGHAI))  # type: ignore[attr-defined]
+    after_the_lecture = await send_picture(chat, "1003", "media-2")
+    theirs = await send_picture(chat, "2002", "media-3")
+    member = await send_picture(chat, "1001", "media-4")
+
+    assert "活动" not in today
+    assert f"已归入今天的活动 {party_day}《学习条例》" in before_both
+    assert f"已归入今天的活动 {lecture}《党史》" in after_the_lecture
+    assert f"已归入今天的活动 {other}《部署》" in theirs
+    assert "已记录资料" not in member  # members send no materials
+    assert [(r.reference, r.activity_id) for r in await recorded(chat)] == [
+        ("media-0", None),
+        ("media-1", party_day),
+        ("media-2", lecture),
+        ("media-3", other),
+    ]

@@ -186,8 +186,9 @@ async def test_a_member_on_leave_is_not_signed_in(chat: Chat) -> None:
 
 async def test_two_activities_open_need_the_number(chat: Chat) -> None:
     first = await publish(chat)
-    second = await publish(chat, "活动 党小组会 11月26日 15:30 1小时 二楼 学习交流")
-    clock_of(chat).set(START + dt.timedelta(minutes=10))
+    # Back to back (at once they would clash): both windows are open before the second.
+    second = await publish(chat, "活动 党小组会 11月26日 16:30 1小时 二楼 学习交流")
+    clock_of(chat).set(START + dt.timedelta(minutes=70))
     code = await code_now(chat, second)
 
     assert f"编号 {first}、{second}" in await chat.say("1001", f"签到 {code}")
