@@ -119,12 +119,22 @@ class MediaStore(ABC):
         try:
             if check is not None:
                 await asyncio.to_thread(check, spooled)
-            existed = await self.exists(spooled.sha256)
-            if not existed:
-                await self._keep(spooled)
+            return await self.keep(spooled)
         finally:
             await asyncio.to_thread(spooled.path.unlink, missing_ok=True)
+
+    async def keep(self, spooled: Spooled) -> Stored:
+        """Keep a file spooled (and checked) before, unless it is kept already; the caller
+        removes the spooled file afterwards."""
+        existed = await self.exists(spooled.sha256)
+        if not existed:
+            await self._keep(spooled)
         return Stored(spooled.sha256, spooled.size, existed)
+
+    def local_path(self, sha256: str) -> Path | None:
+        """The file on this machine's disk, when the store is a directory (a web server can
+        then answer range requests from it); None for object storage."""
+        return None
 
     async def read(self, sha256: str) -> bytes:
         """The whole file (for small files and tests; serve large ones with `open`)."""
