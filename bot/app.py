@@ -128,7 +128,9 @@ def create_app(
         ):
             wechat = wechat_api_for(settings, http, sessions, clock)
             onebot = OneBotApi(http, settings) if settings.onebot_api_url else None
-            dispatcher = Dispatcher(settings, clock, sessions, wechat, onebot=onebot)
+            dispatcher = Dispatcher(
+                settings, clock, sessions, wechat, onebot=onebot, store=app[MEDIA_STORE]
+            )
             if qqbot is not None:
                 app[QQBOT_API] = QQBotApi(http, sessions, clock, settings)
             stop = asyncio.Event()

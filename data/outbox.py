@@ -142,6 +142,13 @@ def addressed_to(item: OutboxItem) -> str | None:
     return ref.rpartition(ADDRESSED)[2] if ADDRESSED in ref else None
 
 
+def article_of(item: OutboxItem) -> int | None:
+    """The article a push of a new lesson, news or video is about (`…:article:12:<day>`)."""
+    ref = item.key.rsplit(":", 1)[0]
+    _, _, number = ref.rpartition(":article:")
+    return int(number) if number.isascii() and number.isdigit() and len(number) <= 12 else None
+
+
 async def waiting_for(
     session: AsyncSession, member_id: int, channel: str | None = None
 ) -> list[OutboxItem]:
