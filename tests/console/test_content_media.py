@@ -267,3 +267,22 @@ def test_a_stored_path_never_comes_from_the_browser(tmp_path: Path) -> None:
     store = DirectoryStore(tmp_path)
     with pytest.raises(ValueError):
         store.local_path("../../etc/passwd")
+
+
+async def test_a_request_past_every_bound_is_refused_unread(console: Console) -> None:
+    """Larger than the form and both files' limits together (1 + 10 MB here): refused from its
+    length alone, the form shown again with the reason."""
+    before = await count(console, Article)
+    huge = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * (12 * 1024 * 1024)
+    browser, csrf = await admin(console)
+    try:
+        response = await send(
+            browser, "/admin/content/new", csrf, {"video": ("big.mp4", huge)}, **LESSON
+        )
+        page = await response.text()
+    finally:
+        await browser.client.session.close()
+    assert response.status == 413
+    assert re.search(r'id="problem-files">上传的文件太大（每个文件最多 10 MB）', page)
+    assert await count(console, Article) == before
+    assert not await store_of(console).exists(sha(huge))
