@@ -30,7 +30,7 @@ from bot.settings import Settings
 from data import articles, materials, members
 from data.db import transaction
 from data.media.store import read_chunks
-from data.models import FetchState, MaterialFile
+from data.models import Article, FetchState, MaterialFile
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTHS = {"pc": 1280, "phone": 390}
@@ -59,7 +59,21 @@ async def _seed(app: web.Application) -> int:
     for roster_id, minutes in (("1001", 120), ("1002", 45), ("2001", 90)):
         await _say(app, roster_id, f"学习 {minutes}")
     await _say(app, "1002", "志愿 2 社区敬老院陪老人聊天")
+    await _seed_cover(app)
     return await _seed_materials(app)
+
+
+async def _seed_cover(app: web.Application) -> None:
+    """A cover picture and a link on the first lesson, as if uploaded in the editor."""
+    conversation = app[CONVERSATION]
+    data = _picture(200)
+    kept = await app[MEDIA_STORE].put(read_chunks(io.BytesIO(data)), limit=len(data) + 1)
+    async with transaction(conversation.sessions) as session:
+        await session.exec(
+            update(Article)
+            .where(col(Article.id) == 1)
+            .values(cover=kept.sha256, cover_mime="image/jpeg", url="https://example.org/lesson/1")
+        )
 
 
 def _picture(hue: int) -> bytes:
@@ -123,6 +137,7 @@ async def take(out: Path) -> list[Path]:
             media_dir=Path(folder) / "media",
             wechat_token="screens",
             scheduler="off",
+            public_url="http://party.example.org",  # http: the browser keeps its cookie
         )
         app = create_app(settings, SystemClock(settings.zone), background=False)
         runner = web.AppRunner(app, access_log=None)

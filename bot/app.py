@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import public_media
 from bot.appkeys import CONVERSATION, ENGINE, MEDIA_STORE, QQBOT_API, SESSIONS, SETTINGS
 from bot.channels import public_web, wechat_menu
 from bot.channels.onebot import OneBotWebhook
@@ -127,7 +128,9 @@ def create_app(
         ):
             wechat = wechat_api_for(settings, http, sessions, clock)
             onebot = OneBotApi(http, settings) if settings.onebot_api_url else None
-            dispatcher = Dispatcher(settings, clock, sessions, wechat, onebot=onebot)
+            dispatcher = Dispatcher(
+                settings, clock, sessions, wechat, onebot=onebot, store=app[MEDIA_STORE]
+            )
             if qqbot is not None:
                 app[QQBOT_API] = QQBotApi(http, sessions, clock, settings)
             stop = asyncio.Event()
@@ -170,6 +173,7 @@ def create_app(
     if qqbot is not None:
         app.router.add_routes(qqbot.routes())
     app.router.add_get("/healthz", healthz)
+    public_media.add_routes(app, clock)
     app.router.add_get("/admin", _to_console)
     app.add_subapp("/admin/", create_console(clock))
     return app

@@ -26,6 +26,7 @@ from bot.rules import load_rules
 from bot.settings import Settings, load_settings
 from data import outbox, outbox_listing
 from data.db import Sessions, session_factory, transaction
+from data.media.store import open_store
 from data.models import OutboxState, PushKind
 from scheduler.jobs import next_runs
 
@@ -72,7 +73,8 @@ async def dispatch_now(settings: Settings, clock: Clock, sessions: Sessions) -> 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
         api = wechat_api_for(settings, http, sessions, clock)
         onebot = OneBotApi(http, settings) if settings.onebot_api_url else None
-        dispatcher = Dispatcher(settings, clock, sessions, api, onebot=onebot)
+        store = open_store(settings.media_dir, settings.media_s3_url)
+        dispatcher = Dispatcher(settings, clock, sessions, api, onebot=onebot, store=store)
         async with sessions() as session:
             counts = await outbox.counts(session)
         due = counts.get("pending", 0) + counts.get("sending", 0)

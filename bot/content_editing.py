@@ -21,8 +21,9 @@ from bot.textforms import typed
 from data import articles, audit
 from data.models import Article, ArticleKind, ArticleVersion, Member
 
-# The editable fields, as the form names them and as a version keeps them.
-EDITABLE = articles.EDITABLE
+# The editable fields, as the form names them and as a version keeps them (the files too:
+# restoring a version restores its cover and video).
+EDITABLE = (*articles.EDITABLE, *articles.MEDIA_FIELDS)
 LIMITS = {
     "title": 200,
     "summary": 500,
@@ -40,8 +41,25 @@ VERSIONS_SHOWN = 50
 @dataclass(frozen=True)
 class Problem:
     field: str
-    code: str  # required | too_long | not_a_link | bad_time | too_few_options | answer_not_option
+    # required | too_long | not_a_link | bad_time | too_few_options | answer_not_option |
+    # lessons_only | videos_only | bad_type (a file's bytes) | too_large (a file, MB)
+    code: str
     limit: int = 0
+
+
+@dataclass(frozen=True)
+class Files:
+    """The article's files as the form leaves them: SHA-256 addresses ("" for none)."""
+
+    cover: str = ""
+    cover_mime: str = ""
+    video: str = ""
+
+    @classmethod
+    def of(cls, article: Article | None) -> Files:
+        if article is None:
+            return cls()
+        return cls(article.cover, article.cover_mime, article.video)
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,7 @@ class Draft:
     quiz_options: dict[str, str]
     quiz_answer: str
     quiz_explanation: str
+    files: Files = Files()
 
     def fields(self) -> dict[str, object]:
         return {
@@ -73,6 +92,9 @@ class Draft:
             else "",
             "quiz_answer": self.quiz_answer,
             "quiz_explanation": self.quiz_explanation,
+            "cover": self.files.cover,
+            "cover_mime": self.files.cover_mime,
+            "video": self.files.video,
         }
 
 
@@ -85,9 +107,15 @@ def _text(form: Mapping[str, str], name: str, problems: list[Problem]) -> str:
     return value
 
 
-def check(form: Mapping[str, str], zone: ZoneInfo) -> Draft | list[Problem]:
-    """The form as an article's fields, or every problem with it."""
-    problems: list[Problem] = []
+def check(
+    form: Mapping[str, str],
+    zone: ZoneInfo,
+    files: Files = Files(),
+    file_problems: list[Problem] | None = None,
+) -> Draft | list[Problem]:
+    """The form as an article's fields with `files`, or every problem with it (those the
+    uploads met, `file_problems`, among them)."""
+    problems: list[Problem] = list(file_problems or [])
     kind_text = str(form.get("kind", ""))
     kind = ArticleKind(kind_text) if kind_text in {k.value for k in ArticleKind} else None
     if kind is None:
@@ -104,8 +132,10 @@ def check(form: Mapping[str, str], zone: ZoneInfo) -> Draft | list[Problem]:
     url = _text(form, "url", problems)
     if url and not url.lower().startswith(("https://", "http://")):
         problems.append(Problem("url", "not_a_link"))
-    if kind is ArticleKind.VIDEO and not url:
-        problems.append(Problem("url", "required"))
+    if kind is ArticleKind.VIDEO and not url and not files.video:
+        problems.append(Problem("url", "link_or_video"))
+    if kind is not ArticleKind.VIDEO and files.video and kind is not None:
+        problems.append(Problem("video", "videos_only"))
     publish_at = _local_time(str(form.get("publish_at", ""))[:20], zone)
     if publish_at is None:
         problems.append(Problem("publish_at", "bad_time"))
@@ -133,7 +163,7 @@ def check(form: Mapping[str, str], zone: ZoneInfo) -> Draft | list[Problem]:
     if problems or kind is None or publish_at is None:
         return problems
     return Draft(
-        kind, title, summary, body, url, publish_at, question, options, answer, explanation
+        kind, title, summary, body, url, publish_at, question, options, answer, explanation, files
     )
 
 
@@ -159,6 +189,9 @@ def snapshot(article: Article) -> dict[str, object]:
 def _audit_view(values: Mapping[str, object]) -> dict[str, object]:
     """What the audit row shows of a version: the short fields, not the whole body."""
     shown = {k: v for k, v in values.items() if k not in ("body", "quiz_options")}
+    for name in ("cover", "video"):  # an address is long: its first digits tell it apart
+        if shown.get(name):
+            shown[name] = str(shown[name])[:12]
     shown["body_chars"] = len(str(values.get("body", "")))
     return shown
 
@@ -271,6 +304,8 @@ def draft_of(version: ArticleVersion, zone: ZoneInfo) -> Draft:
         options,
         values["quiz_answer"],
         values["quiz_explanation"],
+        # Versions kept before files could be uploaded have none.
+        Files(values.get("cover", ""), values.get("cover_mime", ""), values.get("video", "")),
     )
 
 
@@ -284,3 +319,24 @@ async def saver_name(session: AsyncSession, version: ArticleVersion) -> str:
         return ""
     member = await session.get(Member, version.saved_by)
     return member.name if member else ""
+
+
+async def file_type(session: AsyncSession, article: Article, sha256: str) -> str | None:
+    """The MIME type of the file `sha256` when the article uses it as its cover or video,
+    now or in a kept version; None when it does not."""
+    assert article.id is not None
+    found = [_file_type(snapshot(article), sha256)]
+    statement = select(ArticleVersion.fields).where(
+        ArticleVersion.article_id == article.id,
+        col(ArticleVersion.fields).contains(sha256),
+    )
+    found += [_file_type(json.loads(fields), sha256) for fields in await session.exec(statement)]
+    return next((mime for mime in found if mime), None)
+
+
+def _file_type(values: Mapping[str, object], sha256: str) -> str | None:
+    if values.get("cover") == sha256:
+        return str(values.get("cover_mime") or "") or None
+    if values.get("video") == sha256:
+        return "video/mp4"
+    return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -25,13 +26,15 @@ from typing import TypeVar
 from sqlalchemy import insert, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import content_media
 from bot.channels.onebot_api import OneBotApi
 from bot.channels.outbound import Answer
-from bot.channels.wechat_api import WeChatApi
+from bot.channels.wechat_api import WeChatApi, WeChatApiError
 from bot.clock import Clock, today
 from bot.delivery import (
     BUSY,
     CONFIGURATION,
+    PASSING,
     CallFailed,
     Failure,
     Holder,
@@ -44,9 +47,11 @@ from bot.pushes import ARTICLE_PUSHES
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from content.texts import render
-from data import audience, groups, leases, members, outbox
+from data import articles, audience, groups, leases, members, outbox, platform_uploads
 from data.db import Sessions, transaction
+from data.media.store import MediaStore, NotStored
 from data.models import (
+    Article,
     Binding,
     DeliveryAttempt,
     GroupPost,
@@ -72,6 +77,7 @@ DAILY_QUOTA = 45009
 GROUP_BATCH = 50
 # How long an item for an account no push reaches waits between looks (`_deliver_addressed`).
 HOLD_FOR_REPLY = dt.timedelta(days=1)
+INVALID_MEDIA = 40007  # a media id the platform no longer knows
 
 
 @dataclass
@@ -81,6 +87,15 @@ class Bundle:
     binding: Binding | None  # WeChat
     qq: Binding | None = None
     in_group: bool = False  # the member's branch has a QQ group for lessons and news
+    # The articles the bundle's pushes of new lessons, news and videos are about, by id.
+    articles: dict[int, Article] = dataclasses.field(default_factory=dict)
+
+    def article(self, items: list[OutboxItem]) -> Article | None:
+        """The article of a lone push of an article (a bundle of several is sent as text)."""
+        if len(items) != 1 or PushKind(items[0].kind) not in ARTICLE_PUSHES:
+            return None
+        number = outbox.article_of(items[0])
+        return self.articles.get(number) if number is not None else None
 
 
 Guard = Callable[[], Awaitable[None]]  # awaited right before a call; raises to call it off
@@ -95,8 +110,11 @@ class Dispatcher:
         api: WeChatApi | None,
         rng: random.Random | None = None,
         onebot: OneBotApi | None = None,
+        store: MediaStore | None = None,
     ) -> None:
         self.onebot = onebot
+        self.store = store  # uploaded videos are sent from it as WeChat media
+        self.uploading: dict[str, asyncio.Lock] = {}
         self.settings = settings
         self.clock = clock
         self.sessions = sessions
@@ -210,6 +228,13 @@ class Dispatcher:
                     if groups.is_group_id(g.group_id)
                 }
                 branch_of = await members.branches_of(session, member_ids)
+            about = [
+                number
+                for item in items
+                if PushKind(item.kind) in ARTICLE_PUSHES
+                and (number := outbox.article_of(item)) is not None
+            ]
+            shown = await articles.of_ids(session, about)
         grouped: dict[int, list[OutboxItem]] = {}
         for item in items:
             grouped.setdefault(item.member_id, []).append(item)
@@ -220,6 +245,7 @@ class Dispatcher:
                 wechat.get(mid),
                 qq.get(mid),
                 branch_of.get(mid) in grouped_branches,
+                shown,
             )
             for mid in member_ids
         ]
@@ -311,16 +337,21 @@ class Dispatcher:
                 results.attempt(item, "custom", False, None, "not following")
                 results.finish(item, OutboxState.SKIPPED, "not following")
             return
-        await self._deliver_wechat(binding, items, results)
+        await self._deliver_wechat(binding, items, results, bundle)
 
     async def _deliver_wechat(
-        self, binding: Binding, items: list[OutboxItem], results: Results
+        self,
+        binding: Binding,
+        items: list[OutboxItem],
+        results: Results,
+        bundle: Bundle | None = None,
     ) -> None:
         left = self._window_left(binding, results.now)
         direct = [item for item in items if left > RESERVE[item.priority]]
         later = [item for item in items if item not in direct]
         if direct:
-            later = await self._send_custom(binding, direct, results) + later
+            article = bundle.article(direct) if bundle is not None else None
+            later = await self._send_custom(binding, direct, results, article) + later
         for item in later:
             await self._fallback(binding, item, results)
 
@@ -375,19 +406,44 @@ class Dispatcher:
                 results.retry(item, f"{answer.errcode} {answer.errmsg}")
 
     async def _send_custom(
-        self, binding: Binding, items: list[OutboxItem], results: Results
+        self,
+        binding: Binding,
+        items: list[OutboxItem],
+        results: Results,
+        article: Article | None = None,
     ) -> list[OutboxItem]:
-        """One customer-service message for the bundle; returns the items left to fall back."""
+        """One customer-service message for the bundle — a lone push of an article with a
+        cover and a link as a 图文 card, of an uploaded 微视频 as its video, anything else as
+        text; returns the items left to fall back."""
         assert self.api is not None
         api = self.api
         text = items[0].text if len(items) == 1 else render("push_digest", items=items)
         text = cut_to_fit(text)
+        public_url = self.settings.public_url
+        form = content_media.push_form(public_url, article) if article else "text"
+        if form == "video" and self.store is None:
+            form = "text"
+        sent_media: list[str] = []
 
         async def send() -> Answer | None:
             # Checked at the last moment: a 45009 met by another bundle while this one
             # waited for its turn stops it too.
             if self.custom_paused_until and results.now < self.custom_paused_until:
                 return None
+            if form == "news" and article is not None:
+                cover = content_media.cover_url(public_url, article)
+                lines = text.split("\n", 1)  # the card shows the title: the rest describes
+                description = lines[1].strip() if len(lines) > 1 else article.summary
+                return await api.send_news(
+                    binding.external_id, article.title, description, article.url, cover
+                )
+            if form == "video" and article is not None:
+                media_id = await self._video_media_id(article)
+                if media_id is not None:
+                    sent_media.append(media_id)
+                    return await api.send_video(
+                        binding.external_id, media_id, article.title, article.summary
+                    )
             return await api.send_text(binding.external_id, text)
 
         try:
@@ -397,8 +453,16 @@ class Dispatcher:
             return []
         if answer is None:
             return items
+        method = form if sent_media or form == "news" else "custom"  # news | video
         for item in items:
-            results.attempt(item, "custom", answer.ok, answer)
+            results.attempt(item, method, answer.ok, answer)
+        if answer.errcode == INVALID_MEDIA and sent_media and article is not None:
+            # The platform dropped the upload early: forget it, upload again next time.
+            async with transaction(self.sessions) as session:
+                await platform_uploads.forget(session, CHANNEL, article.video, sent_media[0])
+            for item in items:
+                results.retry(item, f"{answer.errcode} {answer.errmsg}")
+            return []
         if answer.ok:
             used = binding.window_used + 1
             for item in items:
@@ -415,6 +479,38 @@ class Dispatcher:
             return items
         self._settle_error(binding, items, answer, results)
         return []
+
+    async def _video_media_id(self, article: Article) -> str | None:
+        """The WeChat media id of the article's uploaded video: the last upload's while it is
+        young enough, else a new upload — one at a time per file in this dispatcher (another
+        process may upload it too: harmless). None when it cannot be sent as media (the file
+        is missing, or WeChat refuses it for good): the text goes instead."""
+        assert self.api is not None and self.store is not None
+        sha256 = article.video
+        reuse = dt.timedelta(hours=self.settings.upload_reuse_hours)
+        async with self.uploading.setdefault(sha256, asyncio.Lock()):
+            async with self.sessions() as session:
+                known = await platform_uploads.fresh(
+                    session, CHANNEL, sha256, self.clock.now(), reuse
+                )
+            if known is not None:
+                return known
+            try:
+                async with self.store.as_file(sha256) as path:
+                    media_id = await self.api.upload_video(path)
+            except NotStored:
+                log.error("video of article %s is missing from the media store", article.id)
+                return None
+            except WeChatApiError as refused:
+                if refused.errcode in PASSING or refused.errcode in CONFIGURATION:
+                    raise
+                log.error("WeChat refused the video of article %s: %s", article.id, refused)
+                return None
+            async with transaction(self.sessions) as session:
+                await platform_uploads.remember(
+                    session, CHANNEL, sha256, media_id, self.clock.now()
+                )
+            return media_id
 
     async def _send_pictures(
         self, binding: Binding, items: list[OutboxItem], results: Results, used: int

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import content_media
 from bot.channel_names import channel_name
 from bot.clock import Clock, today
 from bot.settings import Settings
@@ -55,7 +56,8 @@ async def enqueue_article(
     if article is None:
         return Enqueued(kind, 0)
     day, due = today(clock), due_time(settings, now)
-    text = render(f"push_{kind.value}", article=article)
+    link = content_media.watch_link(settings.public_url, article)
+    text = render(f"push_{kind.value}", article=article, link=link)
     brief = render("push_brief", kind=kind.value, title=article.title)
     ref = f"article:{article.id}"
     template = Push(0, kind, ref, day, text, brief, due)

@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     # QQ pictures and files are fetched by the URL the message carries: from public addresses
     # only, unless the OneBot implementation serves them on the local network.
     media_fetch_private_ok: bool = False
+    # Uploaded in the content editor: a cover picture, and a 微视频's MP4 (WeChat takes
+    # temporary video media up to 10 MB).
+    content_cover_max_mb: int = Field(default=2, ge=1, le=100)
+    content_video_max_mb: int = Field(default=10, ge=1, le=1024)
+    # How long a media id WeChat gave for an upload is reused (the platform keeps it 3 days).
+    upload_reuse_hours: float = Field(default=60.0, gt=0, le=70)
 
     @field_validator("database_url")
     @classmethod

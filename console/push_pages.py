@@ -43,6 +43,8 @@ KIND_NAMES = {
 }
 METHOD_NAMES = {
     "custom": "微信客服消息",
+    "news": "微信图文消息",
+    "video": "微信视频消息",
     "template": "微信模板消息",
     "mailbox": "留言箱",
     "reply": "随回复送达",

@@ -22,10 +22,11 @@ CLOCK = web.AppKey("console_clock", Clock)
 # builds every request with the root application's, `Application._make_request`.)
 MAX_FORM_BYTES = 64 * 1024
 # An article's form carries its body: 20,000 characters, Chinese ones 9 bytes each encoded.
-LARGER_FORMS = dict.fromkeys(("content-create", "content-save", "content-preview"), 256 * 1024)
+LARGER_FORMS = {"content-preview": 256 * 1024}
 # Routes that read their multipart body themselves (an upload, with its own bound): they
-# call `check_csrf` on the form's token field before they read the file.
-OWN_BODY = frozenset({"roster-upload"})
+# call `check_csrf` on the form's token field before they read the file. The content
+# editor's form may carry a cover picture and a video (console/content_upload.py).
+OWN_BODY = frozenset({"roster-upload", "content-create", "content-save"})
 
 
 @dataclass(frozen=True)

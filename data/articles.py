@@ -36,6 +36,8 @@ EDITABLE = (
     "quiz_explanation",
 )
 FILE_FIELDS = frozenset({"slug", *EDITABLE})
+# Uploaded in the console only (files never set them): kept in versions like the rest.
+MEDIA_FIELDS = ("cover", "cover_mime", "video")
 
 
 async def upsert(session: AsyncSession, articles: Sequence[Article]) -> Synced:
@@ -76,6 +78,28 @@ async def latest(session: AsyncSession, kind: ArticleKind, now: dt.datetime) -> 
         .limit(1)
     )
     return (await session.exec(statement)).first()
+
+
+async def published_with_media(
+    session: AsyncSession, sha256: str, now: dt.datetime, *, video: bool
+) -> Article | None:
+    """A published article (shown, its time come) whose cover (or, with `video`, whose
+    uploaded video) is the file `sha256`; None when no such article is shown to members."""
+    column = col(Article.video) if video else col(Article.cover)
+    statement = (
+        select(Article)
+        .where(column == sha256, Article.publish_at <= now, shown())
+        .order_by(col(Article.id))
+        .limit(1)
+    )
+    return (await session.exec(statement)).first()
+
+
+async def of_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Article]:
+    if not ids:
+        return {}
+    statement = select(Article).where(col(Article.id).in_(sorted(set(ids))))
+    return {article.id: article for article in await session.exec(statement) if article.id}
 
 
 async def mark_read(

@@ -28,7 +28,7 @@ class ReviewState(StrEnum):
 class ArticleKind(StrEnum):
     LESSON = "lesson"  # 微党课
     NEWS = "news"  # 微资讯
-    VIDEO = "video"  # 微视频: a title, a summary and the video's link
+    VIDEO = "video"  # 微视频: a title, a summary and the video (a link or an uploaded MP4)
 
 
 class Branch(SQLModel, table=True):
@@ -195,6 +195,11 @@ class Article(SQLModel, table=True):
     pushed_at: dt.datetime | None = None
     hidden: bool = False  # unpublished: members do not see it, nothing pushes it
     edited_at: dt.datetime | None = None  # last saved in the console (sync then skips it)
+    # Uploaded in the console, kept in the media store by SHA-256 ("" for none): a cover
+    # picture (its type read from its bytes) and, for a 微视频, an MP4.
+    cover: str = Field(default="", max_length=64)
+    cover_mime: str = Field(default="", max_length=20)
+    video: str = Field(default="", max_length=64)
 
 
 class ArticleVersion(SQLModel, table=True):
@@ -206,6 +211,19 @@ class ArticleVersion(SQLModel, table=True):
     saved_at: dt.datetime  # when it was replaced
     saved_by: int | None = Field(default=None, foreign_key="member.id")
     fields: str = Field(sa_column=Column(Text, nullable=False))  # JSON of the editable fields
+
+
+class PlatformUpload(SQLModel, table=True):
+    """A stored file uploaded to a platform as temporary media (WeChat keeps it 3 days): its
+    media id, reused while young enough, so one video pushed to every member is uploaded
+    once. Replaced by the next upload of the same file."""
+
+    __table_args__ = (UniqueConstraint("channel", "sha256"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    sha256: str = Field(max_length=64)
+    media_id: str = Field(max_length=200)
+    uploaded_at: dt.datetime
 
 
 class ArticleRead(SQLModel, table=True):

@@ -147,6 +147,13 @@ def addressed_to(item: OutboxItem) -> str | None:
 TIMED_KINDS = (PushKind.ACTIVITY_REMINDER.value,)
 
 
+def article_of(item: OutboxItem) -> int | None:
+    """The article a push of a new lesson, news or video is about (`…:article:12:<day>`)."""
+    ref = item.key.rsplit(":", 1)[0]
+    _, _, number = ref.rpartition(":article:")
+    return int(number) if number.isascii() and number.isdigit() and len(number) <= 12 else None
+
+
 async def waiting_for(
     session: AsyncSession,
     member_id: int,

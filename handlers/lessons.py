@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import awards
+from bot import awards, content_media
 from bot.clock import Clock
 from bot.content_editing import options_of
 from bot.messages import fits
@@ -21,16 +21,26 @@ from handlers import router
 CHOICES = "ABCDEF"
 
 
-def article_text(template: str, article: Article) -> str:
-    """The whole article when it fits one reply, else its summary and link."""
-    full = render(template, article=article, options=options_of(article), whole=True)
+def article_text(template: str, article: Article, public_url: str | None = None) -> str:
+    """The whole article when it fits one reply, else its summary and link (a 微视频's: its
+    uploaded video's public address, else its link)."""
+    context = {
+        "article": article,
+        "options": options_of(article),
+        "link": content_media.watch_link(public_url, article),
+    }
+    full = render(template, whole=True, **context)
     if fits(full):
         return full
-    return render(template, article=article, options=options_of(article), whole=False)
+    return render(template, whole=False, **context)
 
 
 async def read_latest(
-    member: Member, session: AsyncSession, clock: Clock, kind: ArticleKind
+    member: Member,
+    session: AsyncSession,
+    clock: Clock,
+    kind: ArticleKind,
+    public_url: str | None = None,
 ) -> str:
     """The latest published article of `kind`, marked read by the member (templates
     `<kind>` and `<kind>_none`)."""
@@ -39,7 +49,7 @@ async def read_latest(
     if article is None or article.id is None:
         return render(f"{kind.value}_none")
     await articles.mark_read(session, member.id, article.id, clock.now())
-    return article_text(kind.value, article)
+    return article_text(kind.value, article, public_url)
 
 
 @router.command("微党课", "课", usage="微党课", summary="阅读最新一期微党课并答题")

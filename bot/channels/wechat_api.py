@@ -8,6 +8,7 @@ one re-read or refresh and one retry, never more.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
+# A 10 MB video over a slow uplink takes longer than the session's 10-second bound.
+UPLOAD_TIMEOUT = aiohttp.ClientTimeout(total=300)
 
 
 class WeChatApiError(Exception):
@@ -118,17 +121,36 @@ class WeChatApi:
 
     async def upload_image(self, path: str) -> str:
         """A temporary media id (3 days) for a PNG, to send it as a picture."""
+        return await self._upload(Path(path), "image", "chart.png", "image/png")
+
+    async def upload_video(self, path: Path) -> str:
+        """A temporary media id (3 days) for an MP4 (WeChat takes up to 10 MB), streamed
+        from the file, to send it as a video message."""
+        return await self._upload(path, "video", "video.mp4", "video/mp4", UPLOAD_TIMEOUT)
+
+    async def _upload(
+        self,
+        path: Path,
+        media_type: str,
+        filename: str,
+        content_type: str,
+        limit: aiohttp.ClientTimeout | None = None,
+    ) -> str:
+        """`/cgi-bin/media/upload` of the file at `path` (read as it is sent), under a name
+        of our own; WeChatApiError when the platform refuses it."""
         token = await self.token()
+        extra = {"timeout": limit} if limit else {}
         for attempt in range(2):
-            form = aiohttp.FormData()
-            with open(path, "rb") as file:  # noqa: ASYNC230 (a small local chart)
-                form.add_field("media", file.read(), filename="chart.png", content_type="image/png")
-            body = await post_json(
-                self.http,
-                f"{self.base}/cgi-bin/media/upload",
-                params={"access_token": token, "type": "image"},
-                data=form,
-            )
+            with path.open("rb") as file:
+                form = aiohttp.FormData()
+                form.add_field("media", file, filename=filename, content_type=content_type)
+                body = await post_json(
+                    self.http,
+                    f"{self.base}/cgi-bin/media/upload",
+                    params={"access_token": token, "type": media_type},
+                    data=form,
+                    **extra,
+                )
             errcode = int(body.get("errcode", 0))
             if errcode in TOKEN_ERRORS and not attempt:
                 token = await self.tokens.refresh(stale=token)
@@ -137,6 +159,21 @@ class WeChatApi:
                 raise WeChatApiError(errcode, str(body.get("errmsg", "")))
             return str(body["media_id"])
         raise WeChatApiError(errcode, "token refused twice")
+
+    async def send_news(
+        self, openid: str, title: str, description: str, url: str, picurl: str
+    ) -> Answer:
+        """A customer-service 图文 message of one article: a card with the picture at
+        `picurl` that opens `url` (counts against the member's budget like a text)."""
+        article = {"title": title, "description": description, "url": url, "picurl": picurl}
+        payload = {"touser": openid, "msgtype": "news", "news": {"articles": [article]}}
+        return await self._call("/cgi-bin/message/custom/send", payload)
+
+    async def send_video(self, openid: str, media_id: str, title: str, description: str) -> Answer:
+        """A customer-service video message of an uploaded video."""
+        video = {"media_id": media_id, "title": title, "description": description}
+        payload = {"touser": openid, "msgtype": "video", "video": video}
+        return await self._call("/cgi-bin/message/custom/send", payload)
 
     async def send_image(self, openid: str, media_id: str) -> Answer:
         """A customer-service picture message (counts against the member's budget)."""

@@ -30,6 +30,9 @@ class DirectoryStore(MediaStore):
         finally:
             file.close()
 
+    def local_path(self, sha256: str) -> Path | None:
+        return self._path(sha256)
+
     async def exists(self, sha256: str) -> bool:
         return await asyncio.to_thread(self._path(sha256).is_file)
 

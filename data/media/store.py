@@ -10,6 +10,7 @@ path or a key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
@@ -119,12 +120,38 @@ class MediaStore(ABC):
         try:
             if check is not None:
                 await asyncio.to_thread(check, spooled)
-            existed = await self.exists(spooled.sha256)
-            if not existed:
-                await self._keep(spooled)
+            return await self.keep(spooled)
         finally:
             await asyncio.to_thread(spooled.path.unlink, missing_ok=True)
+
+    async def keep(self, spooled: Spooled) -> Stored:
+        """Keep a file spooled (and checked) before, unless it is kept already; the caller
+        removes the spooled file afterwards."""
+        existed = await self.exists(spooled.sha256)
+        if not existed:
+            await self._keep(spooled)
         return Stored(spooled.sha256, spooled.size, existed)
+
+    @contextlib.asynccontextmanager
+    async def as_file(self, sha256: str) -> AsyncIterator[Path]:
+        """The file on disk for the duration: where the directory store keeps it, or a
+        temporary copy of what object storage keeps (removed after); NotStored if none."""
+        path = self.local_path(sha256)
+        if path is not None:
+            if not await asyncio.to_thread(path.is_file):
+                raise NotStored(sha256)
+            yield path
+            return
+        copy = await spool(self.open(sha256), self.spool_dir, limit=2**62)
+        try:
+            yield copy.path
+        finally:
+            await asyncio.to_thread(copy.path.unlink, missing_ok=True)
+
+    def local_path(self, sha256: str) -> Path | None:
+        """The file on this machine's disk, when the store is a directory (a web server can
+        then answer range requests from it); None for object storage."""
+        return None
 
     async def read(self, sha256: str) -> bytes:
         """The whole file (for small files and tests; serve large ones with `open`)."""

@@ -5,13 +5,34 @@ reads it with `微党课` over the WeChat webhook and answers its quiz."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+from pathlib import Path
 from typing import Any
 
+import pytest
+from PIL import Image
 from playwright.async_api import expect
 
+from bot.settings import Settings
 from tests.browser.conftest import PC, PHONE, Served, fits_width, openid
+from tests.conftest import make_settings
 
 TITLE = "学习新修订的支部工作条例"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, media_dir=tmp_path / "media")
+
+
+def cover_png() -> bytes:
+    """A real picture (the party red with a gold band) for the cover."""
+    picture = Image.new("RGB", (900, 500), (196, 30, 58))
+    picture.paste((255, 215, 0), (0, 380, 900, 420))
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
 
 
 async def test_a_lesson_written_scheduled_and_published_is_read_and_answered_in_chat(
@@ -52,6 +73,21 @@ async def test_a_lesson_written_scheduled_and_published_is_read_and_answered_in_
     lesson = await served.say(openid("1001"), "微党课")
     assert f"【微党课】{TITLE}" in lesson and "B. 每季度" in lesson
     assert "回答正确" in await served.say(openid("1001"), "答 B")
+
+    # A cover and a link: the preview says WeChat gets a 图文 card, and shows the cover.
+    cover = tmp_path / "封面.png"
+    cover.write_bytes(cover_png())
+    await page.get_by_label("链接").fill("https://example.org/lesson/1")
+    await page.locator("input[name=cover]").set_input_files(str(cover))
+    await page.get_by_role("button", name="保存").click()
+    await expect(page.locator(".notice")).to_contain_text("已保存")
+    await expect(page.locator("img.cover").first).to_be_visible()
+    await expect(page.locator("#live-preview")).to_contain_text("图文消息")
+    assert await page.locator("img.cover").first.evaluate("i => i.naturalWidth") == 900
+    sha256 = hashlib.sha256(cover.read_bytes()).hexdigest()
+    public = await page.request.get(f"{served.base}/media/c/{sha256}.png")
+    assert public.status == 200 and await public.body() == cover.read_bytes()
+    await page.screenshot(path=str(tmp_path / "content-cover.png"), full_page=True)
 
     phone = await browser.new_page(**PHONE)
     await served.sign_in(phone, "9001")

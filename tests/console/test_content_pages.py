@@ -202,7 +202,10 @@ async def test_a_video_is_watched_with_weixin_video(console: Console) -> None:
     browser, csrf = await admin(console)
     try:
         missing = await post(browser, "/admin/content/new", csrf, **{**video, "url": ""})
-        assert missing.status == 422 and 'id="problem-url">必填' in await missing.text()
+        assert (
+            missing.status == 422
+            and 'id="problem-url">请填写视频链接，或上传 MP4 视频文件' in await missing.text()
+        )
         created_id(await post(browser, "/admin/content/new", csrf, **video))
     finally:
         await browser.client.session.close()

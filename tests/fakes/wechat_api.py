@@ -6,7 +6,10 @@ It plays the platform's side of the calls the product makes, with the platform's
 - ``POST /cgi-bin/stable_token``: the stable access token. With ``force_refresh`` false it
   hands out the same token while that token is valid; otherwise it issues a new one. A token
   that is superseded stays valid for a short grace period, like on the real platform.
-- ``POST /cgi-bin/message/custom/send``: customer-service text messages.
+- ``POST /cgi-bin/message/custom/send``: customer-service text, image, video (an uploaded
+  video's ``media_id`` with a title and description) and news messages (one article:
+  ``title``, ``description``, ``url``, ``picurl``; more than one is 45008, as the platform
+  allows one since 2018).
 - ``POST /cgi-bin/message/template/send``: template messages, idempotent on ``client_msg_id``.
 - ``POST /cgi-bin/media/upload``: multipart media upload.
 - ``POST /cgi-bin/menu/create``: the custom menu.
@@ -56,6 +59,8 @@ VIDEO_DOWNLOAD = "/fake-video/{media_id}"
 
 TEXT_LIMIT_BYTES = 2048  # a customer-service text's content, in UTF-8 bytes
 IMAGE_LIMIT_BYTES = 10 * 1024 * 1024
+VIDEO_LIMIT_BYTES = 10 * 1024 * 1024  # temporary video media
+NEWS_ARTICLES = 1  # articles in a customer-service news message
 MEDIA_TYPES = frozenset({"image", "voice", "video", "thumb"})
 MAX_TOP_BUTTONS = 3
 CREATED_AT_BASE = 1_764_000_000  # a fixed epoch for media ``created_at`` (no wall clock)
@@ -69,6 +74,7 @@ ERRMSGS: dict[int, str] = {
     40003: "invalid openid",
     40004: "invalid media type",
     40005: "invalid file type",
+    40006: "invalid meida size",
     40007: "invalid media_id",
     40008: "invalid message type",
     40009: "invalid image size",
@@ -271,6 +277,26 @@ class FakeWeChat:
             if body.get("msgtype") == "image" and (openid is None or body["touser"] == openid)
         ]
 
+    def sent_news(self, openid: str | None = None) -> list[dict[str, Any]]:
+        """The article of each successful custom/send news message (optionally to one openid)."""
+        return [
+            body["news"]["articles"][0]
+            for body in self.custom_sent
+            if body.get("msgtype") == "news" and (openid is None or body["touser"] == openid)
+        ]
+
+    def sent_videos(self, openid: str | None = None) -> list[dict[str, Any]]:
+        """The ``video`` object of each successful custom/send video message."""
+        return [
+            body["video"]
+            for body in self.custom_sent
+            if body.get("msgtype") == "video" and (openid is None or body["touser"] == openid)
+        ]
+
+    def forget_upload(self, media_id: str) -> None:
+        """The platform drops an uploaded media (its 3 days are over): sending it is 40007."""
+        self.uploads = [upload for upload in self.uploads if upload.media_id != media_id]
+
     def sent_templates(self, openid: str | None = None) -> list[dict[str, Any]]:
         """The bodies of successful template/send calls (optionally to one openid); a call
         repeating an earlier ``client_msg_id`` is not a second send."""
@@ -354,11 +380,19 @@ class FakeWeChat:
         touser = body.get("touser")
         if not isinstance(touser, str) or not touser:
             return _error(40003)
-        if body.get("msgtype") == "image":
-            image = body.get("image")
-            media_id = image.get("media_id") if isinstance(image, dict) else None
-            if media_id not in {upload.media_id for upload in self.uploads}:
+        if body.get("msgtype") in ("image", "video"):
+            kind = body["msgtype"]
+            media = body.get(kind)
+            media_id = media.get("media_id") if isinstance(media, dict) else None
+            if media_id not in {u.media_id for u in self.uploads if u.type == kind}:
                 return _error(40007)  # invalid media_id
+            if kind == "video" and any(
+                not isinstance(media.get(name, ""), str) for name in ("title", "description")
+            ):
+                return _error(47001)
+        elif body.get("msgtype") == "news":
+            if (problem := _news_problem(body.get("news"))) is not None:
+                return _error(*problem)
         elif body.get("msgtype") != "text":
             return _error(40008)
         else:
@@ -437,6 +471,8 @@ class FakeWeChat:
         filename, content_type, data = media
         if media_type == "image" and len(data) > IMAGE_LIMIT_BYTES:
             return _error(40009)
+        if media_type == "video" and len(data) > VIDEO_LIMIT_BYTES:
+            return _error(40006)
         if (failure := self._queued_failure(request.path)) is not None:
             return failure
         created_at = CREATED_AT_BASE + len(self.uploads)
@@ -598,6 +634,25 @@ def _template_data_problem(data: Any) -> str | None:
     for key, item in data.items():
         if not isinstance(item, dict) or not isinstance(item.get("value"), str):
             return f"data.{key}.value invalid"
+    return None
+
+
+def _news_problem(news: Any) -> tuple[int, str] | None:
+    """What the platform says of a news message's ``news`` object, or None when it is good."""
+    articles = news.get("articles") if isinstance(news, dict) else None
+    if not isinstance(articles, list) or not articles:
+        return 47001, "data format error"
+    if len(articles) > NEWS_ARTICLES:
+        return 45008, ""
+    for article in articles:
+        if not isinstance(article, dict) or not isinstance(article.get("title"), str):
+            return 47001, "data format error"
+        for name in ("description", "url", "picurl"):
+            if not isinstance(article.get(name, ""), str):
+                return 47001, "data format error"
+        for name in ("url", "picurl"):
+            if article.get(name) and not article[name].startswith(("http://", "https://")):
+                return 47003, f"argument invalid! {name} invalid"
     return None
 
 
