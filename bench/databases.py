@@ -23,9 +23,10 @@ async def admin(admin_url: str, statement: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def postgres_database(admin_url: str) -> AsyncIterator[str]:
-    """A throwaway database on the server of `admin_url`, dropped afterwards."""
-    name = f"qiyi_bench_{uuid.uuid4().hex[:12]}"
+async def postgres_database(admin_url: str, prefix: str = "qiyi_bench") -> AsyncIterator[str]:
+    """A throwaway database `<prefix>_<random>` on the server of `admin_url`, dropped
+    afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     await admin(admin_url, f'CREATE DATABASE "{name}"')
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)

@@ -81,15 +81,14 @@ async def _choose(
     now: dt.datetime,
 ) -> SignIn | Activity:
     before = dt.timedelta(minutes=settings.activity_sign_in_minutes)
-    open_now = await activities.open_for_sign_in(session, now, before)
+    open_now = await activities.open_for_sign_in_by(session, member, now, before)
     if activity_id is not None:
-        chosen = [a for a in open_now if a.id == activity_id]
+        chosen = [(a, expects) for a, expects in open_now if a.id == activity_id]
         if not chosen:
             return SignIn(Outcome.CLOSED)
-        if not await _expects(session, chosen[0], member):
-            return SignIn(Outcome.NOT_EXPECTED, chosen[0])
-        return chosen[0]
-    mine = [a for a in open_now if await _expects(session, a, member)]
+        activity, expects = chosen[0]
+        return activity if expects else SignIn(Outcome.NOT_EXPECTED, activity)
+    mine = [a for a, expects in open_now if expects]
     if len(mine) > 1:
         return SignIn(Outcome.WHICH, open_ids=tuple(a.id for a in mine if a.id is not None))
     if not mine:
@@ -120,10 +119,15 @@ async def sign_in(
     if not activity_codes.accepts(chosen.secret, code, now):
         throttle.note(session, THROTTLE_SCOPE, key, now)
         return SignIn(Outcome.WRONG_CODE, chosen)
-    found = await activities.attendance_of(session, chosen.id, member.id)
-    if found is not None and found.state == AttendanceState.LEAVE.value:
-        return SignIn(Outcome.ON_LEAVE, chosen)
-    if not await activities.mark_present(session, chosen.id, member.id, now):
+    # Most sign-ins find no row (an activity without a sign-up): the insert is the whole
+    # write. A row found may be a place signed up for (made present) or leave (kept).
+    over = (AttendanceState.REGISTERED.value,)
+    if not await activities.mark_present(session, chosen.id, member.id, now, over=over):
+        state = await activities.state_of(session, chosen.id, member.id)
+        if state == AttendanceState.LEAVE.value:
+            return SignIn(Outcome.ON_LEAVE, chosen)
+        if state != AttendanceState.PRESENT.value:  # the place given up meanwhile
+            return SignIn(Outcome.NOT_EXPECTED, chosen)
         return SignIn(Outcome.REPEAT, chosen)
     credit = await _credit(session, chosen, member, settings, clock, rules, by_code(chosen))
     return SignIn(Outcome.SIGNED_IN, chosen, credit)

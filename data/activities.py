@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_, update
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, or_, update
+from sqlalchemy import select as core_select
 from sqlmodel import and_, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -145,16 +147,67 @@ async def upcoming_for(
     return [(activity, found) for activity, found in await session.exec(statement)]
 
 
-async def open_for_sign_in(
-    session: AsyncSession, now: dt.datetime, before: dt.timedelta
-) -> list[Activity]:
-    """Activities whose sign-in window (from `before` the start to the end) holds `now`."""
-    statement = (
-        select(Activity)
-        .where(col(Activity.starts_at) <= now + before, col(Activity.ends_at) >= now)
-        .order_by(col(Activity.starts_at), col(Activity.id))
+_ACTIVITY = Activity.__table__  # type: ignore[attr-defined]
+_BRANCHES = ActivityBranch.__table__  # type: ignore[attr-defined]
+_ATTENDANCE = Attendance.__table__  # type: ignore[attr-defined]
+
+
+def _open_for_sign_in_by() -> Select[Any]:
+    """Activities whose sign-in window holds `now` (from `opens_before` the start to the
+    end), each with whether its branches and role take in the member (`branch_id`, `role`)
+    and whether the member holds a place in it (`member_id`)."""
+    any_branch = ~exists().where(_BRANCHES.c.activity_id == _ACTIVITY.c.id)
+    own_branch = exists().where(
+        _BRANCHES.c.activity_id == _ACTIVITY.c.id,
+        _BRANCHES.c.branch_id == bindparam("branch_id"),
     )
-    return list(await session.exec(statement))
+    in_role = or_(_ACTIVITY.c.role.is_(None), _ACTIVITY.c.role == bindparam("role"))
+    holding = exists().where(
+        _ATTENDANCE.c.activity_id == _ACTIVITY.c.id,
+        _ATTENDANCE.c.member_id == bindparam("member_id"),
+        _ATTENDANCE.c.state.in_(HOLDING_A_PLACE),
+    )
+    return (
+        core_select(_ACTIVITY, and_(or_(any_branch, own_branch), in_role), holding)
+        .where(
+            _ACTIVITY.c.starts_at <= bindparam("opens_at"),
+            _ACTIVITY.c.ends_at >= bindparam("now"),
+        )
+        .order_by(_ACTIVITY.c.starts_at, _ACTIVITY.c.id)
+    )
+
+
+# Asked on every sign-in: built once, run as Core (data.db.run) in one statement where the
+# activities, then each one's branches, then the member's place took one each through the
+# ORM.
+_OPEN_FOR_SIGN_IN_BY = _open_for_sign_in_by()
+_ACTIVITY_COLUMNS = tuple(column.name for column in _ACTIVITY.columns)
+
+
+async def open_for_sign_in_by(
+    session: AsyncSession, member: Member, now: dt.datetime, before: dt.timedelta
+) -> list[tuple[Activity, bool]]:
+    """The activities whose sign-in window (from `before` the start to the end) holds
+    `now`, each with whether it expects the member: without a sign-up, when its branches
+    and role take them in (`member_in_audience`); with one, when they hold a place in it.
+    The activities are detached copies, for reading."""
+    params = {
+        "opens_at": now + before,
+        "now": now,
+        "branch_id": member.branch_id,
+        "role": member.role,
+        "member_id": member.id,
+    }
+    found: list[tuple[Activity, bool]] = []
+    for row in await run(session, _OPEN_FOR_SIGN_IN_BY, params):
+        activity = Activity(**dict(zip(_ACTIVITY_COLUMNS, row, strict=False)))
+        in_audience, holding = row[len(_ACTIVITY_COLUMNS) :]
+        if activity.capacity is None:
+            expects = bool(in_audience) and member.left_on is None
+        else:
+            expects = bool(holding)
+        found.append((activity, expects))
+    return found
 
 
 async def attendance_of(
@@ -203,9 +256,6 @@ async def first_waiting(session: AsyncSession, activity_id: int) -> Attendance |
     return (await session.exec(statement)).first()
 
 
-_ATTENDANCE = Attendance.__table__  # type: ignore[attr-defined]
-
-
 async def mark_present(
     session: AsyncSession,
     activity_id: int,
@@ -214,9 +264,11 @@ async def mark_present(
     *,
     by: int | None = None,
     reason: str = "",
+    over: Sequence[str] | None = None,
 ) -> bool:
     """Record the member present; False when they were already (the database decides, so two
-    sign-ins at once count once)."""
+    sign-ins at once count once) — or, when `over` names the states a row may be changed
+    from, when their row is in another one."""
     row = {
         "activity_id": activity_id,
         "member_id": member_id,
@@ -228,17 +280,34 @@ async def mark_present(
     }
     if await insert_new(session, Attendance, [row], ["activity_id", "member_id"]):
         return True
+    changeable = (
+        _ATTENDANCE.c.state != AttendanceState.PRESENT.value
+        if over is None
+        else _ATTENDANCE.c.state.in_(over)
+    )
     changed = await run(
         session,
         update(_ATTENDANCE)
         .where(
             _ATTENDANCE.c.activity_id == activity_id,
             _ATTENDANCE.c.member_id == member_id,
-            _ATTENDANCE.c.state != AttendanceState.PRESENT.value,
+            changeable,
         )
         .values(state=AttendanceState.PRESENT.value, signed_in_at=at, signed_in_by=by),
     )
     return bool(changed.rowcount)  # type: ignore[attr-defined]
+
+
+_STATE_OF = core_select(_ATTENDANCE.c.state).where(
+    _ATTENDANCE.c.activity_id == bindparam("activity_id"),
+    _ATTENDANCE.c.member_id == bindparam("member_id"),
+)
+
+
+async def state_of(session: AsyncSession, activity_id: int, member_id: int) -> str | None:
+    """The member's attendance state at the activity (None: no row)."""
+    params = {"activity_id": activity_id, "member_id": member_id}
+    return (await run(session, _STATE_OF, params)).scalar_one_or_none()
 
 
 async def audience_members(

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, func
-from sqlmodel import col, select
+from sqlalchemy import bindparam, delete, func, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from data.db import run
 from data.models import Throttle
+
+_THROTTLE = Throttle.__table__  # type: ignore[attr-defined]
+# Asked on every sign-in: built once, run as Core (data.db.run).
+_COUNT_SINCE = select(func.count()).where(
+    _THROTTLE.c.scope == bindparam("scope"),
+    _THROTTLE.c.key == bindparam("key"),
+    _THROTTLE.c.at >= bindparam("since"),
+)
 
 
 async def count_since(session: AsyncSession, scope: str, key: str, since: dt.datetime) -> int:
-    statement = select(func.count()).where(
-        Throttle.scope == scope, Throttle.key == key[:200], col(Throttle.at) >= since
-    )
-    return int((await session.exec(statement)).one())
+    params = {"scope": scope, "key": key[:200], "since": since}
+    return int((await run(session, _COUNT_SINCE, params)).scalar_one())
 
 
 def note(session: AsyncSession, scope: str, key: str, at: dt.datetime) -> None:
