@@ -113,6 +113,8 @@ class Results:
     settled: set[int] = field(default_factory=set)
     wechat_down: Failure | None = None  # the access token failed: the round's other WeChat
     # sends fail alike without calling again
+    wecom_down: Failure | None = None  # WeCom's token was refused: the rung is out this round
+    released: list[int] = field(default_factory=list)  # WeCom slots no message used
 
     def attempt(
         self, item: OutboxItem, method: str, ok: bool, answer: Answer | None, detail: str = ""
@@ -153,6 +155,18 @@ class Results:
             self.retry(item, failure.detail)
         else:
             self.finish(item, OutboxState.FAILED, failure.detail)
+
+    def defer(self, item: OutboxItem, until: dt.datetime, why: str) -> None:
+        """Not tried: pending again from `until`, with no try counted (a limit was reached)."""
+        assert item.id is not None
+        change = {
+            "id": item.id,
+            "state": OutboxState.PENDING.value,
+            "lease_until": None,
+            "due_at": until,
+            "last_error": why[:300],
+        }
+        self._settle(item, change, "deferred")
 
     def give_back(self, item: OutboxItem) -> None:
         """Not tried (the round stopped before its turn): pending again, as it was."""

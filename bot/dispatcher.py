@@ -1,13 +1,16 @@
-"""Sends what the outbox holds, within WeChat's rules, and records every answer.
+"""Sends what the outbox holds, within each platform's rules, and records every answer.
 
-Claim (one transaction: lease whole bundles of due items) → deliver (API calls under a
-concurrency bound and a rate limit; the lease is renewed as it goes) → apply (one
-transaction: states, attempts, windows, mailbox, for the rows still held). Whatever a call
-raises becomes a recorded attempt of the items it was for — retried with backoff when it
-may pass, failed otherwise — and the other bundles go on. A dispatcher killed between send
-and apply leaves its items leased; when the lease runs out they are due again (at least
-once; template sends carry the outbox key as `client_msg_id`, so the platform drops a
-repeat).
+Claim (one transaction: lease whole bundles of due items, reserve WeCom's slots) → deliver
+(each bundle climbs the delivery ladder, bot/ladder.py: API calls under a concurrency bound
+and a rate limit; the lease is renewed as it goes) → apply (one transaction: states,
+attempts, windows, mailbox, WeCom slots, for the rows still held). A rung that fails for
+good for a member (43004 unfollowed, 81013 out of WeCom's range, QQ not a friend) passes the
+items to the next rung in the same round; a transient failure retries the same rung later.
+Whatever a call raises becomes a recorded attempt of the items it was for — retried with
+backoff when it may pass, failed otherwise — and the other bundles go on. A dispatcher killed
+between send and apply leaves its items leased; when the lease runs out they are due again
+(at least once; template sends carry the outbox key as `client_msg_id`, WeCom sends a
+duplicate check reaching back to the row's creation, so the platform drops a repeat).
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from sqlalchemy import insert, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.channels.onebot_api import OneBotApi
+from bot.channels.onebot_api import OneBotApi, permanent
 from bot.channels.outbound import Answer
 from bot.channels.wechat_api import WeChatApi
+from bot.channels.wecom_api import WeComApi
 from bot.clock import Clock, today
 from bot.delivery import (
     BUSY,
@@ -39,14 +44,17 @@ from bot.delivery import (
     Results,
     classify,
 )
+from bot.ladder import Rung
 from bot.messages import cut_to_fit
 from bot.pushes import ARTICLE_PUSHES
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
+from bot.wecom_rung import Link, Reach, WeComRung, article_id
 from content.texts import render
-from data import audience, groups, leases, members, outbox
+from data import audience, groups, leases, members, outbox, wecom_quota
 from data.db import Sessions, transaction
 from data.models import (
+    Article,
     Binding,
     DeliveryAttempt,
     GroupPost,
@@ -62,6 +70,7 @@ T = TypeVar("T")
 
 CHANNEL = "wechat"
 QQ_CHANNEL = "qq"
+WECOM_CHANNEL = "wecom"
 BATCH_MEMBERS = 200
 # Budget units a kind leaves for more urgent kinds: news needs 3 left, a lesson 2, a
 # reminder or a review result 1 — the last message of a window is kept for what matters.
@@ -81,6 +90,12 @@ class Bundle:
     binding: Binding | None  # WeChat
     qq: Binding | None = None
     in_group: bool = False  # the member's branch has a QQ group for lessons and news
+    wecom: Reach = field(default_factory=Reach)
+    bound_on: frozenset[str] = frozenset()  # the channels of the member's reachable bindings
+    bound: bool = False  # the member has a binding at all (reachable or not)
+    links: dict[int, Link] = field(default_factory=dict)  # article id → title and link
+    lost: set[str] = field(default_factory=set)  # channels found unreachable this round
+    why: str = ""  # why the last rung passed the items on
 
 
 Guard = Callable[[], Awaitable[None]]  # awaited right before a call; raises to call it off
@@ -95,8 +110,10 @@ class Dispatcher:
         api: WeChatApi | None,
         rng: random.Random | None = None,
         onebot: OneBotApi | None = None,
+        wecom: WeComApi | None = None,
     ) -> None:
         self.onebot = onebot
+        self.order = settings.ladder
         self.settings = settings
         self.clock = clock
         self.sessions = sessions
@@ -109,6 +126,19 @@ class Dispatcher:
         self.limiter = RateLimiter(settings.delivery_rate, burst=settings.delivery_concurrency)
         self.slots = asyncio.Semaphore(settings.delivery_concurrency)
         self.custom_paused_until: dt.datetime | None = None
+        self.wecom = (
+            WeComRung(wecom, lambda send, guard: self._call(send, guard, self.wecom_limiter))
+            if wecom is not None
+            else None
+        )
+        self.wecom_limiter = RateLimiter(
+            settings.wecom_delivery_rate, burst=settings.delivery_concurrency
+        )
+        self.wecom_limits = wecom_quota.Limits(
+            settings.wecom_member_per_minute,
+            settings.wecom_member_per_hour,
+            settings.wecom_daily_cap,
+        )
 
     async def run_once(self, progress: Callable[[int], None] | None = None) -> Counter[str]:
         """Deliver everything due now; returns how many items ended in each state."""
@@ -196,12 +226,10 @@ class Dispatcher:
             if not items:
                 return None
             member_ids = sorted({item.member_id for item in items})
-            wechat = await members.bindings_of(session, member_ids, CHANNEL)
-            qq: dict[int, Binding] = {}
+            bound = await members.all_bindings_of(session, member_ids)
             grouped_branches: set[int] = set()
             branch_of: dict[int, int] = {}
             if self.onebot is not None:
-                qq = await members.bindings_of(session, member_ids, QQ_CHANNEL)
                 # A group whose stored id is not a number cannot be posted to: its members
                 # get lessons and news privately instead.
                 grouped_branches = {
@@ -210,27 +238,85 @@ class Dispatcher:
                     if groups.is_group_id(g.group_id)
                 }
                 branch_of = await members.branches_of(session, member_ids)
-        grouped: dict[int, list[OutboxItem]] = {}
-        for item in items:
-            grouped.setdefault(item.member_id, []).append(item)
-        bundles = [
-            Bundle(
-                mid,
-                grouped[mid],
-                wechat.get(mid),
-                qq.get(mid),
-                branch_of.get(mid) in grouped_branches,
-            )
-            for mid in member_ids
-        ]
+            grouped: dict[int, list[OutboxItem]] = {}
+            for item in items:
+                grouped.setdefault(item.member_id, []).append(item)
+            bundles = []
+            for mid in member_ids:
+                by_channel = {binding.channel: binding for binding in bound.get(mid, [])}
+                bundles.append(
+                    Bundle(
+                        mid,
+                        grouped[mid],
+                        by_channel.get(CHANNEL),
+                        by_channel.get(QQ_CHANNEL) if self.onebot is not None else None,
+                        branch_of.get(mid) in grouped_branches,
+                        Reach(by_channel.get(WECOM_CHANNEL)),
+                        frozenset(b.channel for b in by_channel.values() if b.reachable),
+                        bool(by_channel),
+                    )
+                )
+            if self.wecom is not None:
+                await self._reserve_wecom(session, bundles, now)
         lease = leases.Lease.over(OutboxItem, items, now + self.lease)
         return bundles, Holder(self.sessions, self.clock, lease, self.lease)
 
-    async def _call(self, send: Callable[[], Awaitable[T]], guard: Guard | None = None) -> T:
-        """One platform call in its turn; whatever it raises comes out as `CallFailed` (or
-        `LeaseLost`, when the guard finds the items are no longer this dispatcher's)."""
+    async def _reserve_wecom(
+        self, session: AsyncSession, bundles: list[Bundle], now: dt.datetime
+    ) -> None:
+        """In the claim's transaction: a WeCom slot for each message a bundle may send on
+        WeCom (one for its climb, one per item addressed to the WeCom account), and the
+        links of the articles a text card would open."""
+        wanted: dict[int, int] = {}
+        for bundle in bundles:
+            binding = bundle.wecom.binding
+            if binding is None or not binding.reachable:
+                continue
+            pushed = [item for item in bundle.items if item.kind != PushKind.ALERT.value]
+            addressed = [item for item in pushed if outbox.addressed_to(item) is not None]
+            climbing = Rung.WECOM in self.order and len(addressed) < len(pushed)
+            mine = sum(outbox.addressed_to(item) == WECOM_CHANNEL for item in addressed)
+            if climbing or mine:
+                wanted[bundle.member_id] = int(climbing) + mine
+        if not wanted:
+            return
+        local = now.astimezone(self.settings.zone)
+        day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        slots = await wecom_quota.reserve(session, wanted, now, day_start, self.wecom_limits)
+        articles = {
+            number
+            for bundle in bundles
+            if bundle.member_id in wanted
+            for item in bundle.items
+            if (number := article_id(item)) is not None
+        }
+        links: dict[int, Link] = {}
+        if articles:
+            statement = select(Article.id, Article.title, Article.url).where(
+                col(Article.id).in_(sorted(articles)), Article.url != ""
+            )
+            links = {
+                int(number): Link(title, url)
+                for number, title, url in await session.exec(statement)
+            }
+        for bundle in bundles:
+            mid = bundle.member_id
+            bundle.wecom.slots = slots.granted.get(mid, [])
+            bundle.wecom.frees_at = slots.frees_at.get(mid)
+            bundle.wecom.capped = mid in slots.capped
+            bundle.links = links
+
+    async def _call(
+        self,
+        send: Callable[[], Awaitable[T]],
+        guard: Guard | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> T:
+        """One platform call in its turn (paced by `limiter`, the WeChat API's by default);
+        whatever it raises comes out as `CallFailed` (or `LeaseLost`, when the guard finds the
+        items are no longer this dispatcher's)."""
         async with self.slots:
-            await self.limiter.acquire()
+            await (limiter or self.limiter).acquire()
             if guard is not None:
                 await guard()
             try:
@@ -279,6 +365,9 @@ class Dispatcher:
             for item in bundle.items:
                 if item.id not in results.settled:
                     results.fail(item, "dispatch", failure)
+        finally:
+            results.released.extend(bundle.wecom.slots)  # the WeCom slots no send took
+            bundle.wecom.slots = []
 
     def _window_left(self, binding: Binding, now: dt.datetime) -> int:
         if binding.window_until is None or binding.window_until <= now:
@@ -288,7 +377,6 @@ class Dispatcher:
         return max(0, binding.window_budget - binding.window_used)
 
     async def _deliver(self, bundle: Bundle, results: Results) -> None:
-        binding = bundle.binding
         alerts = [item for item in bundle.items if item.kind == PushKind.ALERT.value]
         for item in alerts:
             results.to_mailbox(item, "alerts wait for the admin's next message")
@@ -296,33 +384,64 @@ class Dispatcher:
         for item in [item for item in items if outbox.addressed_to(item) is not None]:
             items.remove(item)
             await self._deliver_addressed(bundle, item, results)
-        if not items:
-            return
-        wechat_ready = self.api is not None and binding is not None and binding.reachable
-        if not wechat_ready and bundle.qq is not None and bundle.qq.reachable and self.onebot:
-            await self._deliver_qq(bundle, bundle.qq, items, results)
-            return
-        if binding is None or self.api is None:
-            for item in items:
-                results.to_mailbox(item, "no WeChat account to push to")
-            return
-        if not binding.reachable:
-            for item in items:
-                results.attempt(item, "custom", False, None, "not following")
-                results.finish(item, OutboxState.SKIPPED, "not following")
-            return
-        await self._deliver_wechat(binding, items, results)
+        if items:
+            await self._climb(bundle, items, results)
 
-    async def _deliver_wechat(
-        self, binding: Binding, items: list[OutboxItem], results: Results
-    ) -> None:
-        left = self._window_left(binding, results.now)
+    async def _climb(self, bundle: Bundle, items: list[OutboxItem], results: Results) -> None:
+        """The delivery ladder: each rung takes the items it can and passes the rest on; the
+        mailbox takes what is left — unless no account of the member's is reachable any more
+        (they unfollowed everywhere): then the items are skipped, as nothing would show them."""
+        for rung in self.order:
+            if not items:
+                return
+            if rung == Rung.WECHAT_WINDOW:
+                items = await self._window_rung(bundle, items, results)
+            elif rung == Rung.WECOM and self.wecom is not None:
+                items = await self.wecom.deliver(bundle, items, results)
+            elif rung == Rung.QQ:
+                items = await self._qq_rung(bundle, items, results)
+            elif rung == Rung.WECHAT_TEMPLATE:
+                items = await self._template_rung(bundle, items, results)
+        self._last_rung(bundle, items, results)
+
+    def _last_rung(self, bundle: Bundle, items: list[OutboxItem], results: Results) -> None:
+        if bundle.bound and not (bundle.bound_on - bundle.lost):
+            tried = {attempt["outbox_id"] for attempt in results.attempts}
+            for item in items:
+                error = bundle.why or "not following"
+                if item.id not in tried:
+                    results.attempt(item, "none", False, None, error)
+                results.finish(item, OutboxState.SKIPPED, error)
+            return
+        why = bundle.why or ("no push reaches the member now" if bundle.bound else "no account")
+        for item in items:
+            results.to_mailbox(item, why)
+
+    def _wechat_usable(self, bundle: Bundle) -> bool:
+        binding = bundle.binding
+        return (
+            self.api is not None
+            and binding is not None
+            and binding.reachable
+            and CHANNEL not in bundle.lost
+        )
+
+    async def _window_rung(
+        self, bundle: Bundle, items: list[OutboxItem], results: Results
+    ) -> list[OutboxItem]:
+        """A customer-service message within the window, as long as the budget left exceeds
+        what the item's kind keeps for more urgent ones."""
+        if not self._wechat_usable(bundle):
+            return items
+        assert bundle.binding is not None
+        left = self._window_left(bundle.binding, results.now)
         direct = [item for item in items if left > RESERVE[item.priority]]
         later = [item for item in items if item not in direct]
         if direct:
-            later = await self._send_custom(binding, direct, results) + later
-        for item in later:
-            await self._fallback(binding, item, results)
+            later = await self._send_custom(bundle, direct, results) + later
+        if later and not bundle.why:
+            bundle.why = "outside the window"
+        return later
 
     async def _deliver_addressed(self, bundle: Bundle, item: OutboxItem, results: Results) -> None:
         """An item for one account of the member's (a security notice): through that account
@@ -330,22 +449,35 @@ class Dispatcher:
         channel = outbox.addressed_to(item)
         wechat, qq = bundle.binding, bundle.qq
         if channel == CHANNEL and self.api is not None and wechat is not None and wechat.reachable:
-            await self._deliver_wechat(wechat, [item], results)
-        elif channel == QQ_CHANNEL and self.onebot is not None and qq is not None and qq.reachable:
-            await self._deliver_qq(replace(bundle, in_group=False), qq, [item], results)
-        else:
-            # No push reaches that account (the official QQ bot sends nothing unsolicited):
-            # the item waits, pending, for the account's next message to fold it in
-            # (`outbox.waiting_for`), looked at again daily until the tries run out.
-            why = f"waits for a message from the {channel} account"
-            results.attempt(item, "reply", False, None, why)
-            results.retry(item, why, delay=HOLD_FOR_REPLY)
+            rest = await self._window_rung(bundle, [item], results)
+            rest = await self._template_rung(bundle, rest, results)
+            if rest and CHANNEL in bundle.lost:
+                results.finish(item, OutboxState.SKIPPED, bundle.why)
+            elif rest:
+                results.to_mailbox(item, bundle.why)
+            return
+        rung: list[OutboxItem] | None = None  # what the account's rung passed on
+        if channel == QQ_CHANNEL and self.onebot is not None and qq is not None and qq.reachable:
+            rung = await self._qq_rung(replace(bundle, in_group=False), [item], results)
+        elif channel == WECOM_CHANNEL and self.wecom is not None:
+            rung = await self.wecom.deliver(bundle, [item], results)
+        if rung == []:
+            return
+        # No push reaches that account (the official QQ bot sends nothing unsolicited):
+        # the item waits, pending, for the account's next message to fold it in
+        # (`outbox.waiting_for`), looked at again daily until the tries run out.
+        why = f"waits for a message from the {channel} account"
+        results.attempt(item, "reply", False, None, why)
+        results.retry(item, why, delay=HOLD_FOR_REPLY)
 
-    async def _deliver_qq(
-        self, bundle: Bundle, qq: Binding, items: list[OutboxItem], results: Results
-    ) -> None:
-        """A QQ member: lessons and news reach them in their branch group; the rest privately."""
-        assert self.onebot is not None
+    async def _qq_rung(
+        self, bundle: Bundle, items: list[OutboxItem], results: Results
+    ) -> list[OutboxItem]:
+        """A QQ member: lessons and news reach them in their branch group; the rest privately.
+        Returns the items passed on (the account cannot be messaged: not a friend)."""
+        qq = bundle.qq
+        if self.onebot is None or qq is None or not qq.reachable:
+            return items
         onebot = self.onebot
         private: list[OutboxItem] = []
         for item in items:
@@ -355,7 +487,7 @@ class Dispatcher:
             else:
                 private.append(item)
         if not private:
-            return
+            return []
         text = private[0].text if len(private) == 1 else render("push_digest", items=private)
         ids = [item.id for item in private if item.id is not None]
         try:
@@ -366,20 +498,28 @@ class Dispatcher:
             )
         except CallFailed as failed:
             self._failed(results, private, "qq", failed.failure)
-            return
+            return []
         for item in private:
             results.attempt(item, "qq", answer.ok, answer)
-            if answer.ok:
+        if answer.ok:
+            for item in private:
                 results.finish(item, OutboxState.SENT)
-            else:
-                results.retry(item, f"{answer.errcode} {answer.errmsg}")
+            return []
+        error = f"{answer.errcode} {answer.errmsg}"
+        if permanent(answer):  # this account cannot be messaged: the next rung, now (the
+            # member may still write from it: the binding stays, the mailbox reaches them)
+            bundle.why = error
+            return private
+        for item in private:
+            results.retry(item, error)
+        return []
 
     async def _send_custom(
-        self, binding: Binding, items: list[OutboxItem], results: Results
+        self, bundle: Bundle, items: list[OutboxItem], results: Results
     ) -> list[OutboxItem]:
-        """One customer-service message for the bundle; returns the items left to fall back."""
-        assert self.api is not None
-        api = self.api
+        """One customer-service message for the bundle; returns the items passed on."""
+        assert self.api is not None and bundle.binding is not None
+        api, binding = self.api, bundle.binding
         text = items[0].text if len(items) == 1 else render("push_digest", items=items)
         text = cut_to_fit(text)
 
@@ -413,8 +553,7 @@ class Dispatcher:
             self.custom_paused_until = _next_midnight(results.now)
             log.warning("customer-service quota spent; pausing until %s", self.custom_paused_until)
             return items
-        self._settle_error(binding, items, answer, results)
-        return []
+        return self._settle_error(bundle, items, answer, results)
 
     async def _send_pictures(
         self, binding: Binding, items: list[OutboxItem], results: Results, used: int
@@ -439,29 +578,52 @@ class Dispatcher:
         return sent
 
     def _settle_error(
-        self, binding: Binding, items: list[OutboxItem], answer: Answer, results: Results
-    ) -> None:
+        self, bundle: Bundle, items: list[OutboxItem], answer: Answer, results: Results
+    ) -> list[OutboxItem]:
+        """A WeChat error answer: an unfollowed account passes the items on (returned); busy
+        retries; anything else fails them (a configuration error also alerts the admins)."""
         error = f"{answer.errcode} {answer.errmsg}"
+        if answer.errcode == NOT_FOLLOWING:
+            assert bundle.binding is not None
+            results.binding(bundle.binding, reachable=False)
+            bundle.lost.add(CHANNEL)
+            bundle.why = error
+            return items
         for item in items:
-            if answer.errcode == NOT_FOLLOWING:
-                results.binding(binding, reachable=False)
-                results.finish(item, OutboxState.SKIPPED, error)
-            elif answer.errcode == BUSY:
+            if answer.errcode == BUSY:
                 results.retry(item, error)
             else:
                 if answer.errcode in CONFIGURATION:
                     log.error("WeChat configuration error %s: no retry", error)
                     results.alerts.add(answer.errcode)
                 results.finish(item, OutboxState.FAILED, error)
+        return []
 
-    async def _fallback(self, binding: Binding, item: OutboxItem, results: Results) -> None:
-        """Outside the window or budget: a template message if configured, else the mailbox."""
-        assert self.api is not None
-        api = self.api
+    async def _template_rung(
+        self, bundle: Bundle, items: list[OutboxItem], results: Results
+    ) -> list[OutboxItem]:
+        """Template messages, for the kinds one is configured for; returns the items passed
+        on (no template for the kind, refused, the account unfollowed)."""
+        if not items or not self._wechat_usable(bundle):
+            return items
+        passed: list[OutboxItem] = []
+        for item in items:
+            if not self.settings.template_for(item.kind):
+                bundle.why = "outside the window, no template configured"
+                passed.append(item)
+            elif CHANNEL in bundle.lost:
+                passed.append(item)
+            else:
+                passed += await self._send_template(bundle, item, results)
+        return passed
+
+    async def _send_template(
+        self, bundle: Bundle, item: OutboxItem, results: Results
+    ) -> list[OutboxItem]:
+        assert self.api is not None and bundle.binding is not None
+        api, binding = self.api, bundle.binding
         template = self.settings.template_for(item.kind)
-        if not template:
-            results.to_mailbox(item, "outside the window, no template configured")
-            return
+        assert template
         data = {"thing1": item.brief[:20], "time2": results.now.strftime("%Y-%m-%d %H:%M")}
         try:
             answer = await self._call(
@@ -470,14 +632,15 @@ class Dispatcher:
             )
         except CallFailed as failed:
             self._failed(results, [item], "template", failed.failure)
-            return
+            return []
         results.attempt(item, "template", answer.ok, answer)
         if answer.ok:
             results.finish(item, OutboxState.FALLBACK)
-        elif answer.errcode in (NOT_FOLLOWING, BUSY) or answer.errcode in CONFIGURATION:
-            self._settle_error(binding, [item], answer, results)
-        else:
-            results.to_mailbox(item, f"template refused: {answer.errcode} {answer.errmsg}")
+            return []
+        if answer.errcode in (NOT_FOLLOWING, BUSY) or answer.errcode in CONFIGURATION:
+            return self._settle_error(bundle, [item], answer, results)
+        bundle.why = f"template refused: {answer.errcode} {answer.errmsg}"
+        return [item]
 
     async def _apply(self, results: Results) -> None:
         """One transaction: the rows still held get their new state (a row another
@@ -493,6 +656,7 @@ class Dispatcher:
                 await session.exec(insert(MailboxItem), params=mailbox)
             if results.alerts:
                 await _alert_admins(session, self.clock, results.alerts)
+            await wecom_quota.release(session, results.released)
 
 
 async def _alert_admins(session: AsyncSession, clock: Clock, errcodes: set[int]) -> None:
