@@ -365,6 +365,17 @@ async def all_bindings_of(
     return found
 
 
+async def bindings_by_roster_id(session: AsyncSession) -> dict[str, list[Binding]]:
+    """Every binding, by the member's roster id (the member list's reachable rungs)."""
+    statement = select(Member.roster_id, Binding).join(
+        Binding, col(Binding.member_id) == col(Member.id)
+    )
+    found: dict[str, list[Binding]] = {}
+    for roster_id, binding in await session.exec(statement.order_by(col(Binding.channel))):
+        found.setdefault(roster_id, []).append(binding)
+    return found
+
+
 async def branches_of(session: AsyncSession, member_ids: Sequence[int]) -> dict[int, int]:
     statement = select(Member.id, Member.branch_id).where(col(Member.id).in_(member_ids))
     return {mid: branch for mid, branch in await session.exec(statement) if mid is not None}
