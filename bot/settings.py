@@ -127,9 +127,10 @@ class Settings(BaseSettings):
     wecom_member_per_minute: int = Field(default=30, ge=1, le=30)
     wecom_member_per_hour: int = Field(default=1000, ge=1, le=1000)
     wecom_daily_cap: int = Field(default=40_000, ge=1)
-    # WeCom API calls a second (its limit: 10,000 a minute per corp per API), apart from
-    # QIYI_DELIVERY_RATE, which paces the WeChat API.
-    wecom_delivery_rate: float = Field(default=100.0, gt=0, le=160)
+    # WeCom app messages sent a second: apart from QIYI_DELIVERY_RATE, which paces WeChat.
+    # (WeCom does not count message sends in its per-API call frequency; its limits on them
+    # are the ones above.)
+    wecom_delivery_rate: float = Field(default=200.0, gt=0, le=1000)
     # The delivery ladder (bot/ladder.py): the rungs a push tries, best first; the mailbox
     # is always last.
     delivery_order: str = DEFAULT_ORDER

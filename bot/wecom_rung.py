@@ -5,7 +5,8 @@ card for one lesson, news or video with a link; text otherwise) in a slot reserv
 - sent: the slot stays counted, the items are sent;
 - outside the app's visible range (81013, `invaliduser`): the WeCom binding is marked
   unreachable and the items go on to the next rung at once;
-- busy (-1), HTTP 5xx, network: retried on this rung after the backoff;
+- busy (-1), a frequency or concurrency limit of the API (45009, 45033), HTTP 5xx, network:
+  retried on this rung after the backoff;
 - the token refused, another error: the items go on to the next rung (the token: for the
   whole round, without asking again);
 - no slot — the member at WeCom's minute or hour limit: the items wait until it frees (no try
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANNEL = "wecom"
+# Answers that may pass by themselves: busy, a frequency or concurrency limit of the API.
+PASSING = frozenset({BUSY, 45009, 45033})
 TEXT_LIMIT_BYTES = 2048  # a text message's content
 CARD_TITLE_BYTES = 128
 CARD_DESCRIPTION_BYTES = 512
@@ -140,7 +143,7 @@ class WeComRung:
             bundle.lost.add(CHANNEL)
             bundle.why = error
             return items
-        if answer.errcode == BUSY:
+        if answer.errcode in PASSING:
             for item in items:
                 results.retry(item, error)
             return []
