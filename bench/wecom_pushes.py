@@ -85,7 +85,9 @@ async def serve(fake: FakeWeCom) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-def bench_settings(database_url: str, base: str, fake: FakeWeCom, cap: int) -> Settings:
+def bench_settings(
+    database_url: str, base: str, fake: FakeWeCom, cap: int, concurrency: int
+) -> Settings:
     return load_settings(
         _env_file=None,  # a developer's .env must not change the numbers
         database_url=database_url,
@@ -94,6 +96,7 @@ def bench_settings(database_url: str, base: str, fake: FakeWeCom, cap: int) -> S
         wecom_secret=fake.secret,
         wecom_api_base=base,
         wecom_daily_cap=cap,
+        delivery_concurrency=concurrency,
         timezone="Asia/Shanghai",
         scheduler="off",
         quiet_hours="",  # every reminder is due at once
@@ -127,10 +130,10 @@ async def seed(sessions: Sessions, n: int, now: dt.datetime) -> None:
             await session.exec(insert(Binding), params=bindings[start : start + INSERT_CHUNK])  # type: ignore[call-overload]
 
 
-async def run_case(database: str, url: str, n: int, cap: int) -> Result:
+async def run_case(database: str, url: str, n: int, cap: int, concurrency: int) -> Result:
     fake = FakeWeCom()
     async with serve(fake) as base:
-        settings = bench_settings(url, base, fake, cap)
+        settings = bench_settings(url, base, fake, cap, concurrency)
         clock = SystemClock(settings.zone)
         engine = create_engine(url)
         try:
@@ -181,6 +184,7 @@ async def run_case(database: str, url: str, n: int, cap: int) -> Result:
 class Options:
     members: int
     cap: int
+    concurrency: int
     postgres: str | None
 
 
@@ -193,11 +197,14 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument(
         "--cap", type=int, default=40_000, help="QIYI_WECOM_DAILY_CAP (default: 40000)"
     )
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="QIYI_DELIVERY_CONCURRENCY (default: 8)"
+    )
     parser.add_argument("--postgres", metavar="URL", help="also measure on PostgreSQL")
     args = parser.parse_args(argv)
     if args.members < 1 or args.cap < 1:
         parser.error("--members and --cap must be positive")
-    return Options(args.members, args.cap, args.postgres)
+    return Options(args.members, args.cap, args.concurrency, args.postgres)
 
 
 async def main_async(options: Options) -> list[Result]:
@@ -209,7 +216,9 @@ async def main_async(options: Options) -> list[Result]:
         for database, admin_url in backends:
             scratch = postgres_database(admin_url) if admin_url else sqlite_database(Path(folder))
             async with scratch as url:
-                results.append(await run_case(database, url, options.members, options.cap))
+                results.append(
+                    await run_case(database, url, options.members, options.cap, options.concurrency)
+                )
     return results
 
 
@@ -220,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} CPUs; fake WeCom on 127.0.0.1 in the same event loop"
     )
+    print(f"delivery_concurrency {options.concurrency}, wecom_delivery_rate 200/s")
     print("| database | N | daily cap | dispatch s | sends/s | shown in WeCom | counted | goal |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
