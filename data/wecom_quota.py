@@ -27,6 +27,7 @@ from data.models import Throttle
 SCOPE = "wecom-send"
 MINUTE = dt.timedelta(minutes=1)
 HOUR = dt.timedelta(hours=1)
+KEEP = dt.timedelta(days=2)  # the nightly clean-up forgets older counts (none still counts)
 _LOCK_KEY = 0x5157_4543  # "QWEC": the advisory lock serialising reservations
 
 
