@@ -96,7 +96,7 @@ async def reserve(
     for member, count in wanted.items():
         hour = sent.get(member, [])
         minute = [at for at in hour if at > now - MINUTE]
-        room = min(limits.per_minute - len(minute), limits.per_hour - len(hour), count)
+        room = min(limits.per_minute - len(minute), limits.per_hour - len(hour))
         if room <= 0:
             frees = [
                 at
@@ -111,9 +111,14 @@ async def reserve(
         if left_today <= 0:
             slots.capped.add(member)
             continue
-        room = min(room, left_today)
-        left_today -= room
-        rows.append((member, room))
+        granted = min(room, count, left_today)
+        left_today -= granted
+        rows.append((member, granted))
+        if granted < count:  # some of what the member's pushes may need is not granted
+            if granted == room:
+                slots.frees_at[member] = now + MINUTE  # looked at again a minute later
+            else:
+                slots.capped.add(member)
     if rows:
         params = [
             {"scope": SCOPE, "key": str(member), "at": now} for member, n in rows for _ in range(n)

@@ -555,3 +555,35 @@ async def test_reachable_rungs_follow_the_bindings_the_window_and_the_order(
         update={"wechat_template_news": "t", "delivery_order": "qq,wechat-template"}
     )
     assert await rungs(with_template) == [Rung.QQ, Rung.WECHAT_TEMPLATE, Rung.MAILBOX]
+
+
+async def test_a_reservation_grants_what_fits_and_says_when_more_may(
+    conversation: Conversation,
+) -> None:
+    now = conversation.clock.now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    limits = wecom_quota.Limits(per_minute=3, per_hour=5, per_day=9)
+    async with transaction(conversation.sessions) as session:
+        for seconds in (50, 20):  # member 1: 2 in the last minute, 1 free
+            session.add(
+                Throttle(scope=wecom_quota.SCOPE, key="1", at=now - dt.timedelta(seconds=seconds))
+            )
+        for minutes in (58, 50, 40, 30, 2):  # member 2: the hour is full until its oldest + 1 h
+            session.add(
+                Throttle(scope=wecom_quota.SCOPE, key="2", at=now - dt.timedelta(minutes=minutes))
+            )
+        session.add(Throttle(scope="console-page", key="1", at=now))  # another scope: not counted
+
+    async with transaction(conversation.sessions) as session:
+        slots = await wecom_quota.reserve(session, {1: 2, 2: 1, 3: 2}, now, midnight, limits)
+
+    assert {member: len(ids) for member, ids in slots.granted.items()} == {1: 1, 3: 1}
+    assert slots.frees_at == {
+        1: now + dt.timedelta(minutes=1),  # one of two granted: looked at again in a minute
+        2: now + dt.timedelta(minutes=2),  # 58 minutes ago + 1 hour
+    }
+    assert slots.capped == {3}  # 7 sent today, 9 a day: 1's and one of 3's two
+    async with transaction(conversation.sessions) as session:
+        await wecom_quota.release(session, slots.granted[3])
+    async with conversation.sessions() as session:
+        assert await wecom_quota.sent_today(session, midnight) == 8
