@@ -587,3 +587,17 @@ async def test_a_reservation_grants_what_fits_and_says_when_more_may(
         await wecom_quota.release(session, slots.granted[3])
     async with conversation.sessions() as session:
         assert await wecom_quota.sent_today(session, midnight) == 8
+
+
+async def test_a_notice_addressed_to_the_wecom_account_goes_there_only(rig: Rig) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "wecom")
+    await open_window(conversation, "1001")  # the window would be the ladder's first rung
+    await push(conversation, "1001", "bind:7>wecom", rig.clock.now())
+    await push(conversation, "1001", "other", rig.clock.now())
+
+    assert await rig.run() == Counter(sent=2)
+
+    assert rig.wecom_texts("1001") == ["通知 bind:7>wecom"]
+    [on_wechat] = rig.wechat.sent_texts(openid("1001"))
+    assert "通知 other" in on_wechat and "bind:7" not in on_wechat
