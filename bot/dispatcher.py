@@ -30,13 +30,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.channels.onebot_api import OneBotApi, permanent
-from bot.channels.outbound import Answer
 from bot.channels.wechat_api import WeChatApi
 from bot.channels.wecom_api import WeComApi
 from bot.clock import Clock, today
 from bot.delivery import (
-    BUSY,
-    CONFIGURATION,
     CallFailed,
     Failure,
     Holder,
@@ -45,10 +42,10 @@ from bot.delivery import (
     classify,
 )
 from bot.ladder import Rung
-from bot.messages import cut_to_fit
 from bot.pushes import ARTICLE_PUSHES
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
+from bot.wechat_rungs import WeChatRungs
 from bot.wecom_rung import Link, Reach, WeComRung, article_id
 from content.texts import render
 from data import audience, groups, leases, members, outbox, wecom_quota
@@ -72,12 +69,6 @@ CHANNEL = "wechat"
 QQ_CHANNEL = "qq"
 WECOM_CHANNEL = "wecom"
 BATCH_MEMBERS = 200
-# Budget units a kind leaves for more urgent kinds: news needs 3 left, a lesson 2, a
-# reminder or a review result 1 — the last message of a window is kept for what matters.
-RESERVE = {0: 0, 1: 1, 2: 2}
-WINDOW_CLOSED = frozenset({45015, 45047})
-NOT_FOLLOWING = 43004
-DAILY_QUOTA = 45009
 GROUP_BATCH = 50
 # How long an item for an account no push reaches waits between looks (`_deliver_addressed`).
 HOLD_FOR_REPLY = dt.timedelta(days=1)
@@ -125,7 +116,7 @@ class Dispatcher:
         )
         self.limiter = RateLimiter(settings.delivery_rate, burst=settings.delivery_concurrency)
         self.slots = asyncio.Semaphore(settings.delivery_concurrency)
-        self.custom_paused_until: dt.datetime | None = None
+        self.wechat = WeChatRungs(api, settings, self._call) if api is not None else None
         self.wecom = (
             WeComRung(wecom, lambda send, guard: self._call(send, guard, self.wecom_limiter))
             if wecom is not None
@@ -329,26 +320,6 @@ class Dispatcher:
                     log.error("send failed for good: %s", failure.detail, exc_info=problem)
                 raise CallFailed(failure) from problem
 
-    def _wechat_guard(self, results: Results, items: list[OutboxItem]) -> Guard:
-        """Before a WeChat call: the items are still held, and the access token has not
-        already failed this round (then the call fails alike, without asking again)."""
-
-        async def guard() -> None:
-            await results.holder.confirm(item.id for item in items if item.id is not None)
-            if results.wechat_down is not None:
-                raise CallFailed(results.wechat_down)
-
-        return guard
-
-    def _failed(
-        self, results: Results, items: list[OutboxItem], method: str, failure: Failure
-    ) -> None:
-        if failure.token and results.wechat_down is None:
-            log.error("no WeChat access token: %s", failure.detail)
-            results.wechat_down = failure
-        for item in items:
-            results.fail(item, method, failure)
-
     async def _deliver_safely(self, bundle: Bundle, results: Results) -> None:
         """Deliver one bundle; no exception leaves an item of it unsettled."""
         try:
@@ -369,13 +340,6 @@ class Dispatcher:
             results.released.extend(bundle.wecom.slots)  # the WeCom slots no send took
             bundle.wecom.slots = []
 
-    def _window_left(self, binding: Binding, now: dt.datetime) -> int:
-        if binding.window_until is None or binding.window_until <= now:
-            return 0
-        if self.custom_paused_until and now < self.custom_paused_until:
-            return 0
-        return max(0, binding.window_budget - binding.window_used)
-
     async def _deliver(self, bundle: Bundle, results: Results) -> None:
         alerts = [item for item in bundle.items if item.kind == PushKind.ALERT.value]
         for item in alerts:
@@ -394,14 +358,14 @@ class Dispatcher:
         for rung in self.order:
             if not items:
                 return
-            if rung == Rung.WECHAT_WINDOW:
-                items = await self._window_rung(bundle, items, results)
+            if rung == Rung.WECHAT_WINDOW and self.wechat is not None:
+                items = await self.wechat.window(bundle, items, results)
             elif rung == Rung.WECOM and self.wecom is not None:
                 items = await self.wecom.deliver(bundle, items, results)
             elif rung == Rung.QQ:
                 items = await self._qq_rung(bundle, items, results)
-            elif rung == Rung.WECHAT_TEMPLATE:
-                items = await self._template_rung(bundle, items, results)
+            elif rung == Rung.WECHAT_TEMPLATE and self.wechat is not None:
+                items = await self.wechat.template(bundle, items, results)
         self._last_rung(bundle, items, results)
 
     def _last_rung(self, bundle: Bundle, items: list[OutboxItem], results: Results) -> None:
@@ -417,40 +381,19 @@ class Dispatcher:
         for item in items:
             results.to_mailbox(item, why)
 
-    def _wechat_usable(self, bundle: Bundle) -> bool:
-        binding = bundle.binding
-        return (
-            self.api is not None
-            and binding is not None
-            and binding.reachable
-            and CHANNEL not in bundle.lost
-        )
-
-    async def _window_rung(
-        self, bundle: Bundle, items: list[OutboxItem], results: Results
-    ) -> list[OutboxItem]:
-        """A customer-service message within the window, as long as the budget left exceeds
-        what the item's kind keeps for more urgent ones."""
-        if not self._wechat_usable(bundle):
-            return items
-        assert bundle.binding is not None
-        left = self._window_left(bundle.binding, results.now)
-        direct = [item for item in items if left > RESERVE[item.priority]]
-        later = [item for item in items if item not in direct]
-        if direct:
-            later = await self._send_custom(bundle, direct, results) + later
-        if later and not bundle.why:
-            bundle.why = "outside the window"
-        return later
-
     async def _deliver_addressed(self, bundle: Bundle, item: OutboxItem, results: Results) -> None:
         """An item for one account of the member's (a security notice): through that account
         or not at all — never through another, which may be the impostor's."""
         channel = outbox.addressed_to(item)
         wechat, qq = bundle.binding, bundle.qq
-        if channel == CHANNEL and self.api is not None and wechat is not None and wechat.reachable:
-            rest = await self._window_rung(bundle, [item], results)
-            rest = await self._template_rung(bundle, rest, results)
+        if (
+            channel == CHANNEL
+            and self.wechat is not None
+            and wechat is not None
+            and wechat.reachable
+        ):
+            rest = await self.wechat.window(bundle, [item], results)
+            rest = await self.wechat.template(bundle, rest, results)
             if rest and CHANNEL in bundle.lost:
                 results.finish(item, OutboxState.SKIPPED, bundle.why)
             elif rest:
@@ -497,7 +440,7 @@ class Dispatcher:
                 )
             )
         except CallFailed as failed:
-            self._failed(results, private, "qq", failed.failure)
+            results.fail_all(private, "qq", failed.failure)
             return []
         for item in private:
             results.attempt(item, "qq", answer.ok, answer)
@@ -513,134 +456,6 @@ class Dispatcher:
         for item in private:
             results.retry(item, error)
         return []
-
-    async def _send_custom(
-        self, bundle: Bundle, items: list[OutboxItem], results: Results
-    ) -> list[OutboxItem]:
-        """One customer-service message for the bundle; returns the items passed on."""
-        assert self.api is not None and bundle.binding is not None
-        api, binding = self.api, bundle.binding
-        text = items[0].text if len(items) == 1 else render("push_digest", items=items)
-        text = cut_to_fit(text)
-
-        async def send() -> Answer | None:
-            # Checked at the last moment: a 45009 met by another bundle while this one
-            # waited for its turn stops it too.
-            if self.custom_paused_until and results.now < self.custom_paused_until:
-                return None
-            return await api.send_text(binding.external_id, text)
-
-        try:
-            answer = await self._call(send, self._wechat_guard(results, items))
-        except CallFailed as failed:
-            self._failed(results, items, "custom", failed.failure)
-            return []
-        if answer is None:
-            return items
-        for item in items:
-            results.attempt(item, "custom", answer.ok, answer)
-        if answer.ok:
-            used = binding.window_used + 1
-            for item in items:
-                results.finish(item, OutboxState.SENT)
-            used += await self._send_pictures(binding, items, results, used)
-            results.binding(binding, window_used=used)
-            return []
-        if answer.errcode in WINDOW_CLOSED:
-            results.binding(binding, window_used=binding.window_budget)
-            return items
-        if answer.errcode == DAILY_QUOTA:
-            self.custom_paused_until = _next_midnight(results.now)
-            log.warning("customer-service quota spent; pausing until %s", self.custom_paused_until)
-            return items
-        return self._settle_error(bundle, items, answer, results)
-
-    async def _send_pictures(
-        self, binding: Binding, items: list[OutboxItem], results: Results, used: int
-    ) -> int:
-        """The pictures that go with the text just sent (a report's chart), while the budget
-        allows one more message; returns how many were sent. A failure loses only the picture."""
-        assert self.api is not None
-        api = self.api
-        sent = 0
-        for path in dict.fromkeys(item.image for item in items if item.image):
-            item = next(i for i in items if i.image == path)
-            if binding.window_budget - used - sent <= RESERVE[item.priority]:
-                break  # the rest of the budget is kept for what matters more
-            try:
-                media_id = await self._call(lambda p=path: api.upload_image(p))  # type: ignore[misc]
-                answer = await self._call(lambda m=media_id: api.send_image(binding.external_id, m))  # type: ignore[misc]
-            except CallFailed as failed:
-                results.attempt(item, "image", False, None, failed.failure.detail)
-                continue
-            results.attempt(item, "image", answer.ok, answer)
-            sent += int(answer.ok)
-        return sent
-
-    def _settle_error(
-        self, bundle: Bundle, items: list[OutboxItem], answer: Answer, results: Results
-    ) -> list[OutboxItem]:
-        """A WeChat error answer: an unfollowed account passes the items on (returned); busy
-        retries; anything else fails them (a configuration error also alerts the admins)."""
-        error = f"{answer.errcode} {answer.errmsg}"
-        if answer.errcode == NOT_FOLLOWING:
-            assert bundle.binding is not None
-            results.binding(bundle.binding, reachable=False)
-            bundle.lost.add(CHANNEL)
-            bundle.why = error
-            return items
-        for item in items:
-            if answer.errcode == BUSY:
-                results.retry(item, error)
-            else:
-                if answer.errcode in CONFIGURATION:
-                    log.error("WeChat configuration error %s: no retry", error)
-                    results.alerts.add(answer.errcode)
-                results.finish(item, OutboxState.FAILED, error)
-        return []
-
-    async def _template_rung(
-        self, bundle: Bundle, items: list[OutboxItem], results: Results
-    ) -> list[OutboxItem]:
-        """Template messages, for the kinds one is configured for; returns the items passed
-        on (no template for the kind, refused, the account unfollowed)."""
-        if not items or not self._wechat_usable(bundle):
-            return items
-        passed: list[OutboxItem] = []
-        for item in items:
-            if not self.settings.template_for(item.kind):
-                bundle.why = "outside the window, no template configured"
-                passed.append(item)
-            elif CHANNEL in bundle.lost:
-                passed.append(item)
-            else:
-                passed += await self._send_template(bundle, item, results)
-        return passed
-
-    async def _send_template(
-        self, bundle: Bundle, item: OutboxItem, results: Results
-    ) -> list[OutboxItem]:
-        assert self.api is not None and bundle.binding is not None
-        api, binding = self.api, bundle.binding
-        template = self.settings.template_for(item.kind)
-        assert template
-        data = {"thing1": item.brief[:20], "time2": results.now.strftime("%Y-%m-%d %H:%M")}
-        try:
-            answer = await self._call(
-                lambda: api.send_template(binding.external_id, template, data, item.key),
-                self._wechat_guard(results, [item]),
-            )
-        except CallFailed as failed:
-            self._failed(results, [item], "template", failed.failure)
-            return []
-        results.attempt(item, "template", answer.ok, answer)
-        if answer.ok:
-            results.finish(item, OutboxState.FALLBACK)
-            return []
-        if answer.errcode in (NOT_FOLLOWING, BUSY) or answer.errcode in CONFIGURATION:
-            return self._settle_error(bundle, [item], answer, results)
-        bundle.why = f"template refused: {answer.errcode} {answer.errmsg}"
-        return [item]
 
     async def _apply(self, results: Results) -> None:
         """One transaction: the rows still held get their new state (a row another
@@ -668,7 +483,3 @@ async def _alert_admins(session: AsyncSession, clock: Clock, errcodes: set[int])
     admins = await audience.admins(session)
     pushes = [Push(admin, PushKind.ALERT, ref, day, text, text, now) for admin in admins]
     await outbox.enqueue(session, pushes, now)
-
-
-def _next_midnight(now: dt.datetime) -> dt.datetime:
-    return (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
