@@ -370,20 +370,34 @@ async def test_unfollowed_everywhere_is_skipped_not_mailed(rig: Rig) -> None:
     assert await mailbox_of(conversation, "1001") == []
 
 
-async def test_a_busy_wecom_is_retried_on_wecom_and_the_row_keys_the_duplicate_check(
-    rig: Rig,
+def _busy(fake: FakeWeCom) -> None:
+    fake.fail_next(MESSAGE_SEND, -1)
+
+
+def _gateway(fake: FakeWeCom) -> None:
+    fake.fail_http(MESSAGE_SEND, 502)
+
+
+@pytest.mark.parametrize(
+    ("fail", "counted"),
+    [(_busy, 0), (_gateway, 1)],
+    ids=["busy", "http-502"],
+)
+async def test_a_transient_failure_is_retried_on_wecom_and_the_row_keys_the_duplicate_check(
+    rig: Rig, fail: Callable[[FakeWeCom], None], counted: int
 ) -> None:
     conversation = rig.conversation
     await bind(conversation, "1001", "wecom", "qq")
     rig.clock.set(EVENING)
     assert await rig.enqueue_reminders() == 1
-    rig.wecom.fail_next(MESSAGE_SEND, -1)
+    fail(rig.wecom)
 
     assert await rig.run() == Counter(retry=1)
     assert rig.qq_texts("1001") == []  # transient: not the next rung
     [item] = await items_of(conversation, "1001")
     assert (item.state, item.attempts) == ("pending", 1)
-    assert await wecom_slots(conversation) == 0  # WeCom answered busy: nothing shown
+    # WeCom's busy answer showed nothing; after a 502 nobody knows: the slot stays counted.
+    assert await wecom_slots(conversation) == counted
 
     rig.clock.advance(seconds=46)  # the backoff is 30 s ± 50%
     assert await rig.run() == Counter(sent=1)
