@@ -22,6 +22,7 @@ from bot.channels.qqbot import QQBotApi, QQBotWebhook
 from bot.channels.wechat import MAX_BODY_BYTES, WeChatWebhook
 from bot.channels.wechat_api import WeChatApi
 from bot.channels.wecom import WeComWebhook
+from bot.channels.wecom_api import WeComApi
 from bot.clock import Clock, SystemClock
 from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher
@@ -86,6 +87,25 @@ def wechat_api_for(
     )
 
 
+def wecom_api_for(
+    settings: Settings, http: aiohttp.ClientSession, sessions: Sessions, clock: Clock
+) -> WeComApi | None:
+    """The WeCom app's API when CorpID, AgentId and Secret are configured: the ladder's WeCom
+    rung (bot/ladder.py) is there only with it."""
+    if not settings.wecom_api_ready:
+        return None
+    assert settings.wecom_corp_id and settings.wecom_agent_id and settings.wecom_secret
+    return WeComApi(
+        http,
+        sessions,
+        clock,
+        base=settings.wecom_api_base,
+        corp_id=settings.wecom_corp_id,
+        agent_id=settings.wecom_agent_id,
+        secret=settings.wecom_secret,
+    )
+
+
 def create_app(
     settings: Settings,
     clock: Clock | None = None,
@@ -128,8 +148,15 @@ def create_app(
         ):
             wechat = wechat_api_for(settings, http, sessions, clock)
             onebot = OneBotApi(http, settings) if settings.onebot_api_url else None
+            wecom = wecom_api_for(settings, http, sessions, clock)
             dispatcher = Dispatcher(
-                settings, clock, sessions, wechat, onebot=onebot, store=app[MEDIA_STORE]
+                settings,
+                clock,
+                sessions,
+                wechat,
+                onebot=onebot,
+                wecom=wecom,
+                store=app[MEDIA_STORE],
             )
             if qqbot is not None:
                 app[QQBOT_API] = QQBotApi(http, sessions, clock, settings)

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import invitation_sheet, membership
+from bot import invitation_sheet, ladder, membership
 from bot.app import build_conversation, create_app
 from bot.channel_names import channels_named
 from bot.channels import console as console_channel
@@ -286,20 +286,33 @@ def members_leave(
 
 @members_app.command("list")
 def members_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the roster with each member's bound channels."""
+    """List the roster with each member's bound channels and the rungs a push reaches them
+    by now (the delivery ladder, in the configured order)."""
 
-    async def work(settings: Settings) -> list[members.MemberListing]:
+    async def work(
+        settings: Settings,
+    ) -> tuple[list[members.MemberListing], dict[str, list[ladder.Rung]]]:
         async with database(settings) as engine, session_factory(engine)() as session:
-            return await members.list_members(session)
+            listing = await members.list_members(session)
+            bound = await members.bindings_by_roster_id(session)
+        now = SystemClock(settings.zone).now()
+        rungs = {
+            row.member_id: ladder.reachable_rungs(settings, bound.get(row.member_id, []), now)
+            for row in listing
+            if not row.left_on
+        }
+        return listing, rungs
 
-    listing = run(work)
+    listing, rungs = run(work)
     if as_json:
-        print(json.dumps([asdict(row) for row in listing], ensure_ascii=False, indent=2))
+        rows = [asdict(row) | {"rungs": list(rungs.get(row.member_id, []))} for row in listing]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table("member_id", "name", "branch", "role", "bound on", "left on")
+    table = Table("member_id", "name", "branch", "role", "bound on", "reached by", "left on")
     for row in listing:
         channels, left = row.channels or "-", row.left_on or "-"
-        table.add_row(row.member_id, row.name, row.branch, row.role, channels, left)
+        reached = ladder.rung_names(rungs[row.member_id]) if row.member_id in rungs else "-"
+        table.add_row(row.member_id, row.name, row.branch, row.role, channels, reached, left)
     out.print(table)
 
 

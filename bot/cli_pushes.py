@@ -15,7 +15,7 @@ from rich.text import Text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import push_reasons, push_retries, pushes, report_pushes
-from bot.app import wechat_api_for
+from bot.app import wechat_api_for, wecom_api_for
 from bot.channels.onebot_api import OneBotApi
 from bot.cli_runtime import cli_actor, database, out, run
 from bot.clock import Clock, SystemClock
@@ -73,8 +73,11 @@ async def dispatch_now(settings: Settings, clock: Clock, sessions: Sessions) -> 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
         api = wechat_api_for(settings, http, sessions, clock)
         onebot = OneBotApi(http, settings) if settings.onebot_api_url else None
+        wecom = wecom_api_for(settings, http, sessions, clock)
         store = open_store(settings.media_dir, settings.media_s3_url)
-        dispatcher = Dispatcher(settings, clock, sessions, api, onebot=onebot, store=store)
+        dispatcher = Dispatcher(
+            settings, clock, sessions, api, onebot=onebot, wecom=wecom, store=store
+        )
         async with sessions() as session:
             counts = await outbox.counts(session)
         due = counts.get("pending", 0) + counts.get("sending", 0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from bot.clock import Clock
 from data import leases
 from data.db import Sessions, transaction
 from data.models import Binding, OutboxItem, OutboxState
+
+log = logging.getLogger(__name__)
 
 BUSY = -1
 # Answers that may pass by themselves: system busy, the API's daily and minute quotas.
@@ -113,6 +116,8 @@ class Results:
     settled: set[int] = field(default_factory=set)
     wechat_down: Failure | None = None  # the access token failed: the round's other WeChat
     # sends fail alike without calling again
+    wecom_down: Failure | None = None  # WeCom's token was refused: the rung is out this round
+    released: list[int] = field(default_factory=list)  # WeCom slots no message used
 
     def attempt(
         self, item: OutboxItem, method: str, ok: bool, answer: Answer | None, detail: str = ""
@@ -153,6 +158,27 @@ class Results:
             self.retry(item, failure.detail)
         else:
             self.finish(item, OutboxState.FAILED, failure.detail)
+
+    def defer(self, item: OutboxItem, until: dt.datetime, why: str) -> None:
+        """Not tried: pending again from `until`, with no try counted (a limit was reached)."""
+        assert item.id is not None
+        change = {
+            "id": item.id,
+            "state": OutboxState.PENDING.value,
+            "lease_until": None,
+            "due_at": until,
+            "last_error": why[:300],
+        }
+        self._settle(item, change, "deferred")
+
+    def fail_all(self, items: list[OutboxItem], method: str, failure: Failure) -> None:
+        """One call for these items failed; a refused WeChat token also fails the round's
+        other WeChat sends, without asking again (`wechat_down`)."""
+        if failure.token and self.wechat_down is None:
+            log.error("no WeChat access token: %s", failure.detail)
+            self.wechat_down = failure
+        for item in items:
+            self.fail(item, method, failure)
 
     def give_back(self, item: OutboxItem) -> None:
         """Not tried (the round stopped before its turn): pending again, as it was."""

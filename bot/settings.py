@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.ladder import DEFAULT_ORDER, Rung, parse_order
 from data.db import async_url
 from data.media import s3
 from data.media.kinds import Limits
@@ -18,6 +19,8 @@ from data.media.kinds import Limits
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/qiyi.db"
 WECHAT_API_BASE = "https://api.weixin.qq.com"
 WECOM_API_BASE = "https://qyapi.weixin.qq.com"
+# The push kinds a WeChat template message may be set for (QIYI_WECHAT_TEMPLATE_<KIND>).
+TEMPLATE_KINDS = ("reminder", "lesson", "news", "video", "notice", "review", "report")
 
 
 class ConfigError(Exception):
@@ -118,6 +121,19 @@ class Settings(BaseSettings):
     # A WeCom UserId equal to a roster 工号 binds on its first message: the enterprise
     # assigns UserIds, so it vouches for who is behind one (members only, never staff).
     wecom_autobind: bool = False
+    # WeCom's limits on app messages (the excess is dropped without an error, so the
+    # dispatcher counts what it sent): per member 30 a minute and 1,000 an hour, and the
+    # app's person-times a day — the corp's 账号上限 × 200 (40,000: an account cap of 200).
+    wecom_member_per_minute: int = Field(default=30, ge=1, le=30)
+    wecom_member_per_hour: int = Field(default=1000, ge=1, le=1000)
+    wecom_daily_cap: int = Field(default=40_000, ge=1)
+    # WeCom app messages sent a second: apart from QIYI_DELIVERY_RATE, which paces WeChat.
+    # (WeCom does not count message sends in its per-API call frequency; its limits on them
+    # are the ones above.)
+    wecom_delivery_rate: float = Field(default=200.0, gt=0, le=1000)
+    # The delivery ladder (bot/ladder.py): the rungs a push tries, best first; the mailbox
+    # is always last.
+    delivery_order: str = DEFAULT_ORDER
     # The console's public address (https://party.example.org): sign-in links and the
     # cookie's Secure flag come from it; without it links use the request's host.
     public_url: str | None = None
@@ -179,6 +195,12 @@ class Settings(BaseSettings):
         parse_quiet_hours(value)
         return value
 
+    @field_validator("delivery_order")
+    @classmethod
+    def _delivery_order_shape(cls, value: str) -> str:
+        parse_order(value)
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -211,6 +233,19 @@ class Settings(BaseSettings):
     @property
     def quiet(self) -> QuietHours | None:
         return parse_quiet_hours(self.quiet_hours)
+
+    @property
+    def ladder(self) -> tuple[Rung, ...]:
+        return parse_order(self.delivery_order)
+
+    @property
+    def any_template(self) -> bool:
+        return any(self.template_for(kind) for kind in TEMPLATE_KINDS)
+
+    @property
+    def wecom_api_ready(self) -> bool:
+        """The app's API can be called: pushes may go through WeCom."""
+        return bool(self.wecom_corp_id and self.wecom_agent_id and self.wecom_secret)
 
     def template_for(self, kind: str) -> str | None:
         """The template message id configured for a push kind, if any."""

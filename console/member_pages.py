@@ -10,9 +10,10 @@ from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import membership
-from bot.appkeys import SESSIONS
+from bot.appkeys import SESSIONS, SETTINGS
 from bot.channel_names import CHANNEL_NAMES, channel_name
 from bot.clock import today
+from bot.ladder import reachable_rungs, rung_names
 from console.rendering import page
 from console.staff import CLOCK, STAFF, Staff, actor_of
 from data import directory, members
@@ -94,10 +95,17 @@ async def member_record(request: web.Request) -> web.StreamResponse:
         branches = await directory.branches(session, None) if staff.is_admin else []
     if found is None:
         raise web.HTTPNotFound(text="no such member")
+    now = request.app[CLOCK].now()
+    rungs = (
+        []
+        if found.member.left_on
+        else reachable_rungs(request.config_dict[SETTINGS], found.bindings, now)
+    )
     return page(
         request,
         "member",
         record=found,
+        rungs=rung_names(rungs),
         day=day,
         ledger_page=ledger_page,
         ledger_pages=max(1, -(-found.ledger_total_rows // directory.PAGE_SIZE)),

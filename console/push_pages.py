@@ -51,6 +51,8 @@ METHOD_NAMES = {
     "image": "微信图片消息",
     "qq": "QQ 私聊",
     "qq-group": "QQ 群",
+    "wecom": "企业微信应用消息",
+    "none": "无可用渠道",
     "qqbot": "QQ 机器人",
     "qqbot-group": "QQ 机器人群",
     "dispatch": "发送程序",

@@ -354,6 +354,28 @@ async def bindings_of(
     return {binding.member_id: binding for binding in await session.exec(statement)}
 
 
+async def all_bindings_of(
+    session: AsyncSession, member_ids: Sequence[int]
+) -> dict[int, list[Binding]]:
+    """Every binding of each member, on any channel."""
+    statement = select(Binding).where(col(Binding.member_id).in_(member_ids))
+    found: dict[int, list[Binding]] = {}
+    for binding in await session.exec(statement.order_by(col(Binding.channel))):
+        found.setdefault(binding.member_id, []).append(binding)
+    return found
+
+
+async def bindings_by_roster_id(session: AsyncSession) -> dict[str, list[Binding]]:
+    """Every binding, by the member's roster id (the member list's reachable rungs)."""
+    statement = select(Member.roster_id, Binding).join(
+        Binding, col(Binding.member_id) == col(Member.id)
+    )
+    found: dict[str, list[Binding]] = {}
+    for roster_id, binding in await session.exec(statement.order_by(col(Binding.channel))):
+        found.setdefault(roster_id, []).append(binding)
+    return found
+
+
 async def branches_of(session: AsyncSession, member_ids: Sequence[int]) -> dict[int, int]:
     statement = select(Member.id, Member.branch_id).where(col(Member.id).in_(member_ids))
     return {mid: branch for mid, branch in await session.exec(statement) if mid is not None}

@@ -360,7 +360,8 @@ class DeliveryAttempt(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     outbox_id: int = Field(foreign_key="outboxitem.id", index=True)
     at: dt.datetime
-    method: str = Field(max_length=20)  # custom | template | mailbox | reply
+    # custom | image | template | wecom | qq | qq-group | mailbox | reply | none | dispatch
+    method: str = Field(max_length=20)
     ok: bool
     errcode: int | None = None
     detail: str = Field(default="", max_length=300)

@@ -23,7 +23,9 @@ from data.models import (
     OutboxItem,
     OutboxState,
     RosterDraft,
+    Throttle,
 )
+from data.wecom_quota import SCOPE as WECOM_SENDS
 
 PRUNE_BATCH = 5_000  # rows deleted per transaction: writers wait for one batch at most
 
@@ -108,4 +110,17 @@ async def forget_roster_drafts(session: AsyncSession, before: dt.datetime, limit
         .limit(limit)
     )
     result = await run(session, delete(RosterDraft).where(col(RosterDraft.id).in_(oldest)))
+    return _deleted(result)
+
+
+async def forget_wecom_sends(session: AsyncSession, before: dt.datetime, limit: int) -> int:
+    """WeCom sends counted before `before` (`data.wecom_quota`: they count for an hour, and
+    for the day's cap until midnight)."""
+    oldest = (
+        select(Throttle.id)
+        .where(Throttle.scope == WECOM_SENDS, col(Throttle.at) < before)
+        .order_by(col(Throttle.id))
+        .limit(limit)
+    )
+    result = await run(session, delete(Throttle).where(col(Throttle.id).in_(oldest)))
     return _deleted(result)

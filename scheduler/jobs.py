@@ -20,7 +20,7 @@ from bot.reports.bulletins import Context
 from bot.reports.periods import PeriodKind
 from bot.rules import load_rules
 from bot.settings import Settings
-from data import processed, retention, roster_drafts, seen_requests
+from data import processed, retention, roster_drafts, seen_requests, wecom_quota
 from data.db import Sessions, transaction
 from data.migrate import refresh_statistics
 from data.models import PushKind
@@ -101,7 +101,8 @@ class PushJobs:
     async def clean_up(self) -> dict[str, int]:
         """The nightly clean-up of the tables that would only grow: processed messages, seen
         WeChat nonces, bind failures, pushes done with their attempts, group posts done and
-        notices shown, each older than its setting, and expired roster uploads; how many
+        notices shown, each older than its setting, expired roster uploads and WeCom sends counted
+        two days ago; how many
         rows of each went. Audit rows and pushes not done yet are never touched."""
         now = self.clock.now()
         settings = self.settings
@@ -127,6 +128,9 @@ class PushJobs:
             ),
             "roster_drafts": await self._forget(
                 retention.forget_roster_drafts, now - roster_drafts.LIFETIME, batch
+            ),
+            "wecom_sends": await self._forget(
+                retention.forget_wecom_sends, now - wecom_quota.KEEP, batch
             ),
         }
         log.info("nightly clean-up: %s", forgotten)

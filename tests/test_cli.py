@@ -102,6 +102,7 @@ def test_import_then_list_shows_members_with_branches(env: dict[str, str]) -> No
             "role": "member",
             "channels": "",
             "left_on": "",
+            "rungs": ["mailbox"],
         },
         "1002": {
             "member_id": "1002",
@@ -110,6 +111,7 @@ def test_import_then_list_shows_members_with_branches(env: dict[str, str]) -> No
             "role": "member",
             "channels": "",
             "left_on": "",
+            "rungs": ["mailbox"],
         },
         "2001": {
             "member_id": "2001",
@@ -118,8 +120,54 @@ def test_import_then_list_shows_members_with_branches(env: dict[str, str]) -> No
             "role": "secretary",
             "channels": "",
             "left_on": "",
+            "rungs": ["mailbox"],
         },
     }
+
+
+def test_list_shows_each_members_reachable_rungs(env: dict[str, str], db_file: Path) -> None:
+    ok(invoke(env, "members", "import", str(write_csv("r.csv", [HEADER, *GOOD_ROSTER]))))
+    ids = dict(query(db_file, "SELECT roster_id, id FROM member"))
+    with sqlite3.connect(db_file) as connection:
+        connection.executemany(
+            "INSERT INTO binding (channel, external_id, member_id, reachable, bound_at,"
+            " window_until, window_budget, window_used)"
+            " VALUES (?, ?, ?, ?, '2026-11-25 01:00:00', ?, 5, 0)",
+            [
+                ("wechat", "openid-1", ids["1001"], True, "2999-01-01 00:00:00"),  # open
+                ("wecom", "zhangsan", ids["1001"], True, None),
+                ("wechat", "openid-2", ids["1002"], False, None),  # unfollowed
+                ("qq", "20001", ids["2001"], True, None),
+            ],
+        )
+    configured = env | {
+        "QIYI_WECHAT_APPID": APPID,
+        "QIYI_WECHAT_SECRET": SECRET,
+        "QIYI_WECOM_CORP_ID": "ww-corp",
+        "QIYI_WECOM_AGENT_ID": "1000002",
+        "QIYI_WECOM_SECRET": "app-secret",
+        "QIYI_ONEBOT_API_URL": "http://127.0.0.1:3000",
+        "QIYI_WECHAT_TEMPLATE_REMINDER": "tmpl-1",
+    }
+
+    rows = {
+        row["member_id"]: row
+        for row in json.loads(ok(invoke(configured, "members", "list", "--json")).stdout)
+    }
+
+    assert rows["1001"]["rungs"] == ["wechat-window", "wecom", "wechat-template", "mailbox"]
+    assert rows["1002"]["rungs"] == ["mailbox"]
+    assert rows["2001"]["rungs"] == ["qq", "mailbox"]
+    reordered = configured | {"QIYI_DELIVERY_ORDER": "qq,wecom", "COLUMNS": "200"}
+    table = flat(ok(invoke(reordered, "members", "list")).output)
+    assert "企业微信、留言箱" in table  # 1001: the window and the template are not in this ladder
+    assert "QQ、留言箱" in table
+    # Without the WeCom app's API, WeCom is no rung.
+    rows = {
+        row["member_id"]: row
+        for row in json.loads(ok(invoke(env, "members", "list", "--json")).stdout)
+    }
+    assert rows["1001"]["rungs"] == ["mailbox"]
 
 
 def test_reimport_updates_members_instead_of_duplicating(env: dict[str, str]) -> None:

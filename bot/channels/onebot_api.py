@@ -19,6 +19,19 @@ from bot.settings import Settings
 
 Ready = Callable[[], Awaitable[None]]
 
+# Answers after which sending to the same account again cannot help: NapCat's 1400 (the
+# request is wrong for this user: not a QQ number it can message) and its wording when the
+# account is not a friend (it cannot resolve the user). Timeouts and risk-control refusals
+# (1200, 200) may pass: they are retried.
+PERMANENT_RETCODES = frozenset({1400})
+NOT_A_FRIEND = ("无法获取用户信息", "not a friend", "不是好友")
+
+
+def permanent(answer: Answer) -> bool:
+    """The account cannot be messaged privately (not a friend, no such user)."""
+    wording = answer.errmsg.lower()
+    return answer.errcode in PERMANENT_RETCODES or any(mark in wording for mark in NOT_A_FRIEND)
+
 
 class OneBotApi:
     """`sleep` and `monotonic` pace the sends (the event loop's by default; tests pass a

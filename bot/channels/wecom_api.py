@@ -36,7 +36,9 @@ __all__ = [
 TOKEN_ERRORS = frozenset({40014, 42001})
 OUT_OF_RANGE = 81013  # every recipient is outside the app's visible range
 # WeCom does not show the same message to the same member twice within this many seconds
-# (its maximum, 4 hours): a send retried after a lost answer is not shown twice.
+# (its maximum, 4 hours): a send retried after a lost answer is not shown twice. The
+# dispatcher passes a shorter interval of its own, reaching back to the outbox row's creation
+# (bot/wecom_rung.py), so an earlier push with the same text is never taken for a repeat.
 DUPLICATE_CHECK_SECONDS = 4 * 3600
 
 
@@ -132,28 +134,41 @@ class WeComApi:
             token = await self.tokens.refresh(stale=token)
         return body
 
-    async def _send(self, user_id: str, msgtype: str, content: dict[str, Any]) -> SendAnswer:
+    async def _send(
+        self, user_id: str, msgtype: str, content: dict[str, Any], dedupe_seconds: int
+    ) -> SendAnswer:
         payload = {
             "touser": user_id,
             "msgtype": msgtype,
             "agentid": self.agent_id,
             msgtype: content,
             "enable_duplicate_check": 1,
-            "duplicate_check_interval": DUPLICATE_CHECK_SECONDS,
+            "duplicate_check_interval": max(1, min(dedupe_seconds, DUPLICATE_CHECK_SECONDS)),
         }
         body = await self._call("/cgi-bin/message/send", payload)
         errcode, errmsg = int(body.get("errcode", 0)), str(body.get("errmsg", ""))
         return SendAnswer(errcode, errmsg, _invalid_users(body))
 
-    async def send_text(self, user_id: str, content: str) -> SendAnswer:
-        return await self._send(user_id, "text", {"content": content})
+    async def send_text(
+        self, user_id: str, content: str, *, dedupe_seconds: int = DUPLICATE_CHECK_SECONDS
+    ) -> SendAnswer:
+        return await self._send(user_id, "text", {"content": content}, dedupe_seconds)
 
     async def send_textcard(
-        self, user_id: str, title: str, description: str, url: str, button: str = "详情"
+        self,
+        user_id: str,
+        title: str,
+        description: str,
+        url: str,
+        button: str = "详情",
+        *,
+        dedupe_seconds: int = DUPLICATE_CHECK_SECONDS,
     ) -> SendAnswer:
         """A card with a link (lessons, news): title, a short description, the button."""
         card = {"title": title, "description": description, "url": url, "btntxt": button}
-        return await self._send(user_id, "textcard", card)
+        return await self._send(user_id, "textcard", card, dedupe_seconds)
 
-    async def send_markdown(self, user_id: str, content: str) -> SendAnswer:
-        return await self._send(user_id, "markdown", {"content": content})
+    async def send_markdown(
+        self, user_id: str, content: str, *, dedupe_seconds: int = DUPLICATE_CHECK_SECONDS
+    ) -> SendAnswer:
+        return await self._send(user_id, "markdown", {"content": content}, dedupe_seconds)

@@ -4,6 +4,7 @@ as the chat and the CLI, with their audit rows."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from aiohttp.test_utils import TestClient
@@ -11,11 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.appkeys import ENGINE
+from bot.clock import FixedClock
 from bot.messages import Sender
 from data import members
-from data.db import session_factory
+from data.db import session_factory, transaction
 from data.models import AuditEntry, Binding, Branch, ConsoleSession, Member
-from tests.console.conftest import Console
+from tests.conftest import make_settings
+from tests.console.conftest import AppClientFactory, Console, start_console
 from tests.queries import issue_code
 
 
@@ -236,3 +239,36 @@ async def test_changes_without_the_csrf_token_change_nothing(console: Console) -
     )
     assert refused.status == 403
     assert await channels_of(console, "1001") == ["test"]
+
+
+async def test_the_member_page_shows_the_rungs_a_push_reaches_them_by(
+    aiohttp_client: AppClientFactory, database_url: str, clock: FixedClock, engine: AsyncEngine
+) -> None:
+    settings = make_settings(
+        database_url,
+        wechat_appid="wx-appid",
+        wechat_secret="wx-secret",
+        wecom_corp_id="ww-corp",
+        wecom_agent_id=1000002,
+        wecom_secret="app-secret",
+        wecom_token="wecom-token",
+        wecom_aes_key="a" * 43,
+    )
+    console = await start_console(aiohttp_client, settings, clock)
+    await console.sign_in("1003")
+    member = await member_row(console, "1001")
+    async with transaction(session_factory(engine_of(console))) as session:
+        now = clock.now()
+        wechat = await members.bind(session, Sender("wechat", "openid-1001"), member, now)
+        await members.bind(session, Sender("wecom", "zhangsan"), member, now)
+        wechat.window_until, wechat.window_budget = now + dt.timedelta(hours=48), 5
+        session.add(wechat)
+
+    page = await (await console.client.get(f"/admin/members/{member.id}")).text()
+
+    assert '推送途径（按顺序）：<span class="rungs">微信窗口、企业微信、留言箱</span>' in page
+    async with transaction(session_factory(engine_of(console))) as session:
+        wechat.window_used = 5  # the window's budget spent
+        session.add(wechat)
+    page = await (await console.client.get(f"/admin/members/{member.id}")).text()
+    assert '<span class="rungs">企业微信、留言箱</span>' in page

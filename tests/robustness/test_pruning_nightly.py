@@ -19,7 +19,7 @@ import bot.cli_pushes
 from bot.cli import app as cli_app
 from bot.clock import FixedClock
 from bot.conversation import Conversation
-from data import audit, processed, retention
+from data import audit, processed, retention, wecom_quota
 from data.db import transaction
 from data.models import (
     AuditEntry,
@@ -30,6 +30,7 @@ from data.models import (
     OutboxItem,
     ProcessedMessage,
     SeenRequest,
+    Throttle,
 )
 from scheduler.jobs import PushJobs
 from tests.conftest import MORNING, Chat
@@ -105,6 +106,11 @@ async def fill(conversation: Conversation) -> None:
                     member_id=member, text=text, created_at=ago(days=200), delivered_at=delivered_at
                 )
             )
+
+        # WeCom sends count for an hour and the day: kept two days.
+        for key, days in (("old", 2.01), ("recent", 1.99)):
+            session.add(Throttle(scope=wecom_quota.SCOPE, key=key, at=ago(days=days)))
+        session.add(Throttle(scope="console-page", key="old-other-scope", at=ago(days=3)))
 
         for nonce, minutes in (("old", 10.01), ("recent", 9.99)):
             seen = ago(minutes=minutes)
@@ -187,6 +193,7 @@ async def test_the_clean_up_deletes_what_is_old_in_batches_and_keeps_the_rest(
         "group_posts": 1,
         "shown_notices": 1,
         "roster_drafts": 0,
+        "wecom_sends": 1,
     }
     # Five pushes done in batches of two: three transactions; three failures: two.
     assert delivered_batches == [2, 2, 1]
@@ -210,6 +217,7 @@ async def test_the_clean_up_deletes_what_is_old_in_batches_and_keeps_the_rest(
     messages = col(ProcessedMessage.key).contains("message")
     assert await names(conversation, ProcessedMessage.key, messages) == ["recent-message"]
     assert await names(conversation, AuditEntry.action) == ["member.unbind"]
+    assert await names(conversation, Throttle.key) == ["old-other-scope", "recent"]
 
 
 async def test_the_ages_come_from_the_settings(chat: Chat) -> None:

@@ -1,0 +1,617 @@
+"""The delivery ladder across channels with the fakes: WeChat (customer-service and template
+messages), WeCom (app messages, with its per-member and daily limits) and QQ through OneBot,
+all on loopback, one dispatcher over the test database (README: "The delivery ladder")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy import func, insert
+from sqlmodel import col, select
+
+from bot import pushes
+from bot.channels.onebot_api import OneBotApi
+from bot.channels.wechat_api import WeChatApi
+from bot.channels.wecom_api import WeComApi
+from bot.clock import FixedClock, today
+from bot.conversation import Conversation
+from bot.dispatcher import Dispatcher
+from bot.ladder import DEFAULT_ORDER, Rung, parse_order, reachable_rungs
+from bot.messages import Sender
+from bot.roster import RosterRow
+from bot.settings import ConfigError, Settings, load_settings
+from data import members, outbox, wecom_quota
+from data.db import transaction
+from data.models import (
+    Binding,
+    DeliveryAttempt,
+    MailboxItem,
+    Member,
+    OutboxItem,
+    PushKind,
+    Role,
+    Throttle,
+)
+from data.outbox import Push
+from tests.conftest import SHANGHAI, make_settings
+from tests.fakes.onebot import SEND_PRIVATE, FakeOneBot
+from tests.fakes.wechat_api import TEMPLATE_SEND, FakeWeChat
+from tests.fakes.wecom_api import MESSAGE_SEND, FakeWeCom
+from tests.queries import member_id
+
+ServerFactory = Callable[..., Awaitable[TestServer]]
+
+EVENING = dt.datetime(2026, 11, 25, 20, 30, tzinfo=SHANGHAI)
+QQ_OF = {"1001": "10001", "1002": "10002", "1003": "10003", "2001": "20001"}
+
+
+def userid(roster_id: str) -> str:
+    return f"wecom-{roster_id}"
+
+
+def openid(roster_id: str) -> str:
+    return f"openid-{roster_id}"
+
+
+@dataclass
+class Rig:
+    conversation: Conversation
+    clock: FixedClock
+    settings: Settings
+    wechat: FakeWeChat
+    wecom: FakeWeCom
+    onebot: FakeOneBot
+    dispatcher: Dispatcher
+
+    async def run(self) -> Counter[str]:
+        return await self.dispatcher.run_once()
+
+    async def enqueue_reminders(self) -> int:
+        async with transaction(self.conversation.sessions) as session:
+            return (await pushes.enqueue_reminders(session, self.settings, self.clock)).count
+
+    def wecom_texts(self, roster_id: str) -> list[str]:
+        """What the member was shown in WeCom (text content or a card's title)."""
+        return [
+            shown.content.get("content") or shown.content.get("title", "")
+            for shown in self.wecom.shown
+            if shown.user == userid(roster_id)
+        ]
+
+    def qq_texts(self, roster_id: str) -> list[str]:
+        return [str(sent.message) for sent in self.onebot.private_messages(int(QQ_OF[roster_id]))]
+
+
+RigFactory = Callable[..., Rig]
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def make_rig(
+    aiohttp_server: ServerFactory,
+    database_url: str,
+    conversation: Conversation,
+    clock: FixedClock,
+    http: aiohttp.ClientSession,
+) -> RigFactory:
+    wechat = FakeWeChat()
+    wecom = FakeWeCom(clock=lambda: clock.now().timestamp())
+    onebot = FakeOneBot(access_token="onebot-token")
+    bases = [
+        str((await aiohttp_server(fake.app())).make_url("")).rstrip("/")
+        for fake in (wechat, wecom, onebot)
+    ]
+
+    def build(**overrides: object) -> Rig:
+        values: dict[str, object] = {
+            "wechat_appid": wechat.appid,
+            "wechat_secret": wechat.secret,
+            "wechat_api_base": bases[0],
+            "wecom_corp_id": wecom.corp_id,
+            "wecom_agent_id": wecom.agent_id,
+            "wecom_secret": wecom.secret,
+            "wecom_api_base": bases[1],
+            "onebot_api_url": bases[2],
+            "onebot_access_token": "onebot-token",
+            "onebot_send_interval_seconds": 0,
+            "delivery_rate": 10000,
+            "wecom_delivery_rate": 160,
+            "delivery_concurrency": 10,
+        }
+        values.update(overrides)
+        settings = make_settings(database_url, **values)
+        sessions = conversation.sessions
+        dispatcher = Dispatcher(
+            settings,
+            clock,
+            sessions,
+            WeChatApi(
+                http, sessions, clock, base=bases[0], appid=wechat.appid, secret=wechat.secret
+            ),
+            rng=random.Random(0),
+            onebot=OneBotApi(http, settings),
+            wecom=WeComApi(
+                http,
+                sessions,
+                clock,
+                base=bases[1],
+                corp_id=wecom.corp_id,
+                agent_id=wecom.agent_id,
+                secret=wecom.secret,
+            ),
+        )
+        return Rig(conversation, clock, settings, wechat, wecom, onebot, dispatcher)
+
+    return build
+
+
+@pytest.fixture
+def rig(make_rig: RigFactory) -> Rig:
+    return make_rig()
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+async def bind(conversation: Conversation, roster_id: str, *channels: str) -> None:
+    """Bind the member on each channel (`wechat`: window closed)."""
+    accounts = {"wechat": openid(roster_id), "wecom": userid(roster_id), "qq": QQ_OF[roster_id]}
+    async with transaction(conversation.sessions) as session:
+        member = await members.member_by_roster_id(session, roster_id)
+        assert member is not None
+        for channel in channels:
+            sender = Sender(channel, accounts[channel])
+            await members.bind(session, sender, member, conversation.clock.now())
+
+
+async def open_window(conversation: Conversation, roster_id: str) -> None:
+    mid = await member_id(conversation, roster_id)
+    async with transaction(conversation.sessions) as session:
+        statement = select(Binding).where(Binding.member_id == mid, Binding.channel == "wechat")
+        binding = (await session.exec(statement)).one()
+        binding.window_until = conversation.clock.now() + dt.timedelta(hours=48)
+        binding.window_budget = 5
+        session.add(binding)
+
+
+async def binding_of(conversation: Conversation, roster_id: str, channel: str) -> Binding:
+    mid = await member_id(conversation, roster_id)
+    async with conversation.sessions() as session:
+        statement = select(Binding).where(Binding.member_id == mid, Binding.channel == channel)
+        return (await session.exec(statement)).one()
+
+
+async def items_of(conversation: Conversation, roster_id: str) -> list[OutboxItem]:
+    mid = await member_id(conversation, roster_id)
+    async with conversation.sessions() as session:
+        statement = select(OutboxItem).where(OutboxItem.member_id == mid)
+        return list(await session.exec(statement.order_by(col(OutboxItem.id))))
+
+
+async def attempts_of(conversation: Conversation, roster_id: str) -> list[tuple[str, bool]]:
+    mid = await member_id(conversation, roster_id)
+    async with conversation.sessions() as session:
+        statement = (
+            select(DeliveryAttempt.method, DeliveryAttempt.ok)
+            .join(OutboxItem, col(OutboxItem.id) == col(DeliveryAttempt.outbox_id))
+            .where(OutboxItem.member_id == mid)
+            .order_by(col(DeliveryAttempt.id))
+        )
+        return [(method, ok) for method, ok in await session.exec(statement)]
+
+
+async def mailbox_of(conversation: Conversation, roster_id: str) -> list[str]:
+    mid = await member_id(conversation, roster_id)
+    async with conversation.sessions() as session:
+        statement = select(MailboxItem.text).where(MailboxItem.member_id == mid)
+        return list(await session.exec(statement))
+
+
+async def wecom_slots(conversation: Conversation) -> int:
+    async with conversation.sessions() as session:
+        statement = select(func.count()).where(Throttle.scope == wecom_quota.SCOPE)
+        return int((await session.exec(statement)).one())
+
+
+async def push(
+    conversation: Conversation, roster_id: str, ref: str, due_at: dt.datetime
+) -> OutboxItem:
+    mid = await member_id(conversation, roster_id)
+    now = conversation.clock.now()
+    row = Push(
+        mid,
+        PushKind.NOTICE,
+        ref,
+        today(conversation.clock),
+        f"通知 {ref}",
+        f"通知 {ref}",
+        due_at,
+    )
+    async with transaction(conversation.sessions) as session:
+        assert await outbox.enqueue(session, [row], now) == 1
+    async with conversation.sessions() as session:
+        return (await session.exec(select(OutboxItem).where(OutboxItem.key == row.key))).one()
+
+
+# --- the rungs, in one evening round ---------------------------------------------------------
+
+
+async def test_each_member_gets_the_evening_reminder_on_their_best_rung_in_one_round(
+    rig: Rig,
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "wecom")  # out of WeChat's window
+    await bind(conversation, "1002", "wechat", "qq")  # window open, but unfollowed
+    await open_window(conversation, "1002")
+    rig.wechat.not_following(openid("1002"))
+    await bind(conversation, "1003", "wechat")  # out of the window, no template
+    await bind(conversation, "2001", "wechat", "wecom")  # window open: WeChat first
+    await open_window(conversation, "2001")
+    rig.clock.set(EVENING)
+    assert await rig.enqueue_reminders() == 4
+
+    counts = await rig.run()
+
+    assert counts == Counter(sent=3, mailbox=1)
+    # 1001: on WeCom that evening, not in the mailbox.
+    [shown] = rig.wecom_texts("1001")
+    assert "张三，今天已学习 0/120 分钟" in shown
+    assert await attempts_of(conversation, "1001") == [("wecom", True)]
+    assert await mailbox_of(conversation, "1001") == []
+    # 1002: WeChat said 43004, QQ took it in the same round.
+    [on_qq] = rig.qq_texts("1002")
+    assert "李四，今天已学习 0/120 分钟" in on_qq
+    assert await attempts_of(conversation, "1002") == [("custom", False), ("qq", True)]
+    assert (await binding_of(conversation, "1002", "wechat")).reachable is False
+    assert [item.state for item in await items_of(conversation, "1002")] == ["sent"]
+    # 1003: only WeChat, outside the window, no template: the mailbox.
+    assert await attempts_of(conversation, "1003") == [("mailbox", True)]
+    assert len(await mailbox_of(conversation, "1003")) == 1
+    # 2001: the open window comes first; WeCom is not used.
+    assert len(rig.wechat.sent_texts(openid("2001"))) == 1
+    assert rig.wecom_texts("2001") == []
+    # Exactly one WeCom slot stays counted: 1001's message (2001's reservation was released).
+    assert len(rig.wecom.calls(MESSAGE_SEND)) == 1
+    assert await wecom_slots(conversation) == 1
+
+
+async def test_the_configured_order_changes_the_choice(make_rig: RigFactory) -> None:
+    rig = make_rig(delivery_order="wecom,wechat-window")
+    conversation = rig.conversation
+    await bind(conversation, "2001", "wechat", "wecom")
+    await open_window(conversation, "2001")
+    await bind(conversation, "1001", "wechat", "qq")  # no WeCom: the window, as ordered next
+    await open_window(conversation, "1001")
+    rig.clock.set(EVENING)
+    assert await rig.enqueue_reminders() == 2
+
+    assert await rig.run() == Counter(sent=2)
+
+    assert len(rig.wecom_texts("2001")) == 1
+    assert rig.wechat.sent_texts(openid("2001")) == []
+    assert len(rig.wechat.sent_texts(openid("1001"))) == 1
+    assert rig.qq_texts("1001") == []  # QQ is not in this ladder at all
+
+
+async def test_the_default_order_puts_qq_before_the_template(make_rig: RigFactory) -> None:
+    rig = make_rig(wechat_template_reminder="tmpl-reminder")
+    await bind(rig.conversation, "1001", "wechat", "qq")
+    rig.clock.set(EVENING)
+    assert await rig.enqueue_reminders() == 1
+
+    assert await rig.run() == Counter(sent=1)
+
+    assert len(rig.qq_texts("1001")) == 1
+    assert rig.wechat.calls(TEMPLATE_SEND) == []
+
+
+# --- failures for good move on, transient ones stay --------------------------------------------
+
+
+async def test_out_of_range_marks_wecom_unreachable_and_goes_to_the_next_rung(rig: Rig) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom", "qq")
+    rig.wecom.out_of_range(userid("1001"))
+    rig.clock.set(EVENING)
+    assert await rig.enqueue_reminders() == 1
+
+    assert await rig.run() == Counter(sent=1)
+
+    assert await attempts_of(conversation, "1001") == [("wecom", False), ("qq", True)]
+    assert len(rig.qq_texts("1001")) == 1
+    assert (await binding_of(conversation, "1001", "wecom")).reachable is False
+    assert await wecom_slots(conversation) == 0  # nothing was shown: the slot is released
+
+    # The next push does not try WeCom again.
+    await push(conversation, "1001", "next", rig.clock.now())
+    assert await rig.run() == Counter(sent=1)
+    assert len(rig.wecom.calls(MESSAGE_SEND)) == 1
+    assert len(rig.qq_texts("1001")) == 2
+
+
+async def test_qq_not_a_friend_goes_to_the_mailbox_in_the_same_round(rig: Rig) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "qq")
+    rig.onebot.fail_next(SEND_PRIVATE, 1400, "无法获取用户信息")
+    rig.clock.set(EVENING)
+    assert await rig.enqueue_reminders() == 1
+
+    assert await rig.run() == Counter(mailbox=1)
+
+    assert await attempts_of(conversation, "1001") == [("qq", False), ("mailbox", True)]
+
+
+async def test_unfollowed_everywhere_is_skipped_not_mailed(rig: Rig) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "wecom")
+    await open_window(conversation, "1001")
+    rig.wechat.not_following(openid("1001"))
+    rig.wecom.out_of_range(userid("1001"))
+    rig.clock.set(EVENING)
+    assert await rig.enqueue_reminders() == 1
+
+    assert await rig.run() == Counter(skipped=1)
+
+    assert await attempts_of(conversation, "1001") == [("custom", False), ("wecom", False)]
+    [item] = await items_of(conversation, "1001")
+    assert item.last_error.startswith("81013")
+    assert await mailbox_of(conversation, "1001") == []
+
+
+def _busy(fake: FakeWeCom) -> None:
+    fake.fail_next(MESSAGE_SEND, -1)
+
+
+def _gateway(fake: FakeWeCom) -> None:
+    fake.fail_http(MESSAGE_SEND, 502)
+
+
+@pytest.mark.parametrize(
+    ("fail", "counted"),
+    [(_busy, 0), (_gateway, 1)],
+    ids=["busy", "http-502"],
+)
+async def test_a_transient_failure_is_retried_on_wecom_and_the_row_keys_the_duplicate_check(
+    rig: Rig, fail: Callable[[FakeWeCom], None], counted: int
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom", "qq")
+    rig.clock.set(EVENING)
+    assert await rig.enqueue_reminders() == 1
+    fail(rig.wecom)
+
+    assert await rig.run() == Counter(retry=1)
+    assert rig.qq_texts("1001") == []  # transient: not the next rung
+    [item] = await items_of(conversation, "1001")
+    assert (item.state, item.attempts) == ("pending", 1)
+    # WeCom's busy answer showed nothing; after a 502 nobody knows: the slot stays counted.
+    assert await wecom_slots(conversation) == counted
+
+    rig.clock.advance(seconds=46)  # the backoff is 30 s ± 50%
+    assert await rig.run() == Counter(sent=1)
+    assert len(rig.wecom_texts("1001")) == 1
+    first, second = rig.wecom.calls(MESSAGE_SEND)
+    # The duplicate check reaches back to the row's creation (plus a minute), no further.
+    assert first.body["duplicate_check_interval"] == 60
+    assert second.body["duplicate_check_interval"] == 60 + 46
+    assert first.body[first.body["msgtype"]] == second.body[second.body["msgtype"]]
+
+
+async def test_a_resend_of_the_same_row_is_not_shown_twice(rig: Rig) -> None:
+    """An answer lost after WeCom showed the message: the row is sent again, the same
+    content within the interval, and WeCom's duplicate check drops it."""
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom")
+    rig.clock.set(EVENING)
+    assert await rig.enqueue_reminders() == 1
+    assert await rig.run() == Counter(sent=1)
+    [item] = await items_of(conversation, "1001")
+    async with transaction(conversation.sessions) as session:
+        # As if the dispatcher had died after WeCom showed it, before recording the answer.
+        item.state, item.due_at = "pending", rig.clock.now()
+        session.add(item)
+    rig.clock.advance(minutes=5)
+
+    assert await rig.run() == Counter(sent=1)
+
+    assert len(rig.wecom.calls(MESSAGE_SEND)) == 2
+    assert len(rig.wecom_texts("1001")) == 1
+
+
+# --- WeCom's limits ------------------------------------------------------------------------
+
+
+async def test_the_per_member_rate_is_never_exceeded_with_40_pushes_due(rig: Rig) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom")
+    start = rig.clock.now()
+    for n in range(40):
+        await push(conversation, "1001", f"n{n}", start + dt.timedelta(seconds=n))
+    sent_at: list[dt.datetime] = []
+    for _second in range(200):
+        before = len(rig.wecom.calls(MESSAGE_SEND))
+        await rig.run()
+        sent_at += [rig.clock.now()] * (len(rig.wecom.calls(MESSAGE_SEND)) - before)
+        rig.clock.advance(seconds=1)
+
+    assert all(item.state == "sent" for item in await items_of(conversation, "1001"))
+    shown = "\n".join(rig.wecom_texts("1001"))
+    assert all(f"通知 n{n}" in shown for n in range(40))
+    most = max(
+        sum(at <= other < at + dt.timedelta(minutes=1) for other in sent_at) for at in sent_at
+    )
+    assert most == 30  # the limit reached, never passed
+    assert len(sent_at) == 31  # the 10 that waited went together once a slot freed
+    assert sent_at[30] == start + dt.timedelta(seconds=60)
+
+
+async def test_the_hourly_limit_defers_until_the_hour_frees(make_rig: RigFactory) -> None:
+    rig = make_rig(wecom_member_per_hour=3)
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom")
+    start = rig.clock.now()
+    for n in range(4):
+        await push(conversation, "1001", f"n{n}", start + dt.timedelta(minutes=n))
+        rig.clock.set(start + dt.timedelta(minutes=n))
+        await rig.run()
+
+    assert len(rig.wecom.calls(MESSAGE_SEND)) == 3
+    waiting = (await items_of(conversation, "1001"))[3]
+    assert waiting.state == "pending"
+    assert waiting.attempts == 0  # waiting is not a try
+    assert waiting.due_at == start + dt.timedelta(hours=1)
+
+    rig.clock.set(start + dt.timedelta(hours=1))
+    assert await rig.run() == Counter(sent=1)
+    assert len(rig.wecom.calls(MESSAGE_SEND)) == 4
+
+
+async def seed_roster(conversation: Conversation, n: int) -> list[str]:
+    """N more members, each bound on WeCom only; returns their roster ids."""
+    now = conversation.clock.now()
+    rows = [RosterRow(str(500_000 + i), f"成员{i}", "第一党支部", Role.MEMBER) for i in range(n)]
+    async with transaction(conversation.sessions) as session:
+        await members.upsert_roster(session, rows, now)
+    async with transaction(conversation.sessions) as session:
+        ids = {
+            roster_id: mid
+            for roster_id, mid in await session.exec(
+                select(Member.roster_id, Member.id).where(col(Member.roster_id) >= "500000")
+            )
+        }
+        bindings = [
+            {
+                "channel": "wecom",
+                "external_id": userid(row.member_id),
+                "member_id": ids[row.member_id],
+                "reachable": True,
+                "bound_at": now,
+                "window_budget": 0,
+                "window_used": 0,
+            }
+            for row in rows
+        ]
+        await session.exec(insert(Binding), params=bindings)  # type: ignore[call-overload]
+    return [row.member_id for row in rows]
+
+
+async def test_500_members_on_wecom_within_the_daily_cap(make_rig: RigFactory) -> None:
+    rig = make_rig(wecom_daily_cap=400)
+    conversation = rig.conversation
+    roster = await seed_roster(conversation, 500)
+    rig.clock.set(EVENING)
+    assert await rig.enqueue_reminders() == 500
+
+    counts = await rig.run()
+
+    assert counts == Counter(sent=400, mailbox=100)
+    assert len(rig.wecom.shown) == 400
+    assert len({shown.user for shown in rig.wecom.shown}) == 400
+    assert await wecom_slots(conversation) == 400
+    mailed = [r for r in roster if not rig.wecom_texts(r)]
+    assert len(mailed) == 100
+    for roster_id in mailed[:5]:
+        assert len(await mailbox_of(conversation, roster_id)) == 1
+
+    # The cap counts from local midnight: the next day WeCom takes pushes again.
+    rig.clock.set(EVENING + dt.timedelta(days=1))
+    await push(conversation, mailed[0], "next-day", rig.clock.now())
+    assert await rig.run() == Counter(sent=1)
+    assert len(rig.wecom_texts(mailed[0])) == 1
+
+
+# --- the order setting and the reachable rungs ------------------------------------------------
+
+
+def test_the_order_is_validated_at_start() -> None:
+    assert parse_order(DEFAULT_ORDER) == tuple(Rung)
+    assert parse_order("qq, WeCom") == (Rung.QQ, Rung.WECOM, Rung.MAILBOX)
+    for bad, why in [
+        ("qq,sms", "unknown delivery rung 'sms'"),
+        ("mailbox,qq", "the mailbox is always the last rung"),
+        ("qq,wecom,qq", "named twice"),
+        ("mailbox", "no push rung"),
+    ]:
+        with pytest.raises(ConfigError, match="QIYI_DELIVERY_ORDER") as refused:
+            load_settings(_env_file=None, delivery_order=bad)
+        assert why in str(refused.value)
+
+
+async def test_reachable_rungs_follow_the_bindings_the_window_and_the_order(
+    rig: Rig,
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "wecom", "qq")
+    mid = await member_id(conversation, "1001")
+    now = rig.clock.now()
+
+    async def rungs(settings: Settings) -> list[Rung]:
+        async with conversation.sessions() as session:
+            bound = await members.bindings_of_member(session, mid)
+        return reachable_rungs(settings, bound, now)
+
+    assert await rungs(rig.settings) == [Rung.WECOM, Rung.QQ, Rung.MAILBOX]
+    await open_window(conversation, "1001")
+    assert await rungs(rig.settings) == [Rung.WECHAT_WINDOW, Rung.WECOM, Rung.QQ, Rung.MAILBOX]
+    with_template = rig.settings.model_copy(
+        update={"wechat_template_news": "t", "delivery_order": "qq,wechat-template"}
+    )
+    assert await rungs(with_template) == [Rung.QQ, Rung.WECHAT_TEMPLATE, Rung.MAILBOX]
+
+
+async def test_a_reservation_grants_what_fits_and_says_when_more_may(
+    conversation: Conversation,
+) -> None:
+    now = conversation.clock.now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    limits = wecom_quota.Limits(per_minute=3, per_hour=5, per_day=9)
+    async with transaction(conversation.sessions) as session:
+        for seconds in (50, 20):  # member 1: 2 in the last minute, 1 free
+            session.add(
+                Throttle(scope=wecom_quota.SCOPE, key="1", at=now - dt.timedelta(seconds=seconds))
+            )
+        for minutes in (58, 50, 40, 30, 2):  # member 2: the hour is full until its oldest + 1 h
+            session.add(
+                Throttle(scope=wecom_quota.SCOPE, key="2", at=now - dt.timedelta(minutes=minutes))
+            )
+        session.add(Throttle(scope="console-page", key="1", at=now))  # another scope: not counted
+
+    async with transaction(conversation.sessions) as session:
+        slots = await wecom_quota.reserve(session, {1: 2, 2: 1, 3: 2}, now, midnight, limits)
+
+    assert {member: len(ids) for member, ids in slots.granted.items()} == {1: 1, 3: 1}
+    assert slots.frees_at == {
+        1: now + dt.timedelta(minutes=1),  # one of two granted: looked at again in a minute
+        2: now + dt.timedelta(minutes=2),  # 58 minutes ago + 1 hour
+    }
+    assert slots.capped == {3}  # 7 sent today, 9 a day: 1's and one of 3's two
+    async with transaction(conversation.sessions) as session:
+        await wecom_quota.release(session, slots.granted[3])
+    async with conversation.sessions() as session:
+        assert await wecom_quota.sent_today(session, midnight) == 8
+
+
+async def test_a_notice_addressed_to_the_wecom_account_goes_there_only(rig: Rig) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "wecom")
+    await open_window(conversation, "1001")  # the window would be the ladder's first rung
+    await push(conversation, "1001", "bind:7>wecom", rig.clock.now())
+    await push(conversation, "1001", "other", rig.clock.now())
+
+    assert await rig.run() == Counter(sent=2)
+
+    assert rig.wecom_texts("1001") == ["通知 bind:7>wecom"]
+    [on_wechat] = rig.wechat.sent_texts(openid("1001"))
+    assert "通知 other" in on_wechat and "bind:7" not in on_wechat
