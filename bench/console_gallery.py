@@ -3,7 +3,7 @@ in one month) and 报表 (the year's report of 10,000 members), on SQLite and Po
 
 The data is `bench/console.py`'s (`bench/console_data.py`: the year 2026 of 10,000 members in
 40 branches, with bindings, audit log and outbox), plus what the secretary of branch 1 sent
-in December: 500 materials — 440 photos (1440 × 1080 JPEGs of about 200 KB, each different),
+in December: 500 materials — 440 photos (1440 × 1080 JPEGs of about 255 KB, each different),
 40 videos (1 MB MP4s) and 20 PDFs — each with its file fetched and kept in a directory media
 store, as the fetch job leaves them. The server is the real app on loopback (the clock at
 31 December 2026, 17:00), with the admin and that secretary signed in.
