@@ -177,10 +177,11 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def serving(url: str) -> AsyncIterator[Server]:
-    """The real app on a loopback port of this process (migrated already: not at start)."""
+async def serving(url: str, **overrides: object) -> AsyncIterator[Server]:
+    """The real app on a loopback port of this process (migrated already: not at start);
+    `overrides` are further settings (the media store's folder)."""
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, database_url=url, wechat_token="bench", scheduler="off"
+        _env_file=None, database_url=url, wechat_token="bench", scheduler="off", **overrides
     )
     app = create_app(settings, FixedClock(NOW), run_migrations=False, background=False)
     runner = web.AppRunner(app, access_log=None)
