@@ -1,0 +1,306 @@
+"""Open-loop load: requests sent at a fixed rate whatever the replies, latency as the sender
+feels it.
+
+A closed-loop generator (wrk, `bench.webhook`'s aiohttp client) sends the next request of a
+connection only when the last one is answered: a slow server slows the generator down, and
+the requests that would have been sent meanwhile are never measured (coordinated omission).
+Here request i is due at `start + i / rate` for `seconds`, sent then whatever is still in
+flight, and its latency runs from that *due* time to the full reply: a server that stalls
+makes every request due during the stall count the wait.
+
+The generator's own lateness is measured too: the lag from a request's due time to the
+moment its coroutine starts sending. It is part of every latency reported (so it errs on the
+slow side), and the report says how late the generator was; a lag above `LATE_S` counts the
+request as "late". In-flight requests are capped only by `max_in_flight` (one connection
+each, HTTP/1.1 has no pipelining), far above what the rate needs while the server keeps up; a
+request that has to wait for a slot is counted as "held" (and its wait is in its lag).
+
+One Python process drives a few hundred requests a second on time; for more, `clients`
+processes split the schedule (client k of n sends requests k, k + n, k + 2n …, all against
+one start time on the machine's monotonic clock, which every process shares):
+
+    python -m bench.open_loop --client FILE   # one client process, driven by `run_clients`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yarl
+
+LATE_S = 0.005  # a request started more than this after its due time was sent late
+TIMEOUT_S = 10.0  # a request without its full reply after this is an error
+MAX_IN_FLIGHT = 2_000  # requests (and connections) in flight at most, per client process
+START_LEAD_S = 0.2  # from the call (or every client being ready) to the first due time
+
+# (the path with its query, the body): one request, built and signed beforehand.
+Request = tuple[str, str]
+
+
+@dataclass
+class OpenLoad:
+    """What one open-loop phase measured (several clients' merged by `merged`)."""
+
+    rate: float  # the target rate, requests a second
+    scheduled: int  # requests on the schedule
+    replies: int = 0  # full replies received (good or bad)
+    errors: int = 0  # bad replies, timeouts and connection errors
+    held: int = 0  # requests that waited for a free slot (the in-flight cap)
+    late: int = 0  # requests started more than LATE_S after their due time (held ones too)
+    max_in_flight: int = 0
+    seconds: float = 0.0  # from the first due time to the last reply
+    cpu_seconds: float = 0.0  # the generator's own CPU (every client process)
+    clients: int = 1
+    sample: str = ""  # the first bad reply or error
+    # (due time after the start, latency from the due time): one pair per reply received.
+    samples: list[tuple[float, float]] = field(default_factory=list)
+    lags: list[float] = field(default_factory=list)  # due time → sending started, per request
+
+    def latency_ms(self, share: float) -> float:
+        return percentile(sorted(latency for _, latency in self.samples), share) * 1000
+
+    def lag_ms(self, share: float) -> float:
+        return percentile(sorted(self.lags), share) * 1000
+
+    @property
+    def max_ms(self) -> float:
+        return max((latency for _, latency in self.samples), default=0.0) * 1000
+
+    @property
+    def achieved_rate(self) -> float:
+        """Replies a second over the phase (below the rate when the server fell behind)."""
+        return self.replies / self.seconds if self.seconds > 0 else 0.0
+
+    def as_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def from_json(cls, text: str) -> OpenLoad:
+        data = json.loads(text)
+        data["samples"] = [tuple(pair) for pair in data["samples"]]
+        return cls(**data)
+
+
+def percentile(ordered: Sequence[float], share: float) -> float:
+    """The nearest-rank percentile of sorted values (0.0 for none)."""
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def merged(parts: Sequence[OpenLoad], rate: float) -> OpenLoad:
+    """The clients' results as one phase."""
+    total = OpenLoad(rate=rate, scheduled=0, clients=len(parts))
+    for part in parts:
+        total.scheduled += part.scheduled
+        total.replies += part.replies
+        total.errors += part.errors
+        total.held += part.held
+        total.late += part.late
+        total.max_in_flight += part.max_in_flight
+        total.seconds = max(total.seconds, part.seconds)
+        total.cpu_seconds += part.cpu_seconds
+        total.sample = total.sample or part.sample
+        total.samples.extend(part.samples)
+        total.lags.extend(part.lags)
+    return total
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def send_at_rate(
+    base: str,
+    requests: Sequence[Request],
+    rate: float,
+    *,
+    expect: str,
+    reject: str = "",
+    start: float | None = None,
+    offset: float = 0.0,
+    interval: float | None = None,
+    max_in_flight: int = MAX_IN_FLIGHT,
+    request_timeout: float = TIMEOUT_S,
+) -> OpenLoad:
+    """Send `requests[j]` at `start + offset + j * interval` (by default every 1 / rate from
+    a moment from now), each whatever the others are doing; see the module's docstring.
+
+    `start` is a time of the monotonic clock (`time.monotonic()`, the event loop's clock).
+    A reply is good when it is 200, holds `expect` and, when `reject` is given, not `reject`.
+    """
+    loop = asyncio.get_running_loop()
+    interval = 1.0 / rate if interval is None else interval
+    start = loop.time() + START_LEAD_S if start is None else start
+    load = OpenLoad(rate=rate, scheduled=len(requests))
+    slots = asyncio.Semaphore(max_in_flight)
+    in_flight = 0
+    last_reply = start
+    headers = {"Content-Type": "text/xml"}
+
+    async def shoot(http: aiohttp.ClientSession, due: float, target: str, body: bytes) -> None:
+        nonlocal in_flight, last_reply
+        if slots.locked():
+            load.held += 1
+        async with slots:
+            lag = loop.time() - due  # the generator's lateness, a wait for a slot included
+            load.lags.append(lag)
+            if lag > LATE_S:
+                load.late += 1
+            in_flight += 1
+            load.max_in_flight = max(load.max_in_flight, in_flight)
+            try:
+                url = yarl.URL(base + target, encoded=True)
+                async with http.post(url, data=body, headers=headers) as response:
+                    answer = await response.text()
+                done = loop.time()
+                load.samples.append((due - start, done - due))
+                load.replies += 1
+                last_reply = max(last_reply, done)
+                good = response.status == 200 and expect in answer
+                if not good or (reject and reject in answer):
+                    load.errors += 1
+                    load.sample = load.sample or f"{response.status} {answer[:160]}"
+            except (aiohttp.ClientError, TimeoutError) as problem:
+                load.errors += 1
+                load.sample = load.sample or repr(problem)
+            finally:
+                in_flight -= 1
+
+    before = cpu_seconds()
+    connector = aiohttp.TCPConnector(limit=max_in_flight, limit_per_host=0)
+    client_timeout = aiohttp.ClientTimeout(total=request_timeout)
+    bodies = [(target, body.encode()) for target, body in requests]
+    async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as http:
+        tasks: list[asyncio.Task[None]] = []
+        for j, (target, body) in enumerate(bodies):
+            due = start + offset + j * interval
+            # Sleep until it is due, or at least let the requests started so far run.
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            tasks.append(asyncio.create_task(shoot(http, due, target, body)))
+        await asyncio.gather(*tasks)
+    load.seconds = max(0.0, last_reply - (start + offset))
+    load.cpu_seconds = cpu_seconds() - before
+    return load
+
+
+# ---- several client processes -----------------------------------------------------------
+
+READY = "QIYI_OPEN_LOOP_READY"
+RESULT = "QIYI_OPEN_LOOP_RESULT "
+
+
+async def run_clients(
+    base: str,
+    requests: Sequence[Request],
+    rate: float,
+    clients: int,
+    folder: Path,
+    *,
+    expect: str,
+    reject: str = "",
+    max_in_flight: int = MAX_IN_FLIGHT,
+) -> OpenLoad:
+    """The phase in this process (`clients` = 1) or split over `clients` processes, each
+    started and ready (imports done, requests read) before the common start time is set."""
+    if clients == 1:
+        return await send_at_rate(
+            base, requests, rate, expect=expect, reject=reject, max_in_flight=max_in_flight
+        )
+    processes: list[asyncio.subprocess.Process] = []
+    try:
+        for k in range(clients):
+            plan = folder / f"open-loop-{k}.json"
+            plan.write_text(
+                json.dumps(
+                    {
+                        "base": base,
+                        "requests": list(requests[k::clients]),
+                        "rate": rate,
+                        "offset": k / rate,
+                        "interval": clients / rate,
+                        "expect": expect,
+                        "reject": reject,
+                        "max_in_flight": max_in_flight,
+                    }
+                ),
+                encoding="utf-8",
+            )
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.open_loop",
+                "--client",
+                str(plan),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            processes.append(process)
+        for process in processes:
+            assert process.stdout is not None
+            line = await asyncio.wait_for(process.stdout.readline(), 60)
+            if line.decode().strip() != READY:
+                raise RuntimeError(f"an open-loop client did not start: {line[:200]!r}")
+        start = time.monotonic() + START_LEAD_S
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write(f"{start!r}\n".encode())
+            await process.stdin.drain()
+            process.stdin.close()
+        parts: list[OpenLoad] = []
+        for process in processes:
+            out, _ = await process.communicate()
+            found = [
+                line[len(RESULT) :] for line in out.decode().splitlines() if line.startswith(RESULT)
+            ]
+            if process.returncode != 0 or not found:
+                raise RuntimeError(f"an open-loop client failed ({process.returncode})")
+            parts.append(OpenLoad.from_json(found[0]))
+        return merged(parts, rate)
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+async def _client(plan: dict[str, Any]) -> OpenLoad:
+    requests = [(target, body) for target, body in plan["requests"]]
+    print(READY, flush=True)
+    loop = asyncio.get_running_loop()
+    start = float(await loop.run_in_executor(None, sys.stdin.readline))
+    return await send_at_rate(
+        plan["base"],
+        requests,
+        plan["rate"],
+        expect=plan["expect"],
+        reject=plan["reject"],
+        start=start,
+        offset=plan["offset"],
+        interval=plan["interval"],
+        max_in_flight=plan["max_in_flight"],
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.open_loop")
+    parser.add_argument("--client", type=Path, required=True, help="the plan `run_clients` wrote")
+    args = parser.parse_args(argv)
+    plan = json.loads(args.client.read_text(encoding="utf-8"))
+    load = asyncio.run(_client(plan))
+    print(RESULT + load.as_json(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
