@@ -30,7 +30,7 @@ import json
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,28 +128,31 @@ async def send_at_rate(
     *,
     expect: str,
     reject: str = "",
-    start: float | None = None,
+    start: Callable[[], Awaitable[float]] | None = None,
     offset: float = 0.0,
     interval: float | None = None,
     max_in_flight: int = MAX_IN_FLIGHT,
     request_timeout: float = TIMEOUT_S,
 ) -> OpenLoad:
-    """Send `requests[j]` at `start + offset + j * interval` (by default every 1 / rate from
+    """Send `requests[j]` at `begin + offset + j * interval` (by default every 1 / rate from
     a moment from now), each whatever the others are doing; see the module's docstring.
 
-    `start` is a time of the monotonic clock (`time.monotonic()`, the event loop's clock).
-    A reply is good when it is 200, holds `expect` and, when `reject` is given, not `reject`.
+    `start`, when given, is awaited once the requests are prepared and returns `begin`, a
+    time of the monotonic clock (`time.monotonic()`, the event loop's clock). A reply is good
+    when it is 200, holds `expect` and, when `reject` is given, not `reject`.
     """
     loop = asyncio.get_running_loop()
     interval = 1.0 / rate if interval is None else interval
-    start = loop.time() + START_LEAD_S if start is None else start
+    # Built before the first is due: the schedule's loop only sleeps and starts requests.
+    prepared = [(yarl.URL(base + target, encoded=True), body.encode()) for target, body in requests]
+    begin = await start() if start is not None else loop.time() + START_LEAD_S
     load = OpenLoad(rate=rate, scheduled=len(requests))
     slots = asyncio.Semaphore(max_in_flight)
     in_flight = 0
-    last_reply = start
+    last_reply = begin
     headers = {"Content-Type": "text/xml"}
 
-    async def shoot(http: aiohttp.ClientSession, due: float, target: str, body: bytes) -> None:
+    async def shoot(http: aiohttp.ClientSession, due: float, url: yarl.URL, body: bytes) -> None:
         nonlocal in_flight, last_reply
         if slots.locked():
             load.held += 1
@@ -161,11 +164,10 @@ async def send_at_rate(
             in_flight += 1
             load.max_in_flight = max(load.max_in_flight, in_flight)
             try:
-                url = yarl.URL(base + target, encoded=True)
                 async with http.post(url, data=body, headers=headers) as response:
                     answer = await response.text()
                 done = loop.time()
-                load.samples.append((due - start, done - due))
+                load.samples.append((due - begin, done - due))
                 load.replies += 1
                 last_reply = max(last_reply, done)
                 good = response.status == 200 and expect in answer
@@ -181,16 +183,15 @@ async def send_at_rate(
     before = cpu_seconds()
     connector = aiohttp.TCPConnector(limit=max_in_flight, limit_per_host=0)
     client_timeout = aiohttp.ClientTimeout(total=request_timeout)
-    bodies = [(target, body.encode()) for target, body in requests]
     async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as http:
         tasks: list[asyncio.Task[None]] = []
-        for j, (target, body) in enumerate(bodies):
-            due = start + offset + j * interval
+        for j, (url, body) in enumerate(prepared):
+            due = begin + offset + j * interval
             # Sleep until it is due, or at least let the requests started so far run.
             await asyncio.sleep(max(0.0, due - loop.time()))
-            tasks.append(asyncio.create_task(shoot(http, due, target, body)))
+            tasks.append(asyncio.create_task(shoot(http, due, url, body)))
         await asyncio.gather(*tasks)
-    load.seconds = max(0.0, last_reply - (start + offset))
+    load.seconds = max(0.0, last_reply - (begin + offset))
     load.cpu_seconds = cpu_seconds() - before
     return load
 
@@ -277,9 +278,13 @@ async def run_clients(
 
 async def _client(plan: dict[str, Any]) -> OpenLoad:
     requests = [(target, body) for target, body in plan["requests"]]
-    print(READY, flush=True)
     loop = asyncio.get_running_loop()
-    start = float(await loop.run_in_executor(None, sys.stdin.readline))
+
+    async def start() -> float:
+        """Ready (the requests prepared): the start time `run_clients` sends back."""
+        print(READY, flush=True)
+        return float(await loop.run_in_executor(None, sys.stdin.readline))
+
     return await send_at_rate(
         plan["base"],
         requests,
