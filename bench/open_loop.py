@@ -6,7 +6,8 @@ connection only when the last one is answered: a slow server slows the generator
 the requests that would have been sent meanwhile are never measured (coordinated omission).
 Here request i is due at `start + i / rate` for `seconds`, sent then whatever is still in
 flight, and its latency runs from that *due* time to the full reply: a server that stalls
-makes every request due during the stall count the wait.
+makes every request due during the stall count the wait. A request without a reply (timed
+out after `TIMEOUT_S`, refused) counts as slower than any in the percentiles.
 
 The generator's own lateness is measured too: the lag from a request's due time to the
 moment its coroutine starts sending. It is part of every latency reported (so it errs on the
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import resource
 import sys
 import time
@@ -58,7 +60,7 @@ class OpenLoad:
     held: int = 0  # requests that waited for a free slot (the in-flight cap)
     late: int = 0  # requests started more than LATE_S after their due time (held ones too)
     max_in_flight: int = 0
-    seconds: float = 0.0  # from the first due time to the last reply
+    seconds: float = 0.0  # from the first due time until every request is answered or failed
     cpu_seconds: float = 0.0  # the generator's own CPU (every client process)
     clients: int = 1
     sample: str = ""  # the first bad reply or error
@@ -66,15 +68,22 @@ class OpenLoad:
     samples: list[tuple[float, float]] = field(default_factory=list)
     lags: list[float] = field(default_factory=list)  # due time → sending started, per request
 
+    def latencies(self) -> list[float]:
+        """Every scheduled request's latency in seconds, sorted: one without a reply (timed
+        out, refused) counts as slower than any, `math.inf`."""
+        replied = sorted(latency for _, latency in self.samples)
+        return replied + [math.inf] * max(0, self.scheduled - len(replied))
+
     def latency_ms(self, share: float) -> float:
-        return percentile(sorted(latency for _, latency in self.samples), share) * 1000
+        """The percentile over every scheduled request (`math.inf` past the replies)."""
+        return percentile(self.latencies(), share) * 1000
 
     def lag_ms(self, share: float) -> float:
         return percentile(sorted(self.lags), share) * 1000
 
     @property
     def max_ms(self) -> float:
-        return max((latency for _, latency in self.samples), default=0.0) * 1000
+        return max(self.latencies(), default=0.0) * 1000
 
     @property
     def achieved_rate(self) -> float:
@@ -149,11 +158,10 @@ async def send_at_rate(
     load = OpenLoad(rate=rate, scheduled=len(requests))
     slots = asyncio.Semaphore(max_in_flight)
     in_flight = 0
-    last_reply = begin
     headers = {"Content-Type": "text/xml"}
 
     async def shoot(http: aiohttp.ClientSession, due: float, url: yarl.URL, body: bytes) -> None:
-        nonlocal in_flight, last_reply
+        nonlocal in_flight
         if slots.locked():
             load.held += 1
         async with slots:
@@ -169,7 +177,6 @@ async def send_at_rate(
                 done = loop.time()
                 load.samples.append((due - begin, done - due))
                 load.replies += 1
-                last_reply = max(last_reply, done)
                 good = response.status == 200 and expect in answer
                 if not good or (reject and reject in answer):
                     load.errors += 1
@@ -191,7 +198,7 @@ async def send_at_rate(
             await asyncio.sleep(max(0.0, due - loop.time()))
             tasks.append(asyncio.create_task(shoot(http, due, url, body)))
         await asyncio.gather(*tasks)
-    load.seconds = max(0.0, last_reply - (begin + offset))
+    load.seconds = max(0.0, loop.time() - (begin + offset))
     load.cpu_seconds = cpu_seconds() - before
     return load
 

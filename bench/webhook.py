@@ -39,7 +39,8 @@ Open loop (`--open-rate 300,1000`, latency as members feel it): after its closed
 each case is sent each rate for `--open-seconds` on a fixed schedule whatever the replies
 (`bench/open_loop.py`): request i is due at start + i / rate, and its latency runs from that
 due time to the full reply, so the queue a slow server builds counts (wrk's closed loop
-would wait instead, and not measure it). A second table gives p50/p95/p99/max, errors, the
+would wait instead, and not measure it); a request without a reply (a 10 s timeout) counts
+as slower than any ("no reply"). A second table gives p50/p95/p99/max, errors, the
 requests the generator itself sent more than 5 ms late and its lag (which is inside every
 latency: the figures err on the slow side), and the CPU used. The generator is aiohttp in
 client processes, one per 500 requests a second (`--open-clients` to choose): one Python
@@ -897,9 +898,12 @@ async def open_phase(
     if case.server == "qiyi" and case.safe:
         logged = server.log_since(log_offset).splitlines()
         phase.server_errors = sum(1 for line in logged if QIYI_FAILURE_LINE in line)
+    p50, p99, most = (
+        milliseconds(v) for v in (load.latency_ms(0.5), load.latency_ms(0.99), load.max_ms)
+    )
     progress.log(
-        f"{case.key}: open loop {rate:,.0f}/s: p50 {load.latency_ms(0.5):.1f} ms, p99 "
-        f"{load.latency_ms(0.99):.1f} ms, max {load.max_ms:.1f} ms, {phase.errors} errors, "
+        f"{case.key}: open loop {rate:,.0f}/s: p50 {p50} ms, p99 {p99} ms, max {most} ms, "
+        f"{phase.errors} errors, "
         f"{load.late} sent late, generator lag p99 {load.lag_ms(0.99):.1f} ms "
         f"({clients} client process{'es' if clients > 1 else ''})"
     )
@@ -1159,6 +1163,11 @@ OPEN_COLUMNS = (
 )
 
 
+def milliseconds(value: float) -> str:
+    """A latency for the table: "no reply" past the requests answered (`OpenLoad.latencies`)."""
+    return "no reply" if math.isinf(value) else f"{value:.1f}"
+
+
 def open_rows(results: list[Result]) -> list[list[str]]:
     """The open-loop phases: latency from each request's due time to its full reply."""
     table: list[list[str]] = []
@@ -1175,10 +1184,10 @@ def open_rows(results: list[Result]) -> list[list[str]]:
                     str(r.case.processes),
                     f"{load.rate:,.0f}",
                     f"{load.achieved_rate:,.0f}",
-                    f"{load.latency_ms(0.50):.1f}",
-                    f"{load.latency_ms(0.95):.1f}",
-                    f"{load.latency_ms(0.99):.1f}",
-                    f"{load.max_ms:.1f}",
+                    milliseconds(load.latency_ms(0.50)),
+                    milliseconds(load.latency_ms(0.95)),
+                    milliseconds(load.latency_ms(0.99)),
+                    milliseconds(load.max_ms),
                     errors,
                     f"{load.late:,} ({load.late / max(1, load.scheduled):.1%})",
                     f"{load.lag_ms(0.99):.1f}",
@@ -1208,13 +1217,14 @@ def open_verdicts(results: list[Result]) -> list[str]:
                 verdict = f"(goal ≤ {OPEN_P99_GOAL_MS:g} ms): {'met' if ok else 'MISSED'}"
             else:
                 verdict = "(reported)"
-            lines.append(f"{head}: p99 {p99:.1f} ms {verdict}")
+            lines.append(f"{head}: p99 {milliseconds(p99)} ms {verdict}")
     if any(r.open for r in results):
         lines.append(
             f"open loop: latency runs from each request's due time (start + i / rate) to its "
-            f"full reply, so the queue a slow server builds counts; 'sent late' = started more "
-            f"than {open_loop.LATE_S * 1000:g} ms after its due time by the load generator "
-            f"(its lag is inside every latency above)"
+            f"full reply, so the queue a slow server builds counts; a request without a reply "
+            f"(timed out after {open_loop.TIMEOUT_S:g} s, refused) counts as slower than any "
+            f"('no reply'); 'sent late' = started more than {open_loop.LATE_S * 1000:g} ms "
+            f"after its due time by the load generator (its lag is inside every latency above)"
         )
     return lines
 

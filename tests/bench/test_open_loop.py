@@ -4,6 +4,7 @@ schedule and its latency accounting, with bounds that hold however slow the mach
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -120,6 +121,9 @@ async def test_a_closed_port_is_an_error_not_a_latency():
     load = await send_at_rate(base, requests(3), 50.0, expect="<Content>", request_timeout=2.0)
 
     assert (load.replies, load.errors, len(load.samples)) == (0, 3, 0)
+    # No reply is slower than any: the percentiles say so rather than 0 or nothing.
+    assert load.latency_ms(0.5) == math.inf and load.max_ms == math.inf
+    assert load.seconds > 0
 
 
 async def test_the_cap_holds_requests_back_and_their_wait_is_lag(
