@@ -16,9 +16,12 @@ request as "late". In-flight requests are capped only by `max_in_flight` (one co
 each, HTTP/1.1 has no pipelining), far above what the rate needs while the server keeps up; a
 request that has to wait for a slot is counted as "held" (and its wait is in its lag).
 
-One Python process drives a few hundred requests a second on time; for more, `clients`
-processes split the schedule (client k of n sends requests k, k + n, k + 2n …, all against
-one start time on the machine's monotonic clock, which every process shares):
+The requests go out through a lean keep-alive HTTP/1.1 client (below: the bytes of each
+request built beforehand, a reply read up to its Content-Length), several times cheaper
+than aiohttp's client, which on a 2-core machine shared with the server fell behind its own
+schedule. For higher rates `clients` processes split the schedule (client k of n sends
+requests k, k + n, k + 2n …, all against one start time on the machine's monotonic clock,
+which every process shares):
 
     python -m bench.open_loop --client FILE   # one client process, driven by `run_clients`
 """
@@ -29,6 +32,7 @@ import argparse
 import asyncio
 import json
 import math
+import re
 import resource
 import sys
 import time
@@ -36,9 +40,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import aiohttp
-import yarl
+from urllib.parse import urlsplit
 
 LATE_S = 0.005  # a request started more than this after its due time was sent late
 TIMEOUT_S = 10.0  # a request without its full reply after this is an error
@@ -125,6 +127,116 @@ def merged(parts: Sequence[OpenLoad], rate: float) -> OpenLoad:
     return total
 
 
+# ---- a lean HTTP/1.1 client ---------------------------------------------------------------
+#
+# aiohttp's client costs a few hundred µs of CPU a request; on a small machine shared with
+# the server that made the generator, not the server, fall behind its schedule. The requests
+# here are known in advance and the servers are ours on loopback, so a keep-alive client of
+# a few lines does: the request's bytes built beforehand, the reply read up to its
+# Content-Length (every server measured sends one; a reply without one is an error).
+
+HEAD_END = b"\r\n\r\n"
+CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+CLOSE = re.compile(rb"\r\nconnection:[ \t]*close", re.IGNORECASE)
+
+
+class ReplyError(Exception):
+    """The server's reply could not be read (no Content-Length, the connection closed)."""
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: one request at a time, its reply parsed as it arrives."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.waiter is None or self.waiter.done():
+            return
+        end = self.buffer.find(HEAD_END)
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end])
+        length = CONTENT_LENGTH.search(head)
+        if length is None:
+            self.waiter.set_exception(ReplyError(f"no Content-Length: {head[:120]!r}"))
+            return
+        size = end + len(HEAD_END) + int(length.group(1))
+        if len(self.buffer) < size:
+            return
+        body = bytes(self.buffer[end + len(HEAD_END) : size])
+        del self.buffer[:size]
+        status = int(head[9:12])
+        self.waiter.set_result((status, body, CLOSE.search(head) is not None))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ReplyError(f"connection closed: {exc!r}"))
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        try:
+            status, body, close = await self.waiter
+        except BaseException:  # a timeout's cancellation too
+            self.close()  # a reply may still come: the connection cannot be reused
+            raise
+        if close:
+            self.close()
+        return status, body
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class _Connections:
+    """Idle keep-alive connections to one server; a new one when none is idle."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.idle: list[_Connection] = []
+        self.opened: list[_Connection] = []
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        while self.idle:
+            connection = self.idle.pop()
+            if not connection.closed:
+                break
+        else:
+            loop = asyncio.get_running_loop()
+            _, connection = await loop.create_connection(_Connection, self.host, self.port)
+            self.opened.append(connection)
+        status, body = await connection.exchange(request)
+        if not connection.closed:
+            self.idle.append(connection)
+        return status, body
+
+    def close(self) -> None:
+        for connection in self.opened:
+            connection.close()
+
+
+def request_bytes(host: str, port: int, target: str, body: str) -> bytes:
+    data = body.encode()
+    head = (
+        f"POST {target} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: text/xml\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    )
+    return head.encode("ascii") + data
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -152,15 +264,18 @@ async def send_at_rate(
     """
     loop = asyncio.get_running_loop()
     interval = 1.0 / rate if interval is None else interval
+    url = urlsplit(base)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
     # Built before the first is due: the schedule's loop only sleeps and starts requests.
-    prepared = [(yarl.URL(base + target, encoded=True), body.encode()) for target, body in requests]
+    prepared = [request_bytes(host, port, target, body) for target, body in requests]
     begin = await start() if start is not None else loop.time() + START_LEAD_S
     load = OpenLoad(rate=rate, scheduled=len(requests))
     slots = asyncio.Semaphore(max_in_flight)
     in_flight = 0
-    headers = {"Content-Type": "text/xml"}
+    connections = _Connections(host, port)
+    expected, rejected = expect.encode(), reject.encode()
 
-    async def shoot(http: aiohttp.ClientSession, due: float, url: yarl.URL, body: bytes) -> None:
+    async def shoot(due: float, request: bytes) -> None:
         nonlocal in_flight
         if slots.locked():
             load.held += 1
@@ -172,32 +287,33 @@ async def send_at_rate(
             in_flight += 1
             load.max_in_flight = max(load.max_in_flight, in_flight)
             try:
-                async with http.post(url, data=body, headers=headers) as response:
-                    answer = await response.text()
+                async with asyncio.timeout(request_timeout):
+                    status, answer = await connections.exchange(request)
                 done = loop.time()
                 load.samples.append((due - begin, done - due))
                 load.replies += 1
-                good = response.status == 200 and expect in answer
-                if not good or (reject and reject in answer):
+                good = status == 200 and expected in answer
+                if not good or (rejected and rejected in answer):
                     load.errors += 1
-                    load.sample = load.sample or f"{response.status} {answer[:160]}"
-            except (aiohttp.ClientError, TimeoutError) as problem:
+                    text = answer[:400].decode("utf-8", errors="replace")
+                    load.sample = load.sample or f"{status} {text[:160]}"
+            except (OSError, ReplyError, TimeoutError) as problem:
                 load.errors += 1
                 load.sample = load.sample or repr(problem)
             finally:
                 in_flight -= 1
 
     before = cpu_seconds()
-    connector = aiohttp.TCPConnector(limit=max_in_flight, limit_per_host=0)
-    client_timeout = aiohttp.ClientTimeout(total=request_timeout)
-    async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as http:
+    try:
         tasks: list[asyncio.Task[None]] = []
-        for j, (url, body) in enumerate(prepared):
+        for j, request in enumerate(prepared):
             due = begin + offset + j * interval
             # Sleep until it is due, or at least let the requests started so far run.
             await asyncio.sleep(max(0.0, due - loop.time()))
-            tasks.append(asyncio.create_task(shoot(http, due, url, body)))
+            tasks.append(asyncio.create_task(shoot(due, request)))
         await asyncio.gather(*tasks)
+    finally:
+        connections.close()
     load.seconds = max(0.0, loop.time() - (begin + offset))
     load.cpu_seconds = cpu_seconds() - before
     return load

@@ -42,9 +42,10 @@ due time to the full reply, so the queue a slow server builds counts (wrk's clos
 would wait instead, and not measure it); a request without a reply (a 10 s timeout) counts
 as slower than any ("no reply"). A second table gives p50/p95/p99/max, errors, the
 requests the generator itself sent more than 5 ms late and its lag (which is inside every
-latency: the figures err on the slow side), and the CPU used. The generator is aiohttp in
-client processes, one per 500 requests a second (`--open-clients` to choose): one Python
-process cannot keep a schedule much faster on a small machine. Requests in flight are
+latency: the figures err on the slow side), and the CPU used. The generator is a lean
+keep-alive HTTP client in Python (`bench/open_loop.py`), one process per 500 requests a
+second (`--open-clients` to choose): one Python process cannot keep a schedule much faster
+on a small machine (wrk2, which would, is not packaged). Requests in flight are
 capped at 2,000 per client process (`--open-max-in-flight`); one that waits for a slot is
 late. Open-loop errors are reported per rate, not counted in the run's exit status.
 
@@ -1347,7 +1348,7 @@ def environment_lines(options: Options, pg_version: str, idle_busy: float) -> li
             [
                 f"open loop: then {options.open_seconds} s at each of "
                 f"{', '.join(f'{rate:g}' for rate in options.open_rates)} requests a second, "
-                f"on a fixed schedule from aiohttp client processes (bench/open_loop.py; "
+                f"on a fixed schedule from Python client processes (bench/open_loop.py; "
                 f"{options.open_clients or f'one per {OPEN_RATE_PER_CLIENT:g}/s'}), at most "
                 f"{options.open_max_in_flight:,} in flight per process"
             ]

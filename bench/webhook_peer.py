@@ -22,8 +22,13 @@ careful developer would write by hand for the same job:
 
 The tables carry the indexes Qiyi's have (`data/models.py`) for these statements; the
 connection is opened as Qiyi's (`data/db.py`): WAL, synchronous=NORMAL, foreign keys on,
-`BEGIN IMMEDIATE` for every message. Days are the server's clock in Asia/Shanghai, as the
-product's `today`. Not part of the product: installed into the venv to be measured
+`BEGIN IMMEDIATE` for every message (SQLite's automatic WAL checkpoints stay on, at a
+commit now and then, where Qiyi runs them in a thread: what a hand-written bot would do).
+Days are the server's clock in Asia/Shanghai, as the product's `today`. Refused input
+(`学习 241`, a full day) is answered in the message's transaction with nothing else written
+(Qiyi rolls back and keeps the message with its answer in a second one).
+
+Not part of the product: WeRoBot and bjoern are installed into the venv to be measured
 against (`pip install -e ".[bench]"`; bjoern needs `apt-get install libev-dev`).
 
     .venv/bin/python -m bench.webhook_peer --db FILE --port PORT --token TOKEN

@@ -161,3 +161,38 @@ async def test_two_client_processes_share_the_schedule(
     assert sorted(seen) == list(range(20))  # each request sent once, by one of them
     assert due_offsets(load) == pytest.approx([i / 50 for i in range(20)])
     assert load.cpu_seconds > 0
+
+
+async def raw_server(reply: bytes) -> tuple[asyncio.Server, str]:
+    """A server that reads one request a connection, writes `reply` and closes."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def test_a_server_that_closes_after_each_reply_is_read_anew_each_time():
+    body = b"<xml><Content>x</Content></xml>"
+    reply = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(body),
+        body,
+    )
+    server, base = await raw_server(reply)
+    async with server:
+        load = await send_at_rate(base, requests(6), 50.0, expect="<Content>")
+    assert (load.replies, load.errors) == (6, 0)
+
+
+async def test_a_reply_without_its_length_is_an_error():
+    server, base = await raw_server(b"HTTP/1.1 200 OK\r\n\r\n<xml><Content>x</Content></xml>")
+    async with server:
+        load = await send_at_rate(base, requests(3), 50.0, expect="<Content>")
+    assert (load.replies, load.errors) == (0, 3)
+    assert "Content-Length" in load.sample
