@@ -13,10 +13,20 @@ Every server runs as its own process on a free loopback port:
     (`--postgres URL`; skipped with a note when the server cannot be reached);
 (d) `bench/webhook_werobot.py`: the same check-in flow the way most WeChat bots are written
     today — WeRoBot with a sqlite3 write per check-in, run with WeRoBot's own server
-    (`robot.run(server=…)`), plain mode and safe mode.
+    (`robot.run(server=…)`), plain mode and safe mode;
+(d′) `bench/webhook_peer.py` (`--cases d-same`): WeRoBot on the same server doing the *same*
+    check-in work as Qiyi with plain sqlite3 — the MsgId deduped in the database (the same
+    reply on a retry), the member by openid, the day so far, the entry within the day's
+    cap, the points by the product's rules, the streak, a reply from the texts of Qiyi's
+    templates; one transaction a message, Qiyi's indexes and pragmas. (b)/(d′) compares
+    Qiyi with a hand-written bot doing the same job.
 
 The bot's databases are seeded before their server starts (not timed) with 1,000 members,
-each bound to a WeChat openid, through the product's own functions (`data.members`).
+each bound to a WeChat openid, through the product's own functions (`data.members`). Once a
+server listens, nothing is sent until its processes are quiet (under 0.05 cores over a
+second, for up to 2 minutes): Qiyi's helper process for the month's standings spends
+seconds of CPU on its imports, minutes when the machine is busy, and would otherwise be
+measured with the server.
 
 The load: wrk (when installed: `apt-get install wrk`) with `bench/webhook_wrk.lua`, or else
 an aiohttp client in this process, with `--concurrency` connections for `--seconds` after a
@@ -29,6 +39,20 @@ The bot's apology for an unexpected error counts as an error too (in safe mode, 
 encrypted, by the "failed to answer message" lines of the server's log). Timeouts (10 s),
 connection errors and other statuses count. A case with more than 1% errors failed.
 
+Open loop (`--open-rate 300,1000`, latency as members feel it): after its closed-loop phase,
+each case is sent each rate for `--open-seconds` on a fixed schedule whatever the replies
+(`bench/open_loop.py`): request i is due at start + i / rate, and its latency runs from that
+due time to the full reply, so the queue a slow server builds counts (wrk's closed loop
+would wait instead, and not measure it); a request without a reply (a 10 s timeout) counts
+as slower than any ("no reply"). A second table gives p50/p95/p99/max, errors, the
+requests the generator itself sent more than 5 ms late and its lag (which is inside every
+latency: the figures err on the slow side), and the CPU used. The generator is a lean
+keep-alive HTTP client in Python (`bench/open_loop.py`), one process per 500 requests a
+second (`--open-clients` to choose): one Python process cannot keep a schedule much faster
+on a small machine (wrk2, which would, is not packaged). Requests in flight are
+capped at 2,000 per client process (`--open-max-in-flight`); one that waits for a slot is
+late. Open-loop errors are reported per rate, not counted in the run's exit status.
+
 WeRoBot's server: bottle's adapters, the fastest installed of bjoern (C, one process, one
 thread, keep-alive; 5,700 req/s here), waitress and gunicorn (one sync worker; both about
 2,100), wsgiref (2,100, p99 1.7 s). WeRoBot's default, "auto", takes waitress when it is
@@ -39,6 +63,8 @@ installed and wsgiref otherwise; meinheld does not build on Python 3.11.
     .venv/bin/python -m bench.webhook --markdown --seconds 10 --concurrency 32 \
         --postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test
     .venv/bin/python -m bench.webhook --cases b --profile b   # py-spy's view of (b)
+    .venv/bin/python -m bench.webhook --cases a-floor,b,c2,d-same --open-rate 300,1000 \
+        --postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
 The machine has few cores: the load generator, the server and PostgreSQL share them. The
 table says how much CPU the server, the load generator and everything else used. Every
@@ -53,6 +79,7 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import itertools
+import math
 import os
 import platform
 import random
@@ -84,8 +111,9 @@ from sqlalchemy import make_url, text
 from sqlmodel import select
 from wechatpy.crypto import WeChatCrypto
 
-from bench import tables, webhook_profile
+from bench import open_loop, tables, webhook_profile
 from bench.databases import postgres_database, postgres_version, remove_sqlite_files
+from bench.open_loop import OpenLoad
 from bench.webhook_profile import Profile, ProfileError
 from bot.channels.wechat_sample import signed_request
 from bot.clock import SystemClock, unix_seconds
@@ -133,6 +161,14 @@ TROUBLE_LINES = re.compile(r"Traceback|Catch an exception|\bERROR\b|\[ERROR\]")
 CEILING_SHARE_GOAL = 0.40  # (b) ≥ 40% of (a)
 P99_GOAL_MS = 50.0  # p99 under load, for the bot's cases
 WEROBOT_FACTOR_GOAL = 3.0  # (b) ≥ 3× (d)
+FLOOR_SHARE_GOAL = 0.30  # (b) ≥ 30% of (a′) (issue 15)
+OPEN_P99_GOAL_MS = 20.0  # open loop: p99 at OPEN_GOAL_RATE, for the bot's cases (issue 15)
+OPEN_GOAL_RATE = 300.0  # messages a second: ten times a 10,000-member evening peak
+
+# Open loop: requests a second one client process is given (more: several processes), and
+# the pause before each open-loop phase (the last phase's queue drained).
+OPEN_RATE_PER_CLIENT = 500.0
+OPEN_PAUSE_S = 1.0
 
 WEROBOT_SERVERS = ("bjoern", "waitress", "gunicorn", "wsgiref")  # fastest first, as measured
 
@@ -148,7 +184,7 @@ class CaseFailure(Exception):
 class Case:
     key: str
     label: str
-    server: str  # "bare", "floor", "qiyi" or "werobot"
+    server: str  # "bare", "floor", "qiyi", "werobot" or "peer"
     database: str | None  # "sqlite", "postgresql" or None
     processes: int
     safe: bool
@@ -156,7 +192,12 @@ class Case:
     @property
     def markers(self) -> dict[str, str]:
         markers = {"bare": BARE_MARKERS, "floor": BARE_MARKERS, "qiyi": QIYI_MARKERS}
-        return {**markers, "werobot": WEROBOT_MARKERS}[self.server]
+        # The peer (d′) answers with the texts of Qiyi's templates.
+        return {**markers, "werobot": WEROBOT_MARKERS, "peer": QIYI_MARKERS}[self.server]
+
+    @property
+    def on_werobot(self) -> bool:
+        return self.server in ("werobot", "peer")
 
 
 CASES = (
@@ -168,6 +209,7 @@ CASES = (
     Case("c2", "(c) Qiyi, PostgreSQL, --workers 2", "qiyi", "postgresql", 2, False),
     Case("d", "(d) WeRoBot + sqlite3", "werobot", "sqlite", 1, False),
     Case("d-safe", "(d) WeRoBot + sqlite3, safe mode", "werobot", "sqlite", 1, True),
+    Case("d-same", "(d′) WeRoBot + sqlite3, Qiyi's check-in work", "peer", "sqlite", 1, False),
 )
 CASE_KEYS = [case.key for case in CASES]
 
@@ -191,9 +233,28 @@ class Load:
 
 
 @dataclass
+class OpenResult:
+    """What one open-loop phase (one rate) measured, with the server's CPU meanwhile."""
+
+    load: OpenLoad
+    server_errors: int = 0
+    server_cpu: float = 0.0
+    busy_cores: float = 0.0
+
+    @property
+    def errors(self) -> int:
+        return self.load.errors + self.server_errors
+
+    @property
+    def failed(self) -> bool:
+        return self.errors / max(1, self.load.scheduled) > ERROR_LIMIT or self.load.replies == 0
+
+
+@dataclass
 class Result:
     case: Case
     load: Load | None = None
+    open: list[OpenResult] = field(default_factory=list)  # one per --open-rate
     server_errors: int = 0  # errors the server logged during the measured phase
     server_cpu: float = 0.0  # CPU seconds of the server's processes during the measured phase
     busy_cores: float = 0.0  # all CPUs' busy time during the measured phase, in cores
@@ -248,7 +309,8 @@ class Traffic:
 
     def __init__(self, case: Case, seed: int) -> None:
         self.settings = case_settings(case)
-        self.day_limit = case.server == "qiyi"  # the others have no limit to stay under
+        # Qiyi and its same-work peer refuse a day past 24 h; the others have no limit.
+        self.day_limit = case.server in ("qiyi", "peer")
         self.openids = [openid_of(i) for i in range(MEMBERS)]
         self.random = random.Random(seed)
         self.minutes: Counter[str] = Counter()
@@ -321,8 +383,11 @@ async def seed_qiyi(database_url: str) -> None:
         await engine.dispose()
 
 
-def seed_werobot(path: Path) -> None:
-    from bench.webhook_werobot import seed
+def seed_werobot(path: Path, same_work: bool = False) -> None:
+    if same_work:
+        from bench.webhook_peer import seed
+    else:
+        from bench.webhook_werobot import seed
 
     seed(str(path), [(openid, row.member_id, row.name) for openid, row in roster()])
 
@@ -667,6 +732,10 @@ class Options:
     werobot_note: str
     profile: str | None
     start_timeout: float
+    open_rates: list[float] = field(default_factory=list)  # open-loop phases, requests a second
+    open_seconds: int = 10
+    open_clients: int = 0  # 0: one client process per OPEN_RATE_PER_CLIENT a second
+    open_max_in_flight: int = open_loop.MAX_IN_FLIGHT
 
 
 def server_command(case: Case, options: Options, db_file: Path | None) -> list[str]:
@@ -677,12 +746,12 @@ def server_command(case: Case, options: Options, db_file: Path | None) -> list[s
         assert db_file is not None
         floor = ["-m", "bench.webhook_floor", "--db", str(db_file), "--token", TOKEN]
         return [python, *floor, "--port", "{port}"]
-    if case.server == "werobot":
+    if case.on_werobot:
         assert db_file is not None
         return [
             python,
             "-m",
-            "bench.webhook_werobot",
+            "bench.webhook_peer" if case.server == "peer" else "bench.webhook_werobot",
             "--db",
             str(db_file),
             "--port",
@@ -727,10 +796,10 @@ async def prepared_backend(
         finally:
             remove_sqlite_files(db_file)
         return
-    if case.server == "werobot":
-        db_file = folder / f"werobot-{uuid.uuid4().hex[:8]}.sqlite3"
+    if case.on_werobot:
+        db_file = folder / f"{case.server}-{uuid.uuid4().hex[:8]}.sqlite3"
         try:
-            seed_werobot(db_file)
+            seed_werobot(db_file, same_work=case.server == "peer")
             yield server_command(case, options, db_file), server_environment({})
         finally:
             remove_sqlite_files(db_file)
@@ -767,8 +836,7 @@ async def load_phase(
     """Build and sign `count` requests now, then send them for `seconds`."""
     pool = traffic.pool(count)
     base = f"http://127.0.0.1:{server.port}"
-    expect = "<Encrypt>" if case.safe else "<Content>"
-    reject = "" if case.safe or case.server != "qiyi" else QIYI_APOLOGY
+    expect, reject = reply_checks(case)
     if options.client == "wrk":
         pool_file = folder / "requests.txt"
         write_pool(pool, pool_file)
@@ -788,6 +856,83 @@ async def load_phase(
     return await aiohttp_load(base, pool, options.concurrency, seconds, expect, reject)
 
 
+def reply_checks(case: Case) -> tuple[str, str]:
+    """What a good response holds, and what it must not hold ("" for nothing)."""
+    expect = "<Encrypt>" if case.safe else "<Content>"
+    reject = "" if case.safe or case.server != "qiyi" else QIYI_APOLOGY
+    return expect, reject
+
+
+def open_clients_for(rate: float, options: Options) -> int:
+    """Client processes for an open-loop rate: --open-clients, or one per 500 a second."""
+    return options.open_clients or max(1, math.ceil(rate / OPEN_RATE_PER_CLIENT))
+
+
+async def open_phase(
+    case: Case,
+    options: Options,
+    traffic: Traffic,
+    server: Server,
+    folder: Path,
+    rate: float,
+    progress: Console,
+) -> OpenResult:
+    """Send `rate` requests a second for --open-seconds whatever the replies
+    (`bench.open_loop`); latency from each request's due time."""
+    await asyncio.sleep(OPEN_PAUSE_S)
+    pool = traffic.pool(max(1, round(rate * options.open_seconds)))
+    expect, reject = reply_checks(case)
+    clients = open_clients_for(rate, options)
+    log_offset = server.log_size()
+    cpu_before = group_cpu_seconds(server.pid)
+    busy_before, total_before = machine_ticks()
+    load = await open_loop.run_clients(
+        f"http://127.0.0.1:{server.port}",
+        pool,
+        rate,
+        clients,
+        folder,
+        expect=expect,
+        reject=reject,
+        max_in_flight=options.open_max_in_flight,
+    )
+    busy_after, total_after = machine_ticks()
+    phase = OpenResult(load, server_cpu=group_cpu_seconds(server.pid) - cpu_before)
+    share = (busy_after - busy_before) / max(1, total_after - total_before)
+    phase.busy_cores = share * (os.cpu_count() or 1)
+    if case.server == "qiyi" and case.safe:
+        logged = server.log_since(log_offset).splitlines()
+        phase.server_errors = sum(1 for line in logged if QIYI_FAILURE_LINE in line)
+    p50, p99, most = (
+        milliseconds(v) for v in (load.latency_ms(0.5), load.latency_ms(0.99), load.max_ms)
+    )
+    progress.log(
+        f"{case.key}: open loop {rate:,.0f}/s: p50 {p50} ms, p99 {p99} ms, max {most} ms, "
+        f"{phase.errors} errors, "
+        f"{load.late} sent late, generator lag p99 {load.lag_ms(0.99):.1f} ms "
+        f"({clients} client process{'es' if clients > 1 else ''})"
+    )
+    return phase
+
+
+SETTLE_WITHIN_S = 120.0  # how long a server may take to go quiet after it listens
+SETTLED_CORES = 0.05  # its processes' CPU over a second, below which it is quiet
+
+
+async def settle(server: Server) -> tuple[float, bool]:
+    """Wait until the server's processes are quiet before anything is measured: Qiyi starts
+    a helper process (the month's standings) whose imports take seconds of CPU, minutes on
+    a machine that is busy. The seconds waited, and whether it went quiet."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while loop.time() - started < SETTLE_WITHIN_S:
+        before = group_cpu_seconds(server.pid)
+        await asyncio.sleep(1.0)
+        if group_cpu_seconds(server.pid) - before <= SETTLED_CORES:
+            return loop.time() - started, True
+    return loop.time() - started, False
+
+
 async def measure(
     case: Case,
     options: Options,
@@ -798,6 +943,8 @@ async def measure(
 ) -> tuple[Result, Profile | None]:
     traffic = Traffic(case, seed=CASE_KEYS.index(case.key))
     base = f"http://127.0.0.1:{server.port}"
+    waited, quiet = await settle(server)
+    progress.log(f"{case.key}: server {'quiet' if quiet else 'still busy'} after {waited:.0f} s")
     replies = await preflight(case, traffic, base)
     if case.key in ("a", "b", "d"):
         shown = "; ".join(f"{k} → {v.splitlines()[0][:40]}" for k, v in list(replies.items())[:3])
@@ -827,6 +974,8 @@ async def measure(
     profile = await spy if spy is not None else None
     busy_after, total_after = machine_ticks()
     result = Result(case, load)
+    if not quiet:
+        result.notes.append(f"the server was still busy {waited:.0f} s after it listened")
     result.server_cpu = group_cpu_seconds(server.pid) - cpu_before
     share = (busy_after - busy_before) / max(1, total_after - total_before)
     result.busy_cores = share * (os.cpu_count() or 1)
@@ -841,11 +990,18 @@ async def measure(
         result.notes.append(f"{duplicates} duplicate MsgIds answered from the store")
     if load.wraps and case.server == "qiyi":
         result.notes.append(f"the request pool ran out {load.wraps}× (MsgIds repeated)")
-    if traffic.converted:
-        result.notes.append(f"{traffic.converted} check-ins sent as 今日 (day limit)")
     if load.errors and load.sample:
         flat = " ".join(load.sample.split())
         result.notes.append(f"first bad response: {flat[:160]}")
+    if profile_to is None:  # the profiler's rerun measures the closed loop alone
+        for rate in options.open_rates:
+            phase = await open_phase(case, options, traffic, server, folder, rate, progress)
+            result.open.append(phase)
+            if phase.load.errors and phase.load.sample:
+                flat = " ".join(phase.load.sample.split())
+                result.notes.append(f"open loop {rate:g}/s, first bad response: {flat[:160]}")
+    if traffic.converted:
+        result.notes.append(f"{traffic.converted} check-ins sent as 今日 (day limit)")
     return result, profile
 
 
@@ -862,13 +1018,14 @@ async def run_case(
     label = f"{case.key}: {case.label}"
     progress.log(f"{label}: starting")
     budget = options.seconds + options.warmup + options.start_timeout + 240
+    budget += len(options.open_rates) * (options.open_seconds + open_loop.TIMEOUT_S + 60)
     async with (
         asyncio.timeout(budget),
         prepared_backend(case, options, folder, progress) as (command, env),
         run_server(command, env, folder, options.start_timeout) as server,
     ):
         result, profile = await measure(case, options, server, folder, progress, profile_to)
-        if case.server == "werobot":
+        if case.on_werobot:
             result.notes.append(f"WeRoBot server: {options.werobot_server}")
     load = result.load
     assert load is not None
@@ -936,13 +1093,13 @@ async def run(options: Options, progress: Console) -> Run:
                 if case.database == "postgresql":
                     results.append(Result(case, skipped=reason))
             selected = [case for case in selected if case.database != "postgresql"]
-    werobot_problem = werobot_available() if any(c.server == "werobot" for c in selected) else ""
+    werobot_problem = werobot_available() if any(c.on_werobot for c in selected) else ""
     if werobot_problem:
         progress.log(f"[yellow]skipping (d)[/]: {werobot_problem}")
         for case in selected:
-            if case.server == "werobot":
+            if case.on_werobot:
                 results.append(Result(case, skipped=werobot_problem))
-        selected = [case for case in selected if case.server != "werobot"]
+        selected = [case for case in selected if not case.on_werobot]
 
     profile: Profile | None = None
     with tempfile.TemporaryDirectory(prefix="qiyi-webhook-bench-") as name:
@@ -1014,6 +1171,91 @@ def rows(results: list[Result]) -> list[list[str]]:
     return table
 
 
+OPEN_COLUMNS = (
+    "case",
+    "processes",
+    "rate/s",
+    "replies/s",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "max ms",
+    "errors",
+    "sent late",
+    "gen. lag p99 ms",
+    "gen. lag max ms",
+    "clients",
+    "server CPU",
+    "load gen CPU",
+)
+
+
+def milliseconds(value: float) -> str:
+    """A latency for the table: "no reply" past the requests answered (`OpenLoad.latencies`)."""
+    return "no reply" if math.isinf(value) else f"{value:.1f}"
+
+
+def open_rows(results: list[Result]) -> list[list[str]]:
+    """The open-loop phases: latency from each request's due time to its full reply."""
+    table: list[list[str]] = []
+    for r in results:
+        for phase in r.open:
+            load = phase.load
+            seconds = max(load.seconds, 1e-9)
+            errors = f"{phase.errors} ({phase.errors / max(1, load.scheduled):.1%})"
+            if phase.failed:
+                errors += " FAILED"
+            table.append(
+                [
+                    r.case.label,
+                    str(r.case.processes),
+                    f"{load.rate:,.0f}",
+                    f"{load.achieved_rate:,.0f}",
+                    milliseconds(load.latency_ms(0.50)),
+                    milliseconds(load.latency_ms(0.95)),
+                    milliseconds(load.latency_ms(0.99)),
+                    milliseconds(load.max_ms),
+                    errors,
+                    f"{load.late:,} ({load.late / max(1, load.scheduled):.1%})",
+                    f"{load.lag_ms(0.99):.1f}",
+                    f"{max(load.lags, default=0.0) * 1000:.1f}",
+                    str(load.clients),
+                    f"{phase.server_cpu / seconds:.2f}",
+                    f"{load.cpu_seconds / seconds:.2f}",
+                ]
+            )
+    return table
+
+
+def open_verdicts(results: list[Result]) -> list[str]:
+    lines: list[str] = []
+    for r in results:
+        if r.case.server != "qiyi":
+            continue
+        for phase in r.open:
+            load = phase.load
+            head = f"open loop, {r.case.label} at {load.rate:,.0f}/s"
+            if phase.failed:
+                lines.append(f"{head}: {phase.errors} errors, FAILED")
+                continue
+            p99 = load.latency_ms(0.99)
+            if load.rate == OPEN_GOAL_RATE:
+                ok = p99 <= OPEN_P99_GOAL_MS
+                verdict = f"(goal ≤ {OPEN_P99_GOAL_MS:g} ms): {'met' if ok else 'MISSED'}"
+            else:
+                verdict = "(reported)"
+            lines.append(f"{head}: p99 {milliseconds(p99)} ms {verdict}")
+    if any(r.open for r in results):
+        lines.append(
+            f"open loop: latency runs from each request's due time (start + i / rate) to its "
+            f"full reply, so the queue a slow server builds counts; a request without a reply "
+            f"(timed out after {open_loop.TIMEOUT_S:g} s, refused) counts as slower than any "
+            f"('no reply'); 'sent late' = started more than {open_loop.LATE_S * 1000:g} ms "
+            f"after its due time by the load generator (its lag is inside every latency above)"
+        )
+    return lines
+
+
 def _find(results: list[Result], key: str) -> Result | None:
     found = next((r for r in results if r.case.key == key), None)
     return found if found is not None and found.load is not None and not found.failed else None
@@ -1047,6 +1289,20 @@ def verdicts(results: list[Result]) -> list[str]:
         )
     else:
         lines.append("(b)/(d): not judged ((b) or (d) missing or failed)")
+    if b and floor and b.load and floor.load:
+        share = b.load.rate / floor.load.rate
+        ok = share >= FLOOR_SHARE_GOAL
+        lines.append(
+            f"(b)/(a′) = {b.load.rate:,.0f} / {floor.load.rate:,.0f} req/s = {share:.1%} "
+            f"(goal ≥ {FLOOR_SHARE_GOAL:.0%}): {'met' if ok else 'MISSED'}"
+        )
+    same = _find(results, "d-same")
+    if b and same and b.load and same.load:
+        factor = b.load.rate / same.load.rate
+        lines.append(
+            f"(b)/(d′) = {b.load.rate:,.0f} / {same.load.rate:,.0f} req/s = ×{factor:.2f}: "
+            f"Qiyi against a hand-written bot doing the same check-in work"
+        )
     b_safe, d_safe = _find(results, "b-safe"), _find(results, "d-safe")
     if b_safe and d_safe and b_safe.load and d_safe.load:
         factor = b_safe.load.rate / d_safe.load.rate
@@ -1114,6 +1370,17 @@ def environment_lines(options: Options, pg_version: str, idle_busy: float) -> li
         f"load: {client}, {options.concurrency} connections, {options.warmup} s warm-up then "
         f"{options.seconds} s per case; {MEMBERS:,} bound members; mix 50% 学习 N (1–60), "
         f"20% 今日, 20% 积分, 10% unknown text; every request signed, its own MsgId",
+        *(
+            [
+                f"open loop: then {options.open_seconds} s at each of "
+                f"{', '.join(f'{rate:g}' for rate in options.open_rates)} requests a second, "
+                f"on a fixed schedule from Python client processes (bench/open_loop.py; "
+                f"{options.open_clients or f'one per {OPEN_RATE_PER_CLIENT:g}/s'}), at most "
+                f"{options.open_max_in_flight:,} in flight per process"
+            ]
+            if options.open_rates
+            else []
+        ),
         f"the load generator, the server and PostgreSQL share these {cpus} CPUs; CPU columns "
         f"in cores over the measured seconds: 'server' = the server's processes, 'load gen' "
         f"= wrk or the client, 'other' = the rest of the machine (PostgreSQL's backends, and "
@@ -1127,7 +1394,13 @@ def notes_lines(results: list[Result]) -> list[str]:
 
 
 def print_markdown(results: list[Result], header: list[str], footer: list[str]) -> None:
-    tables.print_markdown(COLUMNS, rows(results), header, footer, text_columns=1)
+    opened = open_rows(results)
+    closed_footer = [] if opened else footer
+    tables.print_markdown(COLUMNS, rows(results), header, closed_footer, text_columns=1)
+    if opened:
+        print("Open loop (a fixed rate whatever the replies):")
+        print()
+        tables.print_markdown(OPEN_COLUMNS, opened, [], footer, text_columns=1)
 
 
 def print_rich(
@@ -1141,6 +1414,14 @@ def print_rich(
     for row in rows(results):
         table.add_row(*row)
     console.print(table)
+    opened = open_rows(results)
+    if opened:
+        table = Table(title="Open loop: a fixed rate whatever the replies")
+        for i, column in enumerate(OPEN_COLUMNS):
+            table.add_column(column, justify="left" if i == 0 else "right")
+        for row in opened:
+            table.add_row(*row)
+        console.print(table)
     for line in footer:
         console.print(line, highlight=False, soft_wrap=True, markup=False)
 
@@ -1184,8 +1465,43 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         choices=CASE_KEYS,
         help="run this case once more with py-spy attached and print its hot spots",
     )
+    parser.add_argument(
+        "--open-rate",
+        metavar="RATES",
+        default="",
+        help="after each case's closed loop, an open-loop phase at each of these rates "
+        "(requests a second, comma-separated, e.g. 300,1000): sent on a fixed schedule "
+        "whatever the replies, latency from each request's due time",
+    )
+    parser.add_argument(
+        "--open-seconds", type=int, default=10, help="seconds of each open-loop phase"
+    )
+    parser.add_argument(
+        "--open-clients",
+        type=int,
+        default=0,
+        help=f"load generator processes of an open-loop phase (default: one per "
+        f"{OPEN_RATE_PER_CLIENT:,.0f} requests a second)",
+    )
+    parser.add_argument(
+        "--open-max-in-flight",
+        type=int,
+        default=open_loop.MAX_IN_FLIGHT,
+        help=f"requests in flight at most per client process (default "
+        f"{open_loop.MAX_IN_FLIGHT:,}; a request that waits for a slot counts as late)",
+    )
     parser.add_argument("--start-timeout", type=float, default=60.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    try:
+        open_rates = [float(rate) for rate in args.open_rate.split(",") if rate.strip()]
+    except ValueError:
+        parser.error("--open-rate: comma-separated numbers, e.g. 300,1000")
+    if any(not 1 <= rate <= 20_000 for rate in open_rates):
+        parser.error("--open-rate: each rate between 1 and 20000 a second")
+    if not 1 <= args.open_seconds <= 600 or not 0 <= args.open_clients <= 16:
+        parser.error("--open-seconds between 1 and 600, --open-clients between 0 and 16")
+    if not 1 <= args.open_max_in_flight <= 10_000:
+        parser.error("--open-max-in-flight between 1 and 10000")
     cases = [key.strip() for key in args.cases.split(",") if key.strip()]
     unknown = [key for key in cases if key not in CASE_KEYS]
     if unknown:
@@ -1213,6 +1529,10 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         werobot_note=note,
         profile=args.profile,
         start_timeout=args.start_timeout,
+        open_rates=open_rates,
+        open_seconds=args.open_seconds,
+        open_clients=args.open_clients,
+        open_max_in_flight=args.open_max_in_flight,
     )
 
 
@@ -1222,7 +1542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     done = asyncio.run(run(options, progress))
     results = done.results
     header = environment_lines(options, done.pg_version, done.idle_busy)
-    footer = verdicts(results) + notes_lines(results)
+    footer = verdicts(results) + open_verdicts(results) + notes_lines(results)
     if done.profile is not None and options.profile:
         footer += webhook_profile.report_lines(done.profile, options.profile)
     if options.markdown:
