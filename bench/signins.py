@@ -78,6 +78,7 @@ from bench.webhook import (
     py_spy_path,
     run_server,
     server_environment,
+    settle,
 )
 from bot.clock import SystemClock
 
@@ -171,6 +172,12 @@ async def run_case(
         command, env = serve_command(backend, options), serve_environment(url, options.safe)
         async with run_server(command, env, folder, options.start_timeout) as server:
             base = f"http://127.0.0.1:{server.port}"
+            # The server's helper process (the month's standings) imports for seconds after
+            # it listens: not part of what a sign-in costs.
+            waited, quiet = await settle(server)
+            progress.log(
+                f"{backend}/{case}: server {'quiet' if quiet else 'busy'} after {waited:.0f} s"
+            )
             if options.warmup:
                 warm = min(options.warmup, options.members)
                 answered = await warm_up(base, signins, warm, min(8, warm))
