@@ -18,6 +18,7 @@ import pytest
 from sqlmodel import select
 
 import bot.dispatcher
+import bot.wechat_rungs
 from bot.conversation import Conversation
 from data.models import OutboxItem, PushKind
 from tests.fakes.wechat_api import CUSTOM_SEND, STABLE_TOKEN, FakeWeChat
@@ -155,14 +156,14 @@ async def test_an_error_outside_any_call_still_settles_the_bundle(
     conversation: Conversation, rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = await two_members_due(conversation)
-    cut_to_fit = bot.dispatcher.cut_to_fit
+    cut_to_fit = bot.wechat_rungs.cut_to_fit
 
     def broken(text: str) -> str:
         if text == first.text:
             raise KeyError("a bug before the call")
         return cut_to_fit(text)
 
-    monkeypatch.setattr(bot.dispatcher, "cut_to_fit", broken)
+    monkeypatch.setattr(bot.wechat_rungs, "cut_to_fit", broken)
 
     assert await rig.run() == Counter(sent=1, failed=1)
 
