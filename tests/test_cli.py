@@ -310,6 +310,7 @@ def test_import_gbk_csv_with_chinese_headers_and_roles(env: dict[str, str]) -> N
         "role": "member",
         "channels": "",
         "left_on": "",
+        "rungs": ["mailbox"],  # bound nowhere: only the mailbox reaches them
     }
     assert members["1003"]["name"] == "王芳"
     assert members["1003"]["role"] == "secretary"

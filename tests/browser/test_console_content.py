@@ -23,7 +23,8 @@ TITLE = "学习新修订的支部工作条例"
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return make_settings(database_url, media_dir=tmp_path / "media")
+    # A public address: a cover is shown to members at it, so the preview offers a 图文 card.
+    return make_settings(database_url, media_dir=tmp_path / "media", public_url="http://qiyi.test")
 
 
 def cover_png() -> bytes:
@@ -77,7 +78,7 @@ async def test_a_lesson_written_scheduled_and_published_is_read_and_answered_in_
     # A cover and a link: the preview says WeChat gets a 图文 card, and shows the cover.
     cover = tmp_path / "封面.png"
     cover.write_bytes(cover_png())
-    await page.get_by_label("链接").fill("https://example.org/lesson/1")
+    await page.locator("input[name=url]").fill("https://example.org/lesson/1")
     await page.locator("input[name=cover]").set_input_files(str(cover))
     await page.get_by_role("button", name="保存").click()
     await expect(page.locator(".notice")).to_contain_text("已保存")

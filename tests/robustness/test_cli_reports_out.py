@@ -50,7 +50,8 @@ def test_a_path_with_an_extension_is_the_file_written(env: dict[str, str], tmp_p
     assert result.output.splitlines() == ["2026年10月 支部评分", "m.xlsx"]  # heading, then file
     assert written(tmp_path) == ["m.xlsx"]
     assert (tmp_path / "m.xlsx").is_file()
-    assert load_workbook(tmp_path / "m.xlsx").sheetnames == ["支部评分", "党员", "组织生活", "活动出勤"]
+    sheets = load_workbook(tmp_path / "m.xlsx").sheetnames
+    assert sheets == ["支部评分", "党员", "组织生活", "活动出勤"]
 
 
 def test_the_file_s_folders_are_made(env: dict[str, str], tmp_path: Path) -> None:
