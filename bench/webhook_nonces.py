@@ -1,8 +1,8 @@
 """What remembering plain-mode nonces costs a WeChat message (`POST /wechat`, no AES key).
 
-In plain mode each (timestamp, nonce) pair is inserted into `seenrequest` in a transaction of
-its own before the message's (bot/channels/wechat.py). This runs the server in this process
-behind aiohttp's test client on loopback, seeded with the 1,000 bound members of
+In plain mode each (timestamp, nonce) pair is inserted into `seenrequest`, first in the
+message's own transaction (bot/conversation.py, `Inbound.pair`). This runs the server in this
+process behind aiohttp's test client on loopback, seeded with the 1,000 bound members of
 bench/webhook.py, and posts signed plain `学习 N` / `今日` / `积分` messages one after another,
 in rounds that alternate with the memory on and off (the webhook's `remember_pairs`), so
 both see the same machine. Printed: per database, the median over rounds of µs per message

@@ -21,7 +21,7 @@ from bot.router import Command, Router, UsageError, call, call_dialog
 from bot.rules import Rules
 from bot.settings import Settings
 from content.texts import render
-from data import dialogs, mailbox, members, outbox, processed
+from data import dialogs, mailbox, members, outbox, processed, seen_requests
 from data.db import Sessions, transaction
 from data.models import MailboxItem, Member, OutboxItem, Role
 
@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 def mask(external_id: str) -> str:
     """Chat ids in logs: enough to correlate, not enough to identify."""
     return external_id[:4] + "***" if len(external_id) > 4 else "***"
+
+
+class PairReused(Exception):
+    """The request's (timestamp, nonce) came before with another body (`Inbound.pair`):
+    nothing of it was done; the adapter refuses it."""
 
 
 Decide = Callable[[Inbound, Member | None, dict[str, Any]], Awaitable[str]]
@@ -74,7 +79,8 @@ class Conversation:
         self.standings = standings
 
     async def respond(self, inbound: Inbound) -> str:
-        """The reply text for `inbound` ("" for none); a retried message gets the first reply."""
+        """The reply text for `inbound` ("" for none); a retried message gets the first reply.
+        PairReused when its request's pair came before with another body."""
         context = {"channel": inbound.sender.channel, "sender": mask(inbound.sender.external_id)}
         try:
             try:
@@ -93,6 +99,8 @@ class Conversation:
             async with transaction(self.sessions) as session:
                 reply = await processed.stored_reply(session, inbound.sender.channel, inbound.key)
             return reply or ""
+        except PairReused:
+            raise
         except Exception:
             log.exception("failed to answer message %s", inbound.key, extra=context)
             return render("error")
@@ -123,6 +131,11 @@ class Conversation:
     ) -> str:
         now = self.clock.now()
         async with transaction(self.sessions) as session:
+            pair = inbound.pair
+            if pair is not None and not await seen_requests.remember(
+                session, inbound.sender.channel, pair.timestamp, pair.nonce, pair.digest, now
+            ):
+                raise PairReused
             found = await members.sender_state(session, inbound.sender)
             member = found.member if found else None
             vouched = None

@@ -40,6 +40,17 @@ class ContactWindow:
 
 
 @dataclass(frozen=True)
+class RequestPair:
+    """A signed request's (timestamp, nonce) with its body's SHA-256 (hex). Where the body is
+    not signed (WeChat's plain mode), a captured query string could carry any body: the pair
+    is accepted with one body only, remembered in the message's own transaction."""
+
+    timestamp: int
+    nonce: str
+    digest: str
+
+
+@dataclass(frozen=True)
 class Inbound:
     sender: Sender
     key: str  # unique per channel: the platform's message id, or what stands for it
@@ -51,6 +62,8 @@ class Inbound:
     # The platform vouches that the sender's id is the member's 工号 (WeCom, where the
     # enterprise assigns UserIds, with QIYI_WECOM_AUTOBIND): an unbound sender may be bound.
     vouched: bool = False
+    # Set by adapters whose requests' pairs must be used with one body only (`RequestPair`).
+    pair: RequestPair | None = None
 
 
 # The longest text an adapter passes on (characters): twice the longest any command takes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -23,17 +24,18 @@ from bot.channels.wechat_envelope import (
     parse_xml,
 )
 from bot.clock import Clock, unix_seconds
+from bot.conversation import PairReused
 from bot.messages import (
     ContactWindow,
     Inbound,
     InboundKind,
     Media,
+    RequestPair,
     Sender,
     bounded_text,
     cut_to_fit,
 )
 from bot.settings import Settings
-from content.texts import render
 from data import seen_requests
 
 log = logging.getLogger(__name__)
@@ -136,16 +138,25 @@ def cdata_safe(text: str) -> str:
     return text.replace("]]>", "]]]]><![CDATA[>")
 
 
-async def check_first_use(
-    request: web.Request, channel: str, clock: Clock, query: Mapping[str, str], xml: bytes | str
-) -> None:
-    """Refuse (403) a (timestamp, nonce) pair seen before with another message."""
-    timestamp, nonce = int(query["timestamp"]), query["nonce"]
+def with_pair(inbound: Inbound, query: Mapping[str, str], xml: bytes | str) -> Inbound:
+    """`inbound` carrying its request's (timestamp, nonce) and body digest: the conversation
+    remembers the pair in the message's transaction and refuses another body with it."""
     digest = seen_requests.body_hash(xml)
-    sessions = request.app[CONVERSATION].sessions
-    now = clock.now()
-    if not await seen_requests.remember(sessions, channel, timestamp, nonce, digest, now):
-        raise Refused(403, "timestamp and nonce already used with another message")
+    return dataclasses.replace(
+        inbound, pair=RequestPair(int(query["timestamp"]), query["nonce"], digest)
+    )
+
+
+async def answer(request: web.Request, inbound: Inbound) -> str | None:
+    """The conversation's reply to `inbound`; None when its request's pair came before with
+    another body (refuse it: 403)."""
+    try:
+        return await request.app[CONVERSATION].respond(inbound)
+    except PairReused:
+        return None
+
+
+PAIR_REUSED = "timestamp and nonce already used with another message"
 
 
 class WeChatWebhook:
@@ -224,14 +235,10 @@ class WeChatWebhook:
             log.warning("unreadable WeChat message: %r", exc)
             return web.Response(status=400, text="unreadable message")
         if self.remember_pairs:
-            try:
-                await check_first_use(request, CHANNEL, self.clock, query, xml)
-            except Refused as refused:
-                return self._refuse(refused)
-            except Exception:  # the database, most likely: an apology, never a 500
-                log.exception("cannot check the WeChat request's nonce")
-                return self._reply(message, render("error"), query, encrypted)
-        text = await request.app[CONVERSATION].respond(inbound)
+            inbound = with_pair(inbound, query, xml)
+        text = await answer(request, inbound)
+        if text is None:
+            return self._refuse(Refused(403, PAIR_REUSED))
         return self._reply(message, text, query, encrypted)
 
     def _refuse(self, refused: Refused) -> web.Response:

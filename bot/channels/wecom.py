@@ -20,14 +20,15 @@ from wechatpy.enterprise.messages import TextMessage
 from wechatpy.enterprise.replies import TextReply
 from wechatpy.messages import BaseMessage
 
-from bot.appkeys import CONVERSATION
 from bot.channels import wechat
 from bot.channels.wechat import (
+    PAIR_REUSED,
     UNREADABLE,
     FileMessage,
+    answer,
     cdata_safe,
-    check_first_use,
     dedupe_key,
+    with_pair,
 )
 from bot.channels.wechat_envelope import (
     Refused,
@@ -40,7 +41,6 @@ from bot.channels.wechat_envelope import (
 from bot.clock import Clock, unix_seconds
 from bot.messages import Inbound, InboundKind, Sender, cut_to_fit
 from bot.settings import Settings
-from content.texts import render
 
 log = logging.getLogger(__name__)
 
@@ -143,14 +143,9 @@ class WeComWebhook:
         except UNREADABLE as exc:
             log.warning("unreadable WeCom message: %r", exc)
             return web.Response(status=400, text="unreadable message")
-        try:
-            await check_first_use(request, CHANNEL, self.clock, query, xml)
-        except Refused as refused:
-            return self._refuse(refused)
-        except Exception:  # the database, most likely: an apology, never a 500
-            log.exception("cannot check the WeCom request's nonce")
-            return self._reply(message, render("error"), query["nonce"])
-        text = await request.app[CONVERSATION].respond(inbound)
+        text = await answer(request, with_pair(inbound, query, xml))
+        if text is None:
+            return self._refuse(Refused(403, PAIR_REUSED))
         return self._reply(message, text, query["nonce"])
 
     def _check_addressee(self, fields: Mapping[str, str]) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import create_app
 from bot.clock import FixedClock
 from content.texts import render
-from data import seen_requests
+from data import processed, seen_requests
 from data.models import ProcessedMessage, SeenRequest, StudyEntry
 from tests.channels.test_wechat import (
     AES_KEY,
@@ -133,6 +133,33 @@ async def test_the_pair_is_remembered_with_the_bodys_sha256(wechat: WeChat) -> N
     assert seen.channel == "wechat"
     assert seen.timestamp == int(query["timestamp"])
     assert seen.body_hash == hashlib.sha256(body.encode()).hexdigest()
+
+
+async def test_the_pair_is_kept_with_its_message_in_one_transaction(
+    wechat: WeChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pair is remembered inside the message's transaction: a message whose answer
+    failed leaves neither its pair nor anything else; WeChat's retry of it (same query, same
+    body) is then answered in full, and the pair refuses another body from then on."""
+    query, body = wechat.query(), study(wechat, 30, msg_id=131)
+    record = processed.record
+
+    async def failing(*_: object) -> None:
+        raise OSError("the disk is full")
+
+    monkeypatch.setattr(processed, "record", failing)
+    failed = await wechat.post(body, query)
+    assert parse_reply(await failed.text())["Content"] == render("error")
+    assert await rows(wechat, SeenRequest, SeenRequest.nonce == query["nonce"]) == []
+    assert await minutes_recorded(wechat) == []
+
+    monkeypatch.setattr(processed, "record", record)
+    retried = await wechat.post(body, query)
+    assert "30/120" in parse_reply(await retried.text())["Content"]
+    assert len(await rows(wechat, SeenRequest, SeenRequest.nonce == query["nonce"])) == 1
+    forged = await wechat.post(study(wechat, 90, msg_id=132), query)
+    assert forged.status == 403
+    assert await minutes_recorded(wechat) == [30]
 
 
 async def test_two_servers_given_one_pair_with_two_bodies_at_once_accept_one(
