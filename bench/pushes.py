@@ -131,9 +131,10 @@ class Result:
 
 
 @contextlib.asynccontextmanager
-async def serve_fake(fake: FakeWeChat) -> AsyncIterator[str]:
-    """Serve the fake on 127.0.0.1 at a free port, in this event loop; yields its base URL."""
-    runner = web.AppRunner(fake.app(), access_log=None)
+async def serve_fake(app: web.Application) -> AsyncIterator[str]:
+    """Serve a fake platform's app on 127.0.0.1 at a free port, in this event loop; yields
+    its base URL."""
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -172,14 +173,21 @@ def bench_settings(database_url: str, api_base: str, concurrency: int) -> Settin
     )
 
 
-async def seed(engine: AsyncEngine, sessions: Sessions, n: int, now: dt.datetime) -> None:
-    """N members in 37 branches, each bound on WeChat with an open window (not timed)."""
+async def import_roster(sessions: Sessions, n: int, now: dt.datetime) -> list[RosterRow]:
+    """N members in 37 branches (工号 100001 on), imported as the roster import does; their
+    rows."""
     rows = [
         RosterRow(str(100_000 + i), f"成员{i}", BRANCHES[i % len(BRANCHES)], Role.MEMBER)
         for i in range(1, n + 1)
     ]
     async with transaction(sessions) as session:
         await members.upsert_roster(session, rows, now)
+    return rows
+
+
+async def seed(engine: AsyncEngine, sessions: Sessions, n: int, now: dt.datetime) -> None:
+    """N members in 37 branches, each bound on WeChat with an open window (not timed)."""
+    rows = await import_roster(sessions, n, now)
     window_until = now + dt.timedelta(hours=48)
     async with engine.begin() as connection:
         result = await connection.execute(select(Member.roster_id, Member.id))
@@ -409,7 +417,7 @@ async def run(options: Options, progress: Console) -> list[Result]:
     results: list[Result] = []
     fake = FakeWeChat(appid=APPID, secret=SECRET)
     with tempfile.TemporaryDirectory(prefix="qiyi-bench-") as folder:
-        async with serve_fake(fake) as api_base:
+        async with serve_fake(fake.app()) as api_base:
             for database, admin_url in backends:
                 # A small unreported round first: imports, template and statement caches.
                 sizes = [(WARMUP_MEMBERS, False)] + [(n, True) for n in options.members]

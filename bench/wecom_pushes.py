@@ -24,37 +24,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import os
 import platform
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 from sqlalchemy import insert, select
 
 from bench.databases import postgres_database, sqlite_database
+from bench.pushes import import_roster, serve_fake
 from bot.channels.wecom_api import WeComApi
 from bot.clock import SystemClock
 from bot.dispatcher import Dispatcher
 from bot.pushes import enqueue_reminders
 from bot.settings import Settings, load_settings
-from data import members, migrate, outbox, wecom_quota
+from data import migrate, outbox, wecom_quota
 from data.db import Sessions, create_engine, session_factory, transaction
-from data.members import RosterRow
-from data.models import Binding, Member, Role
+from data.models import Binding, Member
 from tests.fakes.wecom_api import FakeWeCom
 
 GOAL_MEMBERS = 10_000
 GOAL_SECONDS = 120.0
 INSERT_CHUNK = 1_000
-BRANCHES = [f"第{i + 1}党支部" for i in range(37)]
 
 
 class BenchmarkError(Exception):
@@ -71,19 +68,6 @@ class Result:
     shown: int
     counted: int
     counts: Counter[str]
-
-
-@contextlib.asynccontextmanager
-async def serve(fake: FakeWeCom) -> AsyncIterator[str]:
-    runner = web.AppRunner(fake.app(), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
 
 
 def bench_settings(
@@ -107,12 +91,7 @@ def bench_settings(
 
 async def seed(sessions: Sessions, n: int, now: dt.datetime) -> None:
     """N members, each bound on WeCom only (UserId = 工号)."""
-    rows = [
-        RosterRow(str(100_000 + i), f"成员{i}", BRANCHES[i % len(BRANCHES)], Role.MEMBER)
-        for i in range(1, n + 1)
-    ]
-    async with transaction(sessions) as session:
-        await members.upsert_roster(session, rows, now)
+    rows = await import_roster(sessions, n, now)
     async with transaction(sessions) as session:
         ids = dict((await session.exec(select(Member.roster_id, Member.id))).all())  # type: ignore[call-overload]
         bindings = [
@@ -133,7 +112,7 @@ async def seed(sessions: Sessions, n: int, now: dt.datetime) -> None:
 
 async def run_case(database: str, url: str, n: int, cap: int, concurrency: int) -> Result:
     fake = FakeWeCom()
-    async with serve(fake) as base:
+    async with serve_fake(fake.app()) as base:
         settings = bench_settings(url, base, fake, cap, concurrency)
         clock = SystemClock(settings.zone)
         engine = create_engine(url)
