@@ -46,17 +46,25 @@ import tracemalloc
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import sqlalchemy
 from aiohttp import web
 from rich.console import Console
-from rich.table import Table
 
 from bench import console_data, tables
 from bench.databases import postgres_database, postgres_version, sqlite_database
-from bench.reports import Statement, explain, load, statement_label, statement_timing
+from bench.reports import (
+    Dataset,
+    Setup,
+    Statement,
+    explain,
+    load,
+    statement_label,
+    statement_timing,
+)
 from bench.webhook import hidden, percentile
 from bot import signin
 from bot.app import create_app
@@ -216,23 +224,27 @@ async def sign_in(server: Server, role: str, member_id: int, scope: int | None) 
     return Viewer(role, f"{security.SESSION_COOKIE}={token}", branch, member, far_page)
 
 
-async def fetch(http: aiohttp.ClientSession, server: Server, viewer: Viewer, page: Page) -> bytes:
+async def get(http: aiohttp.ClientSession, server: Server, viewer: Viewer, path: str) -> bytes:
+    """The body of `path` as the viewer's browser gets it; anything but 200 is an error."""
     headers = {"Cookie": viewer.cookie, "User-Agent": console_data.BROWSER}
-    async with http.get(
-        server.base + viewer.path(page), headers=headers, allow_redirects=False
-    ) as response:
+    async with http.get(server.base + path, headers=headers, allow_redirects=False) as response:
         body = await response.read()
     if response.status != 200:
-        raise BenchmarkError(f"{viewer.role} {viewer.path(page)}: {response.status}")
+        raise BenchmarkError(f"{viewer.role} {path}: {response.status}")
     return body
 
 
 async def timed(
-    http: aiohttp.ClientSession, server: Server, viewer: Viewer, page: Page
+    http: aiohttp.ClientSession, server: Server, viewer: Viewer, path: str
 ) -> tuple[float, bytes]:
+    """The seconds from sending the request to the body read, and the body."""
     started = time.perf_counter()
-    body = await fetch(http, server, viewer, page)
+    body = await get(http, server, viewer, path)
     return time.perf_counter() - started, body
+
+
+async def fetch(http: aiohttp.ClientSession, server: Server, viewer: Viewer, page: Page) -> bytes:
+    return await get(http, server, viewer, viewer.path(page))
 
 
 # ---- measuring ---------------------------------------------------------------------------
@@ -243,7 +255,7 @@ async def cold_overview(
 ) -> Cold:
     """The first overview (it starts the standings' computation), then until they are in."""
     started = time.perf_counter()
-    seconds, body = await timed(http, server, viewer, PAGES[0])
+    seconds, body = await timed(http, server, viewer, viewer.path(PAGES[0]))
     standings = server.app[CONVERSATION].standings
     deadline = started + STANDINGS_WAIT_S
     while await standings.month_so_far() is None:
@@ -262,7 +274,7 @@ async def time_pages(
         for _ in range(WARM_UP):
             await fetch(http, server, viewer, page)
         for _ in range(runs):
-            timing.seconds.append((await timed(http, server, viewer, page))[0])
+            timing.seconds.append((await timed(http, server, viewer, viewer.path(page)))[0])
         found.append(timing)
     return found
 
@@ -312,19 +324,23 @@ async def measure_memory(
         footprint.rows[members] = body.count(b"<tr") - body.count(b"<thead")
 
 
+async def migrate_and_load(url: str, rows: Dataset, progress: Console, label: str) -> Setup:
+    """The database at `url` migrated, then `rows` inserted and analysed (not timed)."""
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+        progress.log(f"{label}: inserting {rows.total:,} rows")
+        return await load(engine, url, rows, analyze=True)
+    finally:
+        await engine.dispose()
+
+
 async def run_size(
     backend: str, url: str, dataset: console_data.Loaded, options: Options, results: Results,
     progress: Console,
 ) -> None:  # fmt: skip
-    engine = create_engine(url)
-    try:
-        await migrate.upgrade(engine)
-        progress.log(
-            f"{backend}, {dataset.members:,} members: inserting {dataset.rows.total:,} rows"
-        )
-        setup = await load(engine, url, dataset.rows, analyze=True)
-    finally:
-        await engine.dispose()
+    label = f"{backend}, {dataset.members:,} members"
+    setup = await migrate_and_load(url, dataset.rows, progress, label)
     results.setups.append(
         f"{backend}, {dataset.members:,} members: {dataset.rows.total:,} rows inserted in "
         f"{setup.insert_seconds:.0f} s, {setup.statistics} {setup.analyze_seconds:.0f} s "
@@ -352,12 +368,13 @@ async def run_size(
 
 
 def database(
-    backend: str, folder: Path, options: Options
+    backend: str, folder: Path, postgres: str
 ) -> contextlib.AbstractAsyncContextManager[str]:
-    """A throwaway database of that kind; its URL."""
+    """A throwaway database of that kind (a SQLite file in `folder`, or a database on the
+    PostgreSQL server at `postgres`); its URL."""
     if backend == "sqlite":
         return sqlite_database(folder)
-    return postgres_database(options.postgres)
+    return postgres_database(postgres)
 
 
 async def run(options: Options, progress: Console) -> Results:
@@ -367,7 +384,7 @@ async def run(options: Options, progress: Console) -> Results:
         dataset = console_data.generate(members, options.branches, NOW.date())
         for backend in options.backends:
             with tempfile.TemporaryDirectory(prefix="qiyi-bench-console-") as folder:
-                async with database(backend, Path(folder), options) as url:
+                async with database(backend, Path(folder), options.postgres) as url:
                     await run_size(backend, url, dataset, options, results, progress)
         del dataset
         gc.collect()
@@ -378,14 +395,28 @@ async def run(options: Options, progress: Console) -> Results:
 
 
 @dataclass
-class Options:
+class RunOptions:
+    """The command line the console's benchmarks share (`add_run_options`)."""
+
     members: int
-    small: int
     branches: int
     backends: tuple[str, ...]
     postgres: str
     runs: int
     markdown: bool
+
+    @classmethod
+    def parsed(cls, args: argparse.Namespace, **more: Any) -> Self:
+        """From what `add_run_options` and `--members` parsed, and `more` fields."""
+        backends = backends_of(args.backend)
+        return cls(
+            args.members, args.branches, backends, args.postgres, args.runs, args.markdown, **more
+        )
+
+
+@dataclass
+class Options(RunOptions):
+    small: int  # the smaller roster memory is compared with
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -398,23 +429,39 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument(
         "--small", type=int, default=SMALL, help="the smaller roster memory is compared with"
     )
+    add_run_options(parser)
+    args = parser.parse_args(argv)
+    if not 0 < args.small < args.members or args.branches < 1 or args.runs < 1:
+        parser.error("need 0 < --small < --members, --branches ≥ 1, --runs ≥ 1")
+    return Options.parsed(args, small=args.small)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """--branches, --backend, --postgres, --runs and --markdown, as the console's
+    benchmarks take them (after their roster's size)."""
     parser.add_argument("--branches", type=int, default=BRANCHES, help="branches (40)")
+    add_backend_option(parser)
+    add_postgres_option(parser)
+    parser.add_argument("--runs", type=int, default=RUNS, help="timed requests per page (60)")
+    parser.add_argument("--markdown", action="store_true", help="print plain Markdown")
+
+
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="sqlite")
+
+
+def add_postgres_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--postgres",
         metavar="URL",
         default=POSTGRES,
         help="a PostgreSQL server (a superuser): a throwaway database is made there",
     )
-    parser.add_argument("--runs", type=int, default=RUNS, help="timed requests per page (60)")
-    parser.add_argument("--markdown", action="store_true", help="print plain Markdown")
-    args = parser.parse_args(argv)
-    if not 0 < args.small < args.members or args.branches < 1 or args.runs < 1:
-        parser.error("need 0 < --small < --members, --branches ≥ 1, --runs ≥ 1")
-    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
-    return Options(
-        args.members, args.small, args.branches, backends, args.postgres, args.runs, args.markdown
-    )
+
+
+def backends_of(choice: str) -> tuple[str, ...]:
+    """The databases `--backend` names: "both" is SQLite, then PostgreSQL."""
+    return ("sqlite", "postgresql") if choice == "both" else (choice,)
 
 
 def time_rows(results: Results, backends: Sequence[str]) -> tuple[list[str], list[list[str]]]:
@@ -497,8 +544,12 @@ def verdicts(results: Results, small: int, members: int) -> list[str]:
     return lines
 
 
+def command_line(postgres: str) -> str:
+    """The command as typed, the PostgreSQL server's password hidden."""
+    return shlex.join(w.replace(postgres, hidden(postgres)) for w in sys.orig_argv)
+
+
 def header_lines(options: Options, pg_version: str | None) -> list[str]:
-    words = [w.replace(options.postgres, hidden(options.postgres)) for w in sys.orig_argv]
     lines = [
         f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} CPUs (shared, noisy: one run)",
@@ -508,7 +559,7 @@ def header_lines(options: Options, pg_version: str | None) -> list[str]:
         f"{options.branches} branches, with bench/console_data.py's rows; clock at "
         f"{NOW:%Y-%m-%d %H:%M} Asia/Shanghai; {WARM_UP} warm-up and {options.runs} timed "
         f"requests per page and role",
-        f"command: {shlex.join(words)}",
+        f"command: {command_line(options.postgres)}",
     ]
     return lines
 
@@ -533,17 +584,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tables.print_markdown(*memory, [], footer)
     else:
         out = Console(width=200)
-        for line in header:
-            out.print(line, markup=False, highlight=False)
-        for columns, rows in (times, memory):
-            table = Table()
-            for i, column in enumerate(columns):
-                table.add_column(column, justify="left" if i < 2 else "right")
-            for row in rows:
-                table.add_row(*row)
-            out.print(table)
-        for line in footer:
-            out.print(line, markup=False, highlight=False)
+        tables.print_rich(out, header, tables.rich_table(*times), [])
+        tables.print_rich(out, [], tables.rich_table(*memory), footer)
     for slow in results.slow:
         print(f"\n{slow.backend} {slow.role} {slow.page}: its statements, slowest first")
         for s in slow.statements:

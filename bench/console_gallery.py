@@ -34,7 +34,6 @@ import hashlib
 import io
 import os
 import platform
-import shlex
 import sqlite3
 import sys
 import tempfile
@@ -47,32 +46,36 @@ import aiohttp
 import sqlalchemy
 from PIL import Image, ImageDraw
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy import make_url
 
 from bench import console_data, tables
 from bench.console import (
     NOW,
-    POSTGRES,
     BenchmarkError,
+    RunOptions,
     Server,
     Viewer,
+    add_run_options,
+    command_line,
     database,
+    get,
+    migrate_and_load,
     serving,
     sign_in,
+    timed,
 )
-from bench.reports import Rows, load, local
-from bench.webhook import hidden, percentile
+from bench.reports import Rows, local
+from bench.webhook import percentile
 from bot import grading
 from bot.appkeys import CONVERSATION, SESSIONS
 from bot.reports.periods import PeriodKind, ReportPeriod
-from data import audit, migrate
-from data.db import create_engine, transaction
+from data import audit
+from data.db import transaction
 from data.media.directory import DirectoryStore
 from data.media.store import read_chunks
 from data.models import FetchState, Material, MaterialFile
 
-MEMBERS, BRANCHES, RUNS, WARM_UP = 10_000, 40, 60, 2
+MEMBERS, WARM_UP = 10_000, 2  # --branches and --runs: bench/console.py's
 SETTLE = 5  # rounds over every gallery page before any is timed
 P95_GOAL_MS = 200.0
 BRANCH = 1  # the secretary signed in is branch 1's
@@ -211,23 +214,6 @@ class Results:
         progress.log(self.lines[-1], markup=False)
 
 
-async def get(http: aiohttp.ClientSession, server: Server, viewer: Viewer, path: str) -> bytes:
-    headers = {"Cookie": viewer.cookie, "User-Agent": console_data.BROWSER}
-    async with http.get(server.base + path, headers=headers, allow_redirects=False) as response:
-        body = await response.read()
-    if response.status != 200:
-        raise BenchmarkError(f"{viewer.role} {path}: {response.status}")
-    return body
-
-
-async def timed(
-    http: aiohttp.ClientSession, server: Server, viewer: Viewer, path: str
-) -> tuple[float, bytes]:
-    started = time.perf_counter()
-    body = await get(http, server, viewer, path)
-    return time.perf_counter() - started, body
-
-
 async def repeated(
     timing: Timing, http: aiohttp.ClientSession, server: Server, viewer: Viewer, path: str,
     runs: int,
@@ -338,15 +324,9 @@ async def close_months(server: Server) -> float:
 
 async def run_backend(
     backend: str, url: str, dataset: console_data.Loaded, photo_ids: list[int], media: Path,
-    options: Options, results: Results, progress: Console,
+    options: RunOptions, results: Results, progress: Console,
 ) -> None:  # fmt: skip
-    engine = create_engine(url)
-    try:
-        await migrate.upgrade(engine)
-        progress.log(f"{backend}: inserting {dataset.rows.total:,} rows")
-        setup = await load(engine, url, dataset.rows, analyze=True)
-    finally:
-        await engine.dispose()
+    setup = await migrate_and_load(url, dataset.rows, progress, backend)
     results.lines.append(
         f"{backend}: {dataset.rows.total:,} rows inserted in {setup.insert_seconds:.0f} s, "
         f"{setup.statistics} {setup.analyze_seconds:.0f} s (not timed)"
@@ -370,7 +350,7 @@ async def run_backend(
 
 async def serve_and_time(
     backend: str, url: str, staff: console_data.Staff, photo_ids: list[int], media: Path,
-    options: Options, results: Results, progress: Console,
+    options: RunOptions, results: Results, progress: Console,
 ) -> None:  # fmt: skip
     async with aiohttp.ClientSession() as http:
         async with serving(url, media_dir=media) as server:
@@ -404,7 +384,7 @@ async def serve_and_time(
             results.ready(progress, backend, "January–November closed", ready)
 
 
-async def run(options: Options, progress: Console) -> Results:
+async def run(options: RunOptions, progress: Console) -> Results:
     results = Results()
     progress.log(f"generating the data set: {options.members:,} members")
     dataset = console_data.generate(options.members, options.branches, NOW.date())
@@ -423,7 +403,7 @@ async def run(options: Options, progress: Console) -> Results:
         del sent
         photo_ids = add_materials(dataset, shapes, kept)
         for backend in options.backends:
-            async with database(backend, Path(folder), options) as url:  # type: ignore[arg-type]
+            async with database(backend, Path(folder), options.postgres) as url:
                 await run_backend(
                     backend, url, dataset, photo_ids, media, options, results, progress
                 )
@@ -433,38 +413,18 @@ async def run(options: Options, progress: Console) -> Results:
 # ---- the report ---------------------------------------------------------------------------
 
 
-@dataclass
-class Options:
-    members: int
-    branches: int
-    backends: tuple[str, ...]
-    postgres: str
-    runs: int
-    markdown: bool
-
-
-def parse_options(argv: Sequence[str] | None = None) -> Options:
+def parse_options(argv: Sequence[str] | None = None) -> RunOptions:
     parser = argparse.ArgumentParser(
         prog="python -m bench.console_gallery",
         description="Time the console's gallery of a branch with 500 materials and the year's "
         "report page, on SQLite and PostgreSQL.",
     )
     parser.add_argument("--members", type=int, default=MEMBERS, help="members (10,000)")
-    parser.add_argument("--branches", type=int, default=BRANCHES, help="branches (40)")
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="sqlite")
-    parser.add_argument(
-        "--postgres",
-        metavar="URL",
-        default=POSTGRES,
-        help="a PostgreSQL server (a superuser): a throwaway database is made there",
-    )
-    parser.add_argument("--runs", type=int, default=RUNS, help="timed requests per page (60)")
-    parser.add_argument("--markdown", action="store_true", help="print plain Markdown")
+    add_run_options(parser)
     args = parser.parse_args(argv)
     if args.members < 2 * args.branches or args.branches < 1 or args.runs < 1:
         parser.error("need --members ≥ 2 × --branches, --branches ≥ 1, --runs ≥ 1")
-    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
-    return Options(args.members, args.branches, backends, args.postgres, args.runs, args.markdown)
+    return RunOptions.parsed(args)
 
 
 def rows(results: Results, backends: Sequence[str]) -> tuple[list[str], list[list[str]]]:
@@ -499,8 +459,7 @@ def verdicts(results: Results) -> list[str]:
     return lines
 
 
-def header_lines(options: Options) -> list[str]:
-    words = [w.replace(options.postgres, hidden(options.postgres)) for w in sys.orig_argv]
+def header_lines(options: RunOptions) -> list[str]:
     return [
         f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} CPUs (shared with other jobs: one run)",
@@ -509,7 +468,7 @@ def header_lines(options: Options) -> list[str]:
         f"{options.branches} branches, and branch {BRANCH}'s {PHOTOS + VIDEOS + DOCUMENTS} "
         f"materials of December; clock at {NOW:%Y-%m-%d %H:%M} Asia/Shanghai; {WARM_UP} "
         f"warm-up and {options.runs} timed requests per page",
-        f"command: {shlex.join(words)}",
+        f"command: {command_line(options.postgres)}",
     ]
 
 
@@ -527,17 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.markdown:
         tables.print_markdown(columns, found, header, footer)
         return 0
-    out = Console(width=200)
-    for line in header:
-        out.print(line, markup=False, highlight=False)
-    table = Table()
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i < 2 else "right")
-    for row in found:
-        table.add_row(*row)
-    out.print(table)
-    for line in footer:
-        out.print(line, markup=False, highlight=False)
+    tables.print_rich(Console(width=200), header, tables.rich_table(columns, found), footer)
     return 0
 
 

@@ -25,7 +25,6 @@ import hashlib
 import os
 import platform
 import resource
-import shlex
 import socket
 import subprocess
 import sys
@@ -39,14 +38,18 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from aiohttp import web
 from rich.console import Console
-from rich.table import Table
 from sqlmodel import select
 
 from bench import tables
-from bench.databases import postgres_database, sqlite_database
-from bench.webhook import hidden
+from bench.console import (
+    add_backend_option,
+    add_postgres_option,
+    backends_of,
+    command_line,
+    database,
+)
+from bench.pushes import serve_fake
 from bot.app import wechat_api_for
 from bot.clock import FixedClock
 from bot.material_fetch import MaterialFetcher
@@ -65,7 +68,6 @@ MB = 1024 * 1024
 SIZES = (1, 20, 40)
 BLOCK = 64 * 1024
 MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
-POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 # The largest body's peak over the one before it (40 MB over 20 MB): held whole, it would be
 # ×2; streamed, about ×1. S3 holds one part (5 MiB, S3's least) while it is sent.
 FLAT_BOUND = 1.2
@@ -132,15 +134,8 @@ def moto_server() -> Iterator[str]:
 async def fake_wechat() -> AsyncIterator[tuple[FakeWeChat, str]]:
     """The fake WeChat API on a loopback port of this process; its base URL."""
     fake = FakeWeChat()
-    runner = web.AppRunner(fake.app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield fake, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve_fake(fake.app()) as base:
+        yield fake, base
 
 
 async def measure_store(
@@ -215,16 +210,6 @@ async def fetch_one(
     return Measurement(backend, store_name, size, peak, rss_growth, seconds)
 
 
-@contextlib.asynccontextmanager
-async def database(backend: str, folder: Path, postgres: str) -> AsyncIterator[str]:
-    if backend == "sqlite":
-        async with sqlite_database(folder) as url:
-            yield url
-    else:
-        async with postgres_database(postgres) as url:
-            yield url
-
-
 async def run(options: Options, progress: Console) -> list[Measurement]:
     found: list[Measurement] = []
     with contextlib.ExitStack() as stack:
@@ -262,24 +247,19 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         description="Fetch videos of growing sizes through the material fetch job and show "
         "that its memory does not grow with them.",
     )
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="sqlite")
+    add_backend_option(parser)
     parser.add_argument("--store", choices=("directory", "s3", "both"), default="both")
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=list(SIZES), metavar="MB",
         help="video sizes in MB, smallest first (1 20 40)",
     )  # fmt: skip
-    parser.add_argument(
-        "--postgres",
-        metavar="URL",
-        default=POSTGRES,
-        help="a PostgreSQL server (a superuser): a throwaway database is made there",
-    )
+    add_postgres_option(parser)
     parser.add_argument("--markdown", action="store_true", help="print plain Markdown")
     args = parser.parse_args(argv)
     sizes = tuple(sorted(set(args.sizes)))
     if len(sizes) < 2 or sizes[0] < 1 or sizes[-1] > 1000:
         parser.error("need at least two sizes of 1-1000 MB")
-    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    backends = backends_of(args.backend)
     stores = ("directory", "s3") if args.store == "both" else (args.store,)
     return Options(backends, stores, sizes, args.postgres, args.markdown)
 
@@ -317,11 +297,10 @@ def verdicts(found: list[Measurement], sizes: Sequence[int]) -> list[str]:
 
 
 def header_lines(options: Options) -> list[str]:
-    words = [w.replace(options.postgres, hidden(options.postgres)) for w in sys.orig_argv]
     return [
         f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} CPUs (shared with other jobs)",
-        f"command: {shlex.join(words)}",
+        f"command: {command_line(options.postgres)}",
     ]
 
 
@@ -339,17 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.markdown:
         tables.print_markdown(columns, table_rows, header, footer, text_columns=2)
         return 0
-    out = Console(width=160)
-    for line in header:
-        out.print(line, markup=False, highlight=False)
-    table = Table()
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i < 2 else "right")
-    for row in table_rows:
-        table.add_row(*row)
-    out.print(table)
-    for line in footer:
-        out.print(line, markup=False, highlight=False)
+    tables.print_rich(Console(width=160), header, tables.rich_table(columns, table_rows), footer)
     return 0
 
 

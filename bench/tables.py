@@ -1,8 +1,12 @@
-"""Printing a benchmark's results as a Markdown table, for the README."""
+"""Printing a benchmark's results: as a Markdown table, for the README, or as a table on a
+terminal."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
 
 
 def print_markdown(
@@ -25,3 +29,28 @@ def print_markdown(
     print()
     for line in footer:
         print(line if line.startswith(" ") else f"- {line}")
+
+
+def rich_table(
+    columns: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 2
+) -> Table:
+    """The table for a terminal: the first `text_columns` left-aligned, the rest
+    right-aligned."""
+    table = Table()
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i < text_columns else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def print_rich(
+    console: Console, header: Sequence[str], table: Table, footer: Sequence[str]
+) -> None:
+    """What `print_markdown` prints, on a terminal: header lines, the table, then footer
+    lines, each line as it is (no markup, no highlighting)."""
+    for line in header:
+        console.print(line, markup=False, highlight=False)
+    console.print(table)
+    for line in footer:
+        console.print(line, markup=False, highlight=False)
