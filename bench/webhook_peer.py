@@ -36,19 +36,17 @@ against (`pip install -e ".[bench]"`; bjoern needs `apt-get install libev-dev`).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import re
 import sqlite3
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import DictLoader, Environment, StrictUndefined
 
+from bench.webhook_werobot import ThreadDatabase, serve
 from bot.clock import SystemClock
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -267,21 +265,12 @@ class Sender:
     waiting: bool
 
 
-class CheckIns:
+class CheckIns(ThreadDatabase):
     """The bot's work on one sqlite3 connection per server thread (bjoern has one)."""
 
     def __init__(self, path: str, now: Callable[[], dt.datetime] | None = None) -> None:
-        self.path = path
+        super().__init__(path, connect)
         self.now = now or SystemClock(ZONE).now
-        self.local = threading.local()
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self.local, "connection", None)
-        if connection is None:
-            connection = connect(self.path)
-            self.local.connection = connection
-        return connection
 
     def answer(self, openid: str, msg_id: str, text: str) -> str:
         """The reply to one text message, in one transaction; a repeated MsgId gets the
@@ -430,19 +419,7 @@ def build_robot(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.webhook_peer")
-    parser.add_argument("--db", required=True, help="the sqlite3 file, seeded already")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--token", required=True)
-    parser.add_argument("--server", default="bjoern", help="a bottle server adapter name")
-    parser.add_argument("--aes-key", help="EncodingAESKey: safe mode")
-    parser.add_argument("--appid", help="AppID (safe mode)")
-    args = parser.parse_args(argv)
-    if not Path(args.db).exists():
-        parser.error(f"--db {args.db}: not found (seed it first)")
-    robot = build_robot(args.token, args.db, args.aes_key, args.appid)
-    robot.run(server=args.server, host=args.host, port=args.port, enable_pretty_logging=False)
+    serve("python -m bench.webhook_peer", build_robot, argv)
 
 
 if __name__ == "__main__":

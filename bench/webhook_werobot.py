@@ -21,7 +21,7 @@ import datetime as dt
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,21 +71,29 @@ def seed(path: str, members: Iterable[tuple[str, str, str]]) -> None:
         connection.close()
 
 
-class Store:
+class ThreadDatabase:
     """One sqlite3 connection per server thread (bjoern and gunicorn's sync worker use one
-    thread; waitress uses several)."""
+    thread; waitress uses several), opened by `connect` on the thread's first use."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, connect: Callable[[str], sqlite3.Connection]) -> None:
         self.path = path
+        self.connect = connect
         self.local = threading.local()
 
     @property
     def db(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self.local, "connection", None)
         if connection is None:
-            connection = connect(self.path)
+            connection = self.connect(self.path)
             self.local.connection = connection
         return connection
+
+
+class Store(ThreadDatabase):
+    """The check-in's rows, on the server thread's connection."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, connect)
 
     def member(self, openid: str) -> tuple[str, str] | None:
         row = self.db.execute(
@@ -152,8 +160,15 @@ def build_robot(
     return robot
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.webhook_werobot")
+# What a WeRoBot case's server is built from: the token, the sqlite3 file, and safe mode's
+# EncodingAESKey and AppID (None: plain mode).
+RobotBuilder = Callable[[str, str, str | None, str | None], Any]
+
+
+def serve(prog: str, build: RobotBuilder, argv: list[str] | None = None) -> None:
+    """A WeRoBot case's server as bench/webhook.py starts it: the robot `build` makes on
+    the seeded sqlite3 file, run with a bottle server adapter until it is stopped."""
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--db", required=True, help="the sqlite3 file, seeded already")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
@@ -164,8 +179,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not Path(args.db).exists():
         parser.error(f"--db {args.db}: not found (seed it first)")
-    robot = build_robot(args.token, args.db, args.aes_key, args.appid)
+    robot = build(args.token, args.db, args.aes_key, args.appid)
     robot.run(server=args.server, host=args.host, port=args.port, enable_pretty_logging=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    serve("python -m bench.webhook_werobot", build_robot, argv)
 
 
 if __name__ == "__main__":
