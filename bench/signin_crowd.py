@@ -18,17 +18,16 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import aiohttp
-import yarl
 from defusedxml import ElementTree
 from sqlalchemy import func, text, update
 from sqlmodel import col, select
-from wechatpy.crypto import WeChatCrypto
 
+from bench.webhook import post_message, reply_xml
+from bench.webhook import qiyi_settings as bench_settings
 from bot import activities, activity_codes
 from bot.channels.wechat_sample import signed_request
 from bot.clock import Clock, unix_seconds
 from bot.messages import Sender
-from bot.settings import Settings
 from data import audit, members, migrate
 from data.db import create_engine, run, session_factory, transaction
 from data.members import RosterRow
@@ -43,10 +42,7 @@ from data.models import (
     StudyEntry,
 )
 
-TOKEN = "qiyi-bench-token"
-AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters
-APPID = "wxqiyibench0000001"
-ZONE = "Asia/Shanghai"
+ZONE = "Asia/Shanghai"  # the server's (`qiyi_settings`)
 
 BRANCHES = 40
 ORGANISER = "900000"  # the admin who publishes the training and shows the code
@@ -71,18 +67,6 @@ def roster(count: int) -> list[RosterRow]:
         for i in range(count)
     ]
     return [*rows, RosterRow(ORGANISER, "厂党委", "机关党支部", Role.ADMIN)]
-
-
-def bench_settings(database_url: str, *, safe: bool = False) -> Settings:
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "wechat_token": TOKEN,
-        "timezone": ZONE,
-        "scheduler": "off",
-    }
-    if safe:
-        values.update(wechat_aes_key=AES_KEY, wechat_appid=APPID)
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 # ---- seeding ------------------------------------------------------------------------------
@@ -168,17 +152,7 @@ class SignIns:
 
     def content(self, body: str) -> str:
         """The reply's text (decrypted in safe mode); '' when there is none."""
-        xml = body
-        if self.safe:
-            envelope = ElementTree.fromstring(body)
-            crypto = WeChatCrypto(TOKEN, AES_KEY, APPID)
-            xml = crypto.decrypt_message(
-                body,
-                envelope.findtext("MsgSignature"),
-                envelope.findtext("TimeStamp"),
-                envelope.findtext("Nonce"),
-            )
-        return ElementTree.fromstring(xml).findtext("Content") or ""
+        return ElementTree.fromstring(reply_xml(body, self.safe)).findtext("Content") or ""
 
 
 # ---- the load -----------------------------------------------------------------------------
@@ -217,19 +191,14 @@ async def _post(
     into.sent += 1
     sent = time.perf_counter()
     try:
-        async with http.post(
-            yarl.URL(base + target, encoded=True),
-            data=body.encode(),
-            headers={"Content-Type": "text/xml"},
-        ) as response:
-            answer = await response.text()
+        status, answer = await post_message(http, base, target, body)
     except (aiohttp.ClientError, TimeoutError) as problem:
         into.latencies.append(time.perf_counter() - sent)  # at least this long: counted
         into.fail(f"member {member}: {problem!r}")
         return
     into.latencies.append(time.perf_counter() - sent)
-    if response.status != 200:
-        into.fail(f"member {member}: HTTP {response.status} {answer[:120]}")
+    if status != 200:
+        into.fail(f"member {member}: HTTP {status} {answer[:120]}")
         return
     try:
         content = signins.content(answer)
@@ -297,13 +266,8 @@ async def warm_up(base: str, signins: SignIns, count: int, connections: int) -> 
             nonlocal answered
             for member in members_left:
                 target, body = signins.signed(member, "活动")
-                async with http.post(
-                    yarl.URL(base + target, encoded=True),
-                    data=body.encode(),
-                    headers={"Content-Type": "text/xml"},
-                ) as response:
-                    await response.read()
-                    answered += response.status == 200
+                status, _ = await post_message(http, base, target, body)
+                answered += status == 200
 
         await asyncio.gather(*(client() for _ in range(connections)))
     return answered

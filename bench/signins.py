@@ -56,10 +56,7 @@ from rich.console import Console
 from bench import tables, webhook_profile
 from bench.databases import postgres_database, postgres_version, remove_sqlite_files
 from bench.signin_crowd import (
-    AES_KEY,
-    APPID,
     LENGTH_MINUTES,
-    TOKEN,
     ZONE,
     Kept,
     Load,
@@ -72,12 +69,13 @@ from bench.signin_crowd import (
 )
 from bench.webhook import (
     CaseFailure,
-    group_cpu_seconds,
+    Usage,
+    busy_cores_since,
     hidden,
-    machine_ticks,
     py_spy_path,
+    qiyi_command,
+    qiyi_environment,
     run_server,
-    server_environment,
     settle,
 )
 from bot.clock import SystemClock
@@ -139,26 +137,6 @@ async def fresh_database(backend: str, options: Options, folder: Path) -> AsyncI
         remove_sqlite_files(path)
 
 
-def serve_command(backend: str, options: Options) -> list[str]:
-    qiyi = str(Path(sys.executable).parent / "qiyi")
-    command = [qiyi, "serve", "--host", "127.0.0.1", "--port", "{port}"]
-    if backend == "postgresql":
-        command += ["--workers", str(options.workers)]
-    return command
-
-
-def serve_environment(database_url: str, safe: bool) -> dict[str, str]:
-    extra = {
-        "QIYI_DATABASE_URL": database_url,
-        "QIYI_WECHAT_TOKEN": TOKEN,
-        "QIYI_SCHEDULER": "off",
-        "QIYI_TIMEZONE": ZONE,
-    }
-    if safe:
-        extra.update(QIYI_WECHAT_AES_KEY=AES_KEY, QIYI_WECHAT_APPID=APPID)
-    return server_environment(extra)
-
-
 async def run_case(
     backend: str, case: str, options: Options, folder: Path, progress: Console, spy: bool
 ) -> Row:
@@ -169,7 +147,8 @@ async def run_case(
         progress.log(f"{backend}/{case}: seeding {options.members:,} bound members")
         seeded = await seed(url, options.members, clock)
         signins = SignIns(seeded, clock, safe=options.safe)
-        command, env = serve_command(backend, options), serve_environment(url, options.safe)
+        command = qiyi_command(options.workers if backend == "postgresql" else None)
+        env = qiyi_environment(url, options.safe)
         async with run_server(command, env, folder, options.start_timeout) as server:
             base = f"http://127.0.0.1:{server.port}"
             # The server's helper process (the month's standings) imports for seconds after
@@ -188,16 +167,13 @@ async def run_case(
                 recording = asyncio.create_task(
                     webhook_profile.record(py_spy_path(), server.pid, seconds, folder / "spy.txt")
                 )
-            cpu_before = group_cpu_seconds(server.pid)
-            busy_before, total_before = machine_ticks()
+            usage = Usage.start(server)
             if case == "steady":
                 load = await steady(base, signins, options.members, options.seconds)
             else:
                 load = await burst(base, signins, options.members, options.connections)
-            busy_after, total_after = machine_ticks()
-            row.server_cpu = (group_cpu_seconds(server.pid) - cpu_before) / max(load.seconds, 1e-9)
-            share = (busy_after - busy_before) / max(1, total_after - total_before)
-            row.busy_cores = share * (os.cpu_count() or 1)
+            row.busy_cores = busy_cores_since(usage.ticks)
+            row.server_cpu = usage.server_cpu() / max(load.seconds, 1e-9)
             row.load_average = os.getloadavg()[0]
             if recording is not None:
                 row.profile = await recording

@@ -291,14 +291,17 @@ def roster() -> list[tuple[str, RosterRow]]:
     ]
 
 
-def case_settings(case: Case, database_url: str = "") -> Settings:
+def qiyi_settings(database_url: str, *, safe: bool = False) -> Settings:
+    """Qiyi's settings as a benchmark's server has them (`qiyi_environment`), for signing
+    its requests: the bench's token, Shanghai's day, no scheduler; safe mode's key when
+    `safe`."""
     values: dict[str, object] = {
-        "database_url": database_url or "sqlite+aiosqlite:///:memory:",
+        "database_url": database_url,
         "wechat_token": TOKEN,
         "timezone": "Asia/Shanghai",
         "scheduler": "off",
     }
-    if case.safe:
+    if safe:
         values.update(wechat_aes_key=AES_KEY, wechat_appid=APPID)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
@@ -308,7 +311,7 @@ class Traffic:
     keeps every member's minutes of the day under the product's limit across phases."""
 
     def __init__(self, case: Case, seed: int) -> None:
-        self.settings = case_settings(case)
+        self.settings = qiyi_settings("sqlite+aiosqlite:///:memory:", safe=case.safe)
         # Qiyi and its same-work peer refuse a day past 24 h; the others have no limit.
         self.day_limit = case.server in ("qiyi", "peer")
         self.openids = [openid_of(i) for i in range(MEMBERS)]
@@ -524,6 +527,36 @@ def machine_ticks() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+def busy_cores_since(ticks: tuple[int, int]) -> float:
+    """All CPUs' busy time since `ticks` (`machine_ticks()` then), in cores."""
+    busy_after, total_after = machine_ticks()
+    share = (busy_after - ticks[0]) / max(1, total_after - ticks[1])
+    return share * (os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Where a server's log, its processes' CPU and the machine's ticks stood when a phase
+    began."""
+
+    server: Server
+    log_offset: int
+    cpu: float
+    ticks: tuple[int, int]
+
+    @classmethod
+    def start(cls, server: Server) -> Usage:
+        return cls(server, server.log_size(), group_cpu_seconds(server.pid), machine_ticks())
+
+    def server_cpu(self) -> float:
+        """CPU seconds of the server's processes since the start."""
+        return group_cpu_seconds(self.server.pid) - self.cpu
+
+    def logged(self) -> list[str]:
+        """The lines the server has logged since the start."""
+        return self.server.log_since(self.log_offset).splitlines()
+
+
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -537,18 +570,38 @@ def self_cpu_seconds() -> float:
 # ---- replies ----------------------------------------------------------------------------
 
 
-def reply_content(body: str, case: Case) -> str:
-    """The text of a reply, decrypted in safe mode."""
-    xml = body
-    if case.safe:
-        envelope = ElementTree.fromstring(body)
-        crypto = WeChatCrypto(TOKEN, AES_KEY, APPID)
-        xml = crypto.decrypt_message(
+def reply_xml(body: str, safe: bool) -> str:
+    """A reply's XML, decrypted in safe mode."""
+    if not safe:
+        return body
+    envelope = ElementTree.fromstring(body)
+    crypto = WeChatCrypto(TOKEN, AES_KEY, APPID)
+    return str(
+        crypto.decrypt_message(
             body,
             envelope.findtext("MsgSignature"),
             envelope.findtext("TimeStamp"),
             envelope.findtext("Nonce"),
         )
+    )
+
+
+async def post_message(
+    http: aiohttp.ClientSession, base: str, target: str, body: str
+) -> tuple[int, str]:
+    """POST a signed message (`target`: the path and its signed query); the response's
+    status and text."""
+    async with http.post(
+        yarl.URL(base + target, encoded=True),
+        data=body.encode(),
+        headers={"Content-Type": "text/xml"},
+    ) as response:
+        return response.status, await response.text()
+
+
+def reply_content(body: str, case: Case) -> str:
+    """The text of a reply, decrypted in safe mode."""
+    xml = reply_xml(body, case.safe)
     content = ElementTree.fromstring(xml).findtext("Content")
     if content is None:
         raise CaseFailure(f"a reply without <Content>: {xml[:200]}")
@@ -571,14 +624,9 @@ async def preflight(case: Case, traffic: Traffic, base: str) -> dict[str, str]:
             if kind == "checkin":
                 traffic.minutes[openid] += 30
             target, body = traffic.signed(openid, text_)
-            async with http.post(
-                yarl.URL(base + target, encoded=True),
-                data=body.encode(),
-                headers={"Content-Type": "text/xml"},
-            ) as response:
-                answer = await response.text()
-            if response.status != 200:
-                raise CaseFailure(f"{text_!r} → HTTP {response.status}: {answer[:200]}")
+            status, answer = await post_message(http, base, target, body)
+            if status != 200:
+                raise CaseFailure(f"{text_!r} → HTTP {status}: {answer[:200]}")
             content = reply_content(answer, case)
             if case.markers[kind] not in content:
                 raise CaseFailure(f"{text_!r} → unexpected reply {content[:200]!r}")
@@ -681,19 +729,14 @@ async def aiohttp_load(
             target, body = pool[next(next_index) % len(pool)]
             sent = time.perf_counter()
             try:
-                async with http.post(
-                    yarl.URL(base + target, encoded=True),
-                    data=body.encode(),
-                    headers={"Content-Type": "text/xml"},
-                ) as response:
-                    answer = await response.text()
+                status, answer = await post_message(http, base, target, body)
                 latencies.append(time.perf_counter() - sent)
-                good = response.status == 200 and expect in answer
+                good = status == 200 and expect in answer
                 if reject and reject in answer:
                     good = False
                 if not good:
                     errors += 1
-                    sample = sample or f"{response.status} {answer[:160]}"
+                    sample = sample or f"{status} {answer[:160]}"
             except (aiohttp.ClientError, TimeoutError) as problem:
                 errors += 1
                 sample = sample or repr(problem)
@@ -762,21 +805,28 @@ def server_command(case: Case, options: Options, db_file: Path | None) -> list[s
             options.werobot_server,
             *(["--aes-key", AES_KEY, "--appid", APPID] if case.safe else []),
         ]
-    qiyi = str(Path(python).parent / "qiyi")
+    return qiyi_command(case.processes if case.database == "postgresql" else None)
+
+
+def qiyi_command(workers: int | None = None) -> list[str]:
+    """`qiyi serve` on a loopback port (`{port}`); with gunicorn's `workers` when given."""
+    qiyi = str(Path(sys.executable).parent / "qiyi")
     command = [qiyi, "serve", "--host", "127.0.0.1", "--port", "{port}"]
-    if case.database == "postgresql":
-        command += ["--workers", str(case.processes)]
+    if workers is not None:
+        command += ["--workers", str(workers)]
     return command
 
 
-def qiyi_environment(case: Case, database_url: str) -> dict[str, str]:
+def qiyi_environment(database_url: str, safe: bool) -> dict[str, str]:
+    """The environment of `qiyi serve` on that database, with the settings of
+    `qiyi_settings`."""
     extra = {
         "QIYI_DATABASE_URL": database_url,
         "QIYI_WECHAT_TOKEN": TOKEN,
         "QIYI_SCHEDULER": "off",
         "QIYI_TIMEZONE": "Asia/Shanghai",
     }
-    if case.safe:
+    if safe:
         extra.update(QIYI_WECHAT_AES_KEY=AES_KEY, QIYI_WECHAT_APPID=APPID)
     return server_environment(extra)
 
@@ -810,14 +860,14 @@ async def prepared_backend(
         try:
             progress.log(f"{case.key}: seeding {MEMBERS:,} bound members (SQLite)")
             await seed_qiyi(url)
-            yield server_command(case, options, None), qiyi_environment(case, url)
+            yield server_command(case, options, None), qiyi_environment(url, case.safe)
         finally:
             remove_sqlite_files(db_file)
         return
     async with postgres_database(options.postgres) as url:
         progress.log(f"{case.key}: seeding {MEMBERS:,} bound members (PostgreSQL)")
         await seed_qiyi(url)
-        yield server_command(case, options, None), qiyi_environment(case, url)
+        yield server_command(case, options, None), qiyi_environment(url, case.safe)
 
 
 def pool_size(rate_guess: float, seconds: int) -> int:
@@ -883,9 +933,7 @@ async def open_phase(
     pool = traffic.pool(max(1, round(rate * options.open_seconds)))
     expect, reject = reply_checks(case)
     clients = open_clients_for(rate, options)
-    log_offset = server.log_size()
-    cpu_before = group_cpu_seconds(server.pid)
-    busy_before, total_before = machine_ticks()
+    usage = Usage.start(server)
     load = await open_loop.run_clients(
         f"http://127.0.0.1:{server.port}",
         pool,
@@ -896,13 +944,9 @@ async def open_phase(
         reject=reject,
         max_in_flight=options.open_max_in_flight,
     )
-    busy_after, total_after = machine_ticks()
-    phase = OpenResult(load, server_cpu=group_cpu_seconds(server.pid) - cpu_before)
-    share = (busy_after - busy_before) / max(1, total_after - total_before)
-    phase.busy_cores = share * (os.cpu_count() or 1)
-    if case.server == "qiyi" and case.safe:
-        logged = server.log_since(log_offset).splitlines()
-        phase.server_errors = sum(1 for line in logged if QIYI_FAILURE_LINE in line)
+    busy_cores = busy_cores_since(usage.ticks)
+    phase = OpenResult(load, server_cpu=usage.server_cpu(), busy_cores=busy_cores)
+    phase.server_errors = apologies(case, usage.logged())
     p50, p99, most = (
         milliseconds(v) for v in (load.latency_ms(0.5), load.latency_ms(0.99), load.max_ms)
     )
@@ -913,6 +957,14 @@ async def open_phase(
         f"({clients} client process{'es' if clients > 1 else ''})"
     )
     return phase
+
+
+def apologies(case: Case, logged: list[str]) -> int:
+    """Qiyi's apologies for an unexpected error in these lines of its log: in safe mode the
+    load generator cannot see them in the encrypted replies (0 in other cases)."""
+    if case.server != "qiyi" or not case.safe:
+        return 0
+    return sum(1 for line in logged if QIYI_FAILURE_LINE in line)
 
 
 SETTLE_WITHIN_S = 120.0  # how long a server may take to go quiet after it listens
@@ -958,9 +1010,7 @@ async def measure(
     progress.log(f"{case.key}: warm-up {warm.rate:,.0f} req/s, {warm.errors} errors")
 
     count = pool_size(max(warm.rate, 100.0), options.seconds)
-    log_offset = server.log_size()
-    cpu_before = group_cpu_seconds(server.pid)
-    busy_before, total_before = machine_ticks()
+    usage = Usage.start(server)
     spy = (
         asyncio.create_task(
             webhook_profile.record(
@@ -972,16 +1022,12 @@ async def measure(
     )
     load = await load_phase(case, options, traffic, server, folder, options.seconds, count)
     profile = await spy if spy is not None else None
-    busy_after, total_after = machine_ticks()
-    result = Result(case, load)
+    result = Result(case, load, busy_cores=busy_cores_since(usage.ticks))
     if not quiet:
         result.notes.append(f"the server was still busy {waited:.0f} s after it listened")
-    result.server_cpu = group_cpu_seconds(server.pid) - cpu_before
-    share = (busy_after - busy_before) / max(1, total_after - total_before)
-    result.busy_cores = share * (os.cpu_count() or 1)
-    logged = server.log_since(log_offset).splitlines()
-    if case.server == "qiyi" and case.safe:
-        result.server_errors = sum(1 for line in logged if QIYI_FAILURE_LINE in line)
+    result.server_cpu = usage.server_cpu()
+    logged = usage.logged()
+    result.server_errors = apologies(case, logged)
     trouble = [line for line in logged if TROUBLE_LINES.search(line)]
     if trouble:
         result.notes.append(f"server logged {len(trouble)} error lines, e.g. {trouble[0][:120]}")
@@ -1063,11 +1109,9 @@ def pick_werobot_server(requested: str) -> tuple[str, str]:
 
 async def background_cores(seconds: float = 2.0) -> float:
     """How many cores the machine keeps busy with nothing of ours running."""
-    busy_before, total_before = machine_ticks()
+    ticks = machine_ticks()
     await asyncio.sleep(seconds)
-    busy_after, total_after = machine_ticks()
-    share = (busy_after - busy_before) / max(1, total_after - total_before)
-    return share * (os.cpu_count() or 1)
+    return busy_cores_since(ticks)
 
 
 @dataclass
@@ -1142,6 +1186,12 @@ COLUMNS = (
 )
 
 
+def errors_cell(errors: int, sent: int, failed: bool) -> str:
+    """The errors and their share of the requests, and FAILED past the limit."""
+    cell = f"{errors} ({errors / max(1, sent):.1%})"
+    return cell + " FAILED" if failed else cell
+
+
 def rows(results: list[Result]) -> list[list[str]]:
     table: list[list[str]] = []
     for r in results:
@@ -1151,9 +1201,7 @@ def rows(results: list[Result]) -> list[list[str]]:
             table.append([r.case.label, str(r.case.processes), status] + ["—"] * 7)
             continue
         seconds = max(load.seconds, 1e-9)
-        errors = f"{r.errors} ({r.errors / max(1, load.requests):.1%})"
-        if r.failed:
-            errors += " FAILED"
+        errors = errors_cell(r.errors, load.requests, r.failed)
         table.append(
             [
                 r.case.label,
@@ -1202,9 +1250,7 @@ def open_rows(results: list[Result]) -> list[list[str]]:
         for phase in r.open:
             load = phase.load
             seconds = max(load.seconds, 1e-9)
-            errors = f"{phase.errors} ({phase.errors / max(1, load.scheduled):.1%})"
-            if phase.failed:
-                errors += " FAILED"
+            errors = errors_cell(phase.errors, load.scheduled, phase.failed)
             table.append(
                 [
                     r.case.label,
