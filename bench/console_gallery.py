@@ -48,7 +48,7 @@ from PIL import Image, ImageDraw
 from rich.console import Console
 from sqlalchemy import make_url
 
-from bench import console_data, tables
+from bench import console, console_data, tables
 from bench.console import (
     NOW,
     BenchmarkError,
@@ -65,7 +65,6 @@ from bench.console import (
     timed,
 )
 from bench.reports import Rows, local
-from bench.webhook import percentile
 from bot import grading
 from bot.appkeys import CONVERSATION, SESSIONS
 from bot.reports.periods import PeriodKind, ReportPeriod
@@ -176,15 +175,8 @@ def add_materials(
 # ---- measuring ----------------------------------------------------------------------------
 
 
-@dataclass
-class Timing:
-    backend: str
-    what: str
-    role: str
-    seconds: list[float] = field(default_factory=list)
-
-    def ms(self, share: float) -> float:
-        return percentile(sorted(self.seconds), share) * 1000
+class Timing(console.Timing):
+    """A request's timings, `page` what was asked for (a page, a thumbnail, a chart)."""
 
     @property
     def cells(self) -> str:
@@ -202,7 +194,7 @@ class Results:
         """Kept, and logged as measured (a long run's figures survive its end)."""
         self.timings += timings
         for t in timings:
-            progress.log(f"{t.backend} {t.role} {t.what}: {t.cells} ms", markup=False)
+            progress.log(f"{t.backend} {t.role} {t.page}: {t.cells} ms", markup=False)
 
     def ready(self, progress: Console, backend: str, case: str, seconds: float | None) -> None:
         when = (
@@ -429,8 +421,8 @@ def parse_options(argv: Sequence[str] | None = None) -> RunOptions:
 
 def rows(results: Results, backends: Sequence[str]) -> tuple[list[str], list[list[str]]]:
     columns = ["what", "role", *(f"{b} p50 / p95 ms" for b in backends)]
-    by_key = {(t.backend, t.what, t.role): t for t in results.timings}
-    order = dict.fromkeys((t.what, t.role) for t in results.timings)
+    by_key = {(t.backend, t.page, t.role): t for t in results.timings}
+    order = dict.fromkeys((t.page, t.role) for t in results.timings)
     found = []
     for what, role in order:
         cells = [
@@ -449,12 +441,12 @@ def verdicts(results: Results) -> list[str]:
     lines = [
         f"p95 < {P95_GOAL_MS:.0f} ms on every repeated request: "
         + ("met" if not slow else "MISSED by " + ", ".join(
-            f"{t.backend} {t.role} {t.what} ({t.ms(0.95):.0f} ms)" for t in slow))
+            f"{t.backend} {t.role} {t.page} ({t.ms(0.95):.0f} ms)" for t in slow))
     ]  # fmt: skip
     if once:
         lines.append(
             f"single requests over {P95_GOAL_MS:.0f} ms: "
-            + ", ".join(f"{t.backend} {t.what} ({t.seconds[0] * 1000:,.0f} ms)" for t in once)
+            + ", ".join(f"{t.backend} {t.page} ({t.seconds[0] * 1000:,.0f} ms)" for t in once)
         )
     return lines
 
