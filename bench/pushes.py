@@ -559,10 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.markdown:
         print_markdown(results, header, footer)
     else:
-        console = Console()
-        if not console.is_terminal:  # piped: don't squeeze the table into 80 columns
-            console = Console(width=132)
-        print_rich(console, results, header, footer)
+        print_rich(tables.terminal(width=132), results, header, footer)
     return 0
 
 

@@ -938,10 +938,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.markdown:
         print_markdown(backends, header, footer)
     else:
-        console = Console()
-        if not console.is_terminal:  # piped: don't squeeze the table into 80 columns
-            console = Console(width=200)
-        print_rich(console, backends, header, footer)
+        print_rich(tables.terminal(width=200), backends, header, footer)
     return 0
 
 

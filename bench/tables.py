@@ -31,6 +31,13 @@ def print_markdown(
         print(line if line.startswith(" ") else f"- {line}")
 
 
+def terminal(width: int) -> Console:
+    """Where a report is printed: the terminal, or `width` columns when the output is piped
+    (not squeezed into 80)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=width)
+
+
 def rich_table(
     columns: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 2
 ) -> Table:

@@ -1594,10 +1594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.markdown:
         print_markdown(results, header, footer)
     else:
-        console = Console()
-        if not console.is_terminal:  # piped: don't squeeze the table into 80 columns
-            console = Console(width=180)
-        print_rich(console, results, header, footer)
+        print_rich(tables.terminal(width=180), results, header, footer)
     measured = [r for r in results if not r.skipped]
     return 1 if any(r.failed for r in measured) else 0
 
