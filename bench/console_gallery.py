@@ -34,6 +34,7 @@ import hashlib
 import io
 import os
 import platform
+import re
 import sqlite3
 import sys
 import tempfile
@@ -224,7 +225,9 @@ async def time_gallery(
     month = MONTH.strftime("%Y-%m")
     first_page = await get(http, server, admin, f"/admin/materials?branch={BRANCH}&month={month}")
     shown = [i for i in photo_ids if f"/admin/materials/{i}/thumb".encode() in first_page]
-    if not shown or f"{PHOTOS + VIDEOS + DOCUMENTS} 份".encode() not in first_page:
+    # The data set may add a few materials of its own to the branch's month (at small sizes).
+    counted = re.search(r"(\d+) 份", first_page.decode())
+    if not shown or counted is None or int(counted[1]) < PHOTOS + VIDEOS + DOCUMENTS:
         raise BenchmarkError("the gallery does not show the branch's 500 materials")
     found = []
     pages = [
