@@ -281,13 +281,14 @@ def openid_of(index: int) -> str:
     return f"oQiyiBench{index:018d}"
 
 
-def roster() -> list[tuple[str, RosterRow]]:
+def roster(count: int = MEMBERS) -> list[tuple[str, RosterRow]]:
+    """`count` members in the branches, each with the openid they are bound to."""
     return [
         (
             openid_of(i),
             RosterRow(str(100_000 + i), f"党员{i:04d}", BRANCHES[i % len(BRANCHES)], Role.MEMBER),
         )
-        for i in range(MEMBERS)
+        for i in range(count)
     ]
 
 
@@ -762,7 +763,13 @@ def server_command(case: Case, options: Options, db_file: Path | None) -> list[s
             options.werobot_server,
             *(["--aes-key", AES_KEY, "--appid", APPID] if case.safe else []),
         ]
-    qiyi = str(Path(python).parent / "qiyi")
+    return qiyi_command(case)
+
+
+def qiyi_command(case: Case) -> list[str]:
+    """`qiyi serve` on loopback ("{port}" filled in by `run_server`); `--workers` on
+    PostgreSQL."""
+    qiyi = str(Path(sys.executable).parent / "qiyi")
     command = [qiyi, "serve", "--host", "127.0.0.1", "--port", "{port}"]
     if case.database == "postgresql":
         command += ["--workers", str(case.processes)]
