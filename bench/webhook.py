@@ -281,13 +281,14 @@ def openid_of(index: int) -> str:
     return f"oQiyiBench{index:018d}"
 
 
-def roster() -> list[tuple[str, RosterRow]]:
+def roster(count: int = MEMBERS) -> list[tuple[str, RosterRow]]:
+    """`count` members in the branches, each with the openid they are bound to."""
     return [
         (
             openid_of(i),
             RosterRow(str(100_000 + i), f"党员{i:04d}", BRANCHES[i % len(BRANCHES)], Role.MEMBER),
         )
-        for i in range(MEMBERS)
+        for i in range(count)
     ]
 
 

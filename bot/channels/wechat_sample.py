@@ -29,7 +29,7 @@ def signed_request(
     """The query string and body of a text message; encrypted when safe mode is configured."""
     assert settings.wechat_token is not None
     msg_id = msg_id or secrets.randbelow(10**18)
-    nonce = str(secrets.randbelow(10**9))
+    nonce = str(secrets.randbelow(10**18))  # no two of a burst share a pair
     timestamp = str(now)
     body = text_message_xml(openid, text, now, msg_id)
     query = {
