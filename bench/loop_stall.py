@@ -58,7 +58,6 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import aiohttp
-import yarl
 from defusedxml import ElementTree
 from rich.console import Console
 from sqlalchemy import insert
@@ -66,7 +65,14 @@ from sqlalchemy import insert
 from bench import tables
 from bench.databases import postgres_database, sqlite_database
 from bench.reports import BRANCHES, build_dataset, load
-from bench.webhook import hidden, openid_of, percentile, run_server, server_environment
+from bench.webhook import (
+    hidden,
+    openid_of,
+    percentile,
+    post_message,
+    run_server,
+    server_environment,
+)
 from bot.channels.wechat_sample import signed_request
 from bot.clock import SystemClock
 from bot.rules import load_rules
@@ -161,20 +167,15 @@ async def post(
 ) -> None:
     sent = time.perf_counter()
     try:
-        async with http.post(
-            yarl.URL(base + target, encoded=True),
-            data=body.encode(),
-            headers={"Content-Type": "text/xml"},
-        ) as response:
-            answer = await response.text()
+        status, answer = await post_message(http, base, target, body)
     except (aiohttp.ClientError, TimeoutError) as problem:
         into.fail(repr(problem))
         into.seconds.append(time.perf_counter() - sent)  # at least this long: counted
         return
     into.seconds.append(time.perf_counter() - sent)
-    text = reply_text(answer) if response.status == 200 else ""
+    text = reply_text(answer) if status == 200 else ""
     if not any(marker in text for marker in MARKERS[kind]) and "今日学习" not in text:
-        into.fail(f"{response.status} {kind}: {text or answer}")
+        into.fail(f"{status} {kind}: {text or answer}")
     if "正在统计" in text:
         into.busy += 1
 
@@ -286,7 +287,8 @@ async def server(
         }
     )
     env["PYTHONPATH"] = str(tree)
-    command = [sys.executable, str(SERVER_SCRIPT), "--port", "{port}"]
+    # -P: not bench/ first on sys.path, where bench/console.py would hide the console package
+    command = [sys.executable, "-P", str(SERVER_SCRIPT), "--port", "{port}"]
     command += ["--offset-seconds", str(offset.total_seconds())]
     async with run_server(command, env, folder, start_timeout=180) as running:
         yield f"http://127.0.0.1:{running.port}"

@@ -53,7 +53,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import yarl
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import insert, select, text
@@ -70,6 +69,7 @@ from bench.webhook import (
     group_members,
     hidden,
     openid_of,
+    post_message,
     qiyi_command,
     qiyi_environment,
     reply_checks,
@@ -234,14 +234,9 @@ async def send(case: Case, server: Server, traffic: Traffic, count: int, concurr
 
     async def one(http: aiohttp.ClientSession, target: str, body: str) -> None:
         try:
-            async with http.post(
-                yarl.URL(base + target, encoded=True),
-                data=body.encode(),
-                headers={"Content-Type": "text/xml"},
-            ) as response:
-                answer = await response.text()
-            good = response.status == 200 and expect in answer and reject not in answer
-            problem = "" if good else f"{response.status} {answer[:160]}"
+            status, answer = await post_message(http, base, target, body)
+            good = status == 200 and expect in answer and reject not in answer
+            problem = "" if good else f"{status} {answer[:160]}"
         except (aiohttp.ClientError, TimeoutError) as error:
             problem = repr(error)
         sent.messages += 1
