@@ -4,6 +4,7 @@ all on loopback, one dispatcher over the test database (README: "The delivery la
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 from collections import Counter
@@ -23,15 +24,23 @@ from bot.channels.wecom_api import WeComApi
 from bot.clock import FixedClock, today
 from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher
-from bot.ladder import DEFAULT_ORDER, Rung, parse_order, reachable_rungs
+from bot.ladder import (
+    DEFAULT_ORDER,
+    Rung,
+    parse_order,
+    reachable_rungs,
+    rung_names,
+    window_open,
+)
 from bot.messages import Sender
 from bot.roster import RosterRow
 from bot.settings import ConfigError, Settings, load_settings
-from data import members, outbox, wecom_quota
+from data import groups, members, outbox, wecom_quota
 from data.db import transaction
 from data.models import (
     Binding,
     DeliveryAttempt,
+    GroupPost,
     MailboxItem,
     Member,
     OutboxItem,
@@ -41,7 +50,7 @@ from data.models import (
 )
 from data.outbox import Push
 from tests.conftest import SHANGHAI, make_settings
-from tests.fakes.onebot import SEND_PRIVATE, FakeOneBot
+from tests.fakes.onebot import SEND_GROUP, SEND_PRIVATE, FakeOneBot
 from tests.fakes.wechat_api import TEMPLATE_SEND, FakeWeChat
 from tests.fakes.wecom_api import MESSAGE_SEND, FakeWeCom
 from tests.queries import member_id
@@ -210,6 +219,20 @@ async def attempts_of(conversation: Conversation, roster_id: str) -> list[tuple[
             .order_by(col(DeliveryAttempt.id))
         )
         return [(method, ok) for method, ok in await session.exec(statement)]
+
+
+async def attempt_details(
+    conversation: Conversation, roster_id: str
+) -> list[tuple[str, bool, str]]:
+    mid = await member_id(conversation, roster_id)
+    async with conversation.sessions() as session:
+        statement = (
+            select(DeliveryAttempt.method, DeliveryAttempt.ok, DeliveryAttempt.detail)
+            .join(OutboxItem, col(OutboxItem.id) == col(DeliveryAttempt.outbox_id))
+            .where(OutboxItem.member_id == mid)
+            .order_by(col(DeliveryAttempt.id))
+        )
+        return [(method, ok, detail) for method, ok, detail in await session.exec(statement)]
 
 
 async def mailbox_of(conversation: Conversation, roster_id: str) -> list[str]:
@@ -605,7 +628,7 @@ async def test_a_reservation_grants_what_fits_and_says_when_more_may(
 
 async def test_a_notice_addressed_to_the_wecom_account_goes_there_only(rig: Rig) -> None:
     conversation = rig.conversation
-    await bind(conversation, "1001", "wechat", "wecom")
+    await bind(conversation, "1001", "wechat", "wecom", "qq")
     await open_window(conversation, "1001")  # the window would be the ladder's first rung
     await push(conversation, "1001", "bind:7>wecom", rig.clock.now())
     await push(conversation, "1001", "other", rig.clock.now())
@@ -615,3 +638,250 @@ async def test_a_notice_addressed_to_the_wecom_account_goes_there_only(rig: Rig)
     assert rig.wecom_texts("1001") == ["通知 bind:7>wecom"]
     [on_wechat] = rig.wechat.sent_texts(openid("1001"))
     assert "通知 other" in on_wechat and "bind:7" not in on_wechat
+    assert rig.qq_texts("1001") == []
+
+
+async def test_a_notice_addressed_to_the_qq_account_goes_there_privately_only(rig: Rig) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "wecom", "qq")
+    await open_window(conversation, "1001")
+    await push(conversation, "1001", "bind:7>qq", rig.clock.now())
+
+    assert await rig.run() == Counter(sent=1)
+
+    assert rig.qq_texts("1001") == ["通知 bind:7>qq"]
+    assert await attempts_of(conversation, "1001") == [("qq", True)]
+    assert rig.wechat.sent_texts(openid("1001")) == []
+    assert rig.wecom.calls(MESSAGE_SEND) == []
+
+
+async def test_a_notice_for_a_qq_account_no_push_reaches_waits_a_day_for_its_message(
+    rig: Rig,
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "wecom", "qq")
+    await open_window(conversation, "1001")
+    qq = await binding_of(conversation, "1001", "qq")
+    async with transaction(conversation.sessions) as session:
+        qq.reachable = False  # the account left QQ's friends: no push reaches it
+        session.add(qq)
+    queued = await push(conversation, "1001", "bind:7>qq", rig.clock.now())
+
+    assert await rig.run() == Counter(retry=1)
+
+    why = "waits for a message from the qq account"
+    assert await attempt_details(conversation, "1001") == [("reply", False, why)]
+    [item] = await items_of(conversation, "1001")
+    assert (item.state, item.last_error, item.attempts) == ("pending", why, 1)
+    assert item.due_at == queued.due_at + dt.timedelta(days=1)
+    assert rig.onebot.private_messages() == []
+    assert rig.wechat.sent_texts(openid("1001")) == []
+    assert rig.wecom.calls(MESSAGE_SEND) == []
+
+
+@pytest.mark.parametrize(
+    ("template", "counts", "attempts", "mailed"),
+    [
+        ("tmpl-notice", Counter(fallback=1), [("template", True)], 0),
+        (None, Counter(mailbox=1), [("mailbox", True)], 1),
+    ],
+    ids=["template", "no-template"],
+)
+async def test_a_notice_addressed_to_wechat_out_of_the_window_takes_its_template_or_waits(
+    make_rig: RigFactory,
+    template: str | None,
+    counts: Counter[str],
+    attempts: list[tuple[str, bool]],
+    mailed: int,
+) -> None:
+    rig = make_rig(wechat_template_notice=template)
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "wecom")  # WeCom reachable, but not addressed
+    await push(conversation, "1001", "bind:7>wechat", rig.clock.now())
+
+    assert await rig.run() == counts
+
+    assert await attempts_of(conversation, "1001") == attempts
+    sent = [body["touser"] for body in rig.wechat.templates_sent]
+    assert sent == ([openid("1001")] if template else [])
+    assert len(await mailbox_of(conversation, "1001")) == mailed
+    assert rig.wecom.calls(MESSAGE_SEND) == []
+
+
+async def test_a_notice_addressed_to_an_unfollowed_wechat_account_is_skipped_not_mailed(
+    make_rig: RigFactory,
+) -> None:
+    rig = make_rig(wechat_template_notice="tmpl-notice")
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "wecom")
+    await open_window(conversation, "1001")
+    rig.wechat.not_following(openid("1001"))
+    await push(conversation, "1001", "bind:7>wechat", rig.clock.now())
+
+    assert await rig.run() == Counter(skipped=1)
+
+    [item] = await items_of(conversation, "1001")
+    assert (item.state, item.last_error[:5]) == ("skipped", "43004")
+    assert await attempts_of(conversation, "1001") == [("custom", False)]  # no template tried
+    assert rig.wechat.templates_sent == []
+    assert await mailbox_of(conversation, "1001") == []
+    assert rig.wecom.calls(MESSAGE_SEND) == []
+
+
+# --- the ladder's pure parts ---------------------------------------------------------------
+
+
+def wechat_binding(now: dt.datetime, *, hours_left: float, used: int, budget: int = 5) -> Binding:
+    return Binding(
+        channel="wechat",
+        external_id=openid("1001"),
+        member_id=1,
+        bound_at=now,
+        window_until=now + dt.timedelta(hours=hours_left),
+        window_budget=budget,
+        window_used=used,
+    )
+
+
+def test_the_window_is_open_before_its_end_while_budget_is_left() -> None:
+    now = EVENING
+    assert window_open(wechat_binding(now, hours_left=1, used=4), now)
+    assert not window_open(wechat_binding(now, hours_left=0, used=0), now)  # ends now
+    assert not window_open(wechat_binding(now, hours_left=-1, used=0), now)
+    assert not window_open(wechat_binding(now, hours_left=1, used=5), now)  # budget spent
+    never_opened = wechat_binding(now, hours_left=1, used=0)
+    never_opened.window_until = None
+    assert not window_open(never_opened, now)
+
+
+def test_a_rung_is_reachable_with_both_its_binding_and_its_api(database_url: str) -> None:
+    now = EVENING
+    every_api = {
+        "wechat_appid": "wx-app",
+        "wechat_secret": "wx-secret",
+        "wecom_corp_id": "corp",
+        "wecom_agent_id": 1000002,
+        "wecom_secret": "wecom-secret",
+        "onebot_api_url": "http://127.0.0.1:5700",
+    }
+    wechat = wechat_binding(now, hours_left=1, used=0)
+    qq = Binding(channel="qq", external_id="10001", member_id=1, bound_at=now)
+    wecom = Binding(channel="wecom", external_id=userid("1001"), member_id=1, bound_at=now)
+    gone = Binding(channel="qq", external_id="10001", member_id=1, bound_at=now, reachable=False)
+
+    def rungs(bindings: list[Binding], **overrides: object) -> list[Rung]:
+        settings = make_settings(database_url, **{**every_api, **overrides})
+        return reachable_rungs(settings, bindings, now)
+
+    everything = [Rung.WECHAT_WINDOW, Rung.WECOM, Rung.QQ, Rung.MAILBOX]
+    assert rungs([wechat, wecom, qq]) == everything
+    assert rungs([]) == [Rung.MAILBOX]  # every API, no binding
+    assert rungs([gone]) == [Rung.MAILBOX]
+    assert rungs([wechat], wechat_secret=None) == [Rung.MAILBOX]
+    assert rungs([wechat], wechat_appid=None) == [Rung.MAILBOX]
+    assert rungs([wecom], wecom_secret=None) == [Rung.MAILBOX]
+    assert rungs([qq], onebot_api_url=None) == [Rung.MAILBOX]
+    assert rungs([wechat], wechat_template_reminder="t") == [
+        Rung.WECHAT_WINDOW,
+        Rung.WECHAT_TEMPLATE,
+        Rung.MAILBOX,
+    ]
+
+
+def test_the_reachable_rungs_read_as_people_name_them() -> None:
+    assert (
+        rung_names([Rung.WECHAT_WINDOW, Rung.WECOM, Rung.MAILBOX]) == "微信窗口、企业微信、留言箱"
+    )
+    assert rung_names([Rung.MAILBOX]) == "留言箱"
+
+
+# --- the branches' QQ groups ------------------------------------------------------------------
+
+
+async def post_to_groups(rig: Rig, *posts: tuple[str, str, str]) -> None:
+    """Queue group posts, `(group id, reference, picture)`, due a second apart in that order."""
+    now = rig.clock.now()
+    rows = [
+        groups.Post(
+            "qq",
+            group_id,
+            "news",
+            ref,
+            today(rig.clock),
+            f"资讯 {ref}",
+            now + dt.timedelta(seconds=n),
+            image,
+        )
+        for n, (group_id, ref, image) in enumerate(posts)
+    ]
+    async with transaction(rig.conversation.sessions) as session:
+        assert await groups.enqueue(session, rows, now) == len(rows)
+    rig.clock.advance(seconds=len(rows))
+
+
+async def group_posts(conversation: Conversation) -> dict[str, GroupPost]:
+    async with conversation.sessions() as session:
+        return {post.group_id: post for post in await session.exec(select(GroupPost))}
+
+
+async def test_each_group_post_is_sent_retried_or_failed_by_its_answer(rig: Rig) -> None:
+    rig.onebot.fail_next(SEND_GROUP, 120, "发送群消息失败")  # the first post's call
+    await post_to_groups(
+        rig,
+        ("654321", "article:1", ""),  # refused for now: retried after the backoff
+        ("²", "article:2", ""),  # stored before group ids were checked
+        ("654323", "article:3", "/nonexistent/chart.png"),  # its picture is gone
+        ("654324", "article:4", ""),
+    )
+    now = rig.clock.now()
+
+    assert await rig.run() == Counter(sent=1, retry=1, failed=2)
+
+    posts = await group_posts(rig.conversation)
+    assert [sent.target for sent in rig.onebot.group_messages()] == [654324]
+    assert (posts["654324"].state, posts["654324"].done_at) == ("sent", now)
+    retried = posts["654321"]
+    assert (retried.state, retried.attempts, retried.lease_until) == ("pending", 1, None)
+    assert retried.last_error == "120 发送群消息失败"
+    assert now + dt.timedelta(seconds=15) <= retried.due_at <= now + dt.timedelta(seconds=45)
+    bad = posts["²"]
+    assert (bad.state, bad.done_at, bad.lease_until) == ("failed", now, None)
+    assert bad.last_error == "not a QQ group number: '²'"
+    assert posts["654323"].state == "failed"
+    assert posts["654323"].last_error.startswith("FileNotFoundError")
+    assert len(rig.onebot.calls(SEND_GROUP)) == 2  # no call for the bad group id
+
+    rig.clock.set(retried.due_at)
+    assert await rig.run() == Counter(sent=1)
+    assert [sent.target for sent in rig.onebot.group_messages()] == [654324, 654321]
+    assert (await group_posts(rig.conversation))["654321"].state == "sent"
+
+
+# --- the serving loop -------------------------------------------------------------------------
+
+
+async def test_the_serving_loop_goes_on_after_a_failed_round_until_told_to_stop(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bind(rig.conversation, "1001", "wecom")
+    await push(rig.conversation, "1001", "first", rig.clock.now())
+    stop = asyncio.Event()
+    rounds: list[Counter[str]] = []
+    one_round = rig.dispatcher.run_once
+
+    async def counted_round() -> Counter[str]:
+        if not rounds:
+            rounds.append(Counter())
+            raise RuntimeError("the database went away")
+        rounds.append(await one_round())
+        if len(rounds) == 3:
+            stop.set()
+        return rounds[-1]
+
+    monkeypatch.setattr(rig.dispatcher, "run_once", counted_round)
+
+    # No pause between rounds; a loop that waited for `stop` alone would hang here.
+    await asyncio.wait_for(rig.dispatcher.run_forever(stop, idle_seconds=0), timeout=60)
+
+    assert rounds == [Counter(), Counter(sent=1), Counter()]
+    assert len(rig.wecom_texts("1001")) == 1
