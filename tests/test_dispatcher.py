@@ -781,6 +781,26 @@ async def test_ip_not_whitelisted_fails_and_alerts_the_admins_once_a_day(
     assert len(rig.fake.calls(CUSTOM_SEND)) == 3
 
 
+async def test_two_configuration_errors_in_one_round_make_one_alert_naming_both(
+    conversation: Conversation, rig: Rig
+) -> None:
+    await bind_wechat(conversation, "1001", "1002")
+    await set_window(conversation, "1001")
+    await set_window(conversation, "1002")
+    await push(conversation, "1001", PushKind.REMINDER, "study")
+    await push(conversation, "1002", PushKind.REMINDER, "study")
+    rig.fake.fail_next(CUSTOM_SEND, 48001)
+    rig.fake.fail_next(CUSTOM_SEND, 40164)
+
+    assert await rig.run() + await rig.run() == Counter(failed=2, mailbox=1)
+
+    admin = await member_id(conversation, ADMIN)
+    (alert_item,) = await items_of(conversation, ADMIN)
+    assert alert_item.key == f"{admin}:alert:wechat-40164-48001:2026-11-25"
+    (alert,) = await mailbox_of(conversation, ADMIN)
+    assert "40164" in alert.text and "48001" in alert.text
+
+
 async def test_daily_quota_pauses_customer_service_within_the_same_round(
     conversation: Conversation, make_rig: RigFactory
 ) -> None:
