@@ -801,6 +801,26 @@ async def test_two_configuration_errors_in_one_round_make_one_alert_naming_both(
     assert "40164" in alert.text and "48001" in alert.text
 
 
+async def test_a_refused_token_fails_the_rounds_template_sends_without_asking_again(
+    conversation: Conversation, make_rig: RigFactory
+) -> None:
+    # One send at a time: the second bundle's turn comes after the refusal is known.
+    rig = make_rig(wechat_template_reminder="tmpl-reminder", delivery_concurrency=1)
+    await bind_wechat(conversation, "1001", "1002")  # out of the window: the template rung
+    rig.clock.set(EVENING)
+    assert await rig.enqueue_reminders() == 2
+    rig.fake.fail_next(STABLE_TOKEN, 40164, times=10)
+
+    assert await rig.run() + await rig.run() == Counter(failed=2, mailbox=1)
+
+    assert len(rig.fake.calls(STABLE_TOKEN)) == 1
+    assert rig.fake.calls(TEMPLATE_SEND) == []
+    for roster_id in ("1001", "1002"):
+        (item,) = await items_of(conversation, roster_id)
+        assert (item.state, item.last_error[:6]) == ("failed", "40164 ")
+        assert await attempts_of(conversation, item) == [("template", False, 40164)]
+
+
 async def test_daily_quota_pauses_customer_service_within_the_same_round(
     conversation: Conversation, make_rig: RigFactory
 ) -> None:
@@ -840,7 +860,7 @@ async def test_daily_quota_pauses_customer_service_until_midnight(
     await bind_wechat(conversation, "1001", "1002")
     await set_window(conversation, "1001")
     await set_window(conversation, "1002")
-    rig.clock.set(EVENING)
+    rig.clock.set(EVENING + dt.timedelta(seconds=17, microseconds=250_000))
     first = await push(conversation, "1001", PushKind.REMINDER, "study")
     rig.fake.fail_next(CUSTOM_SEND, 45009)
 
@@ -858,8 +878,8 @@ async def test_daily_quota_pauses_customer_service_until_midnight(
     assert len(rig.fake.calls(CUSTOM_SEND)) == 1
     assert await attempts_of(conversation, second) == [("mailbox", True, None)]
 
-    # After midnight customer service works again.
-    rig.clock.set(dt.datetime(2026, 11, 26, 0, 0, 1, tzinfo=SHANGHAI))
+    # From midnight on customer service works again.
+    rig.clock.set(dt.datetime(2026, 11, 26, 0, 0, 0, tzinfo=SHANGHAI))
     third = await push(conversation, "1002", PushKind.REVIEW, "entry:2")
     assert await rig.run() == Counter(sent=1)
     assert rig.fake.sent_texts(openid("1002")) == [third.text]
