@@ -488,6 +488,45 @@ async def test_spent_budget_sends_everything_by_fallback(
     assert (await wechat_binding(conversation, "1001")).window_used == 5
 
 
+@pytest.mark.parametrize(
+    ("errcode", "state", "attempts", "reachable", "why"),
+    [
+        (43004, "skipped", [("template", False, 43004)], False, "43004 "),  # unfollowed
+        (-1, "pending", [("template", False, -1)], True, "-1 "),  # busy: tried again later
+        (40164, "failed", [("template", False, 40164)], True, "40164 "),  # configuration
+        # Refused for another reason: the next rung (by default the mailbox) takes it.
+        (40037, "mailbox", [("template", False, 40037), ("mailbox", True, None)], True, ""),
+    ],
+    ids=["unfollowed", "busy", "configuration", "refused"],
+)
+async def test_a_template_answer_settles_the_item_by_its_errcode(
+    conversation: Conversation,
+    make_rig: RigFactory,
+    errcode: int,
+    state: str,
+    attempts: list[tuple[str, bool, int | None]],
+    reachable: bool,
+    why: str,
+) -> None:
+    rig = make_rig(wechat_template_reminder="tmpl-reminder")
+    await bind_wechat(conversation, "1001")  # window closed: the template rung
+    rig.clock.set(EVENING)
+    assert await rig.enqueue_reminders() == 1
+    rig.fake.fail_next(TEMPLATE_SEND, errcode)
+
+    await rig.run()
+
+    (item,) = await items_of(conversation, "1001")
+    assert item.state == state
+    assert item.last_error.startswith(why)
+    assert await attempts_of(conversation, item) == attempts
+    assert (await wechat_binding(conversation, "1001")).reachable is reachable
+    assert len(await mailbox_of(conversation, "1001")) == (state == "mailbox")
+    assert len(await mailbox_of(conversation, ADMIN)) + len(
+        await items_of(conversation, ADMIN)
+    ) == 2 * (errcode == 40164)  # the admins' alert: an item, then its mailbox entry
+
+
 # --- window closed on the platform's side (45015) -------------------------------------------
 
 
