@@ -32,12 +32,13 @@ from bot.ladder import (
     rung_names,
     window_open,
 )
-from bot.messages import Sender
+from bot.messages import Sender, cut_to_fit
 from bot.roster import RosterRow
 from bot.settings import ConfigError, Settings, load_settings
 from data import groups, members, outbox, wecom_quota
 from data.db import transaction
 from data.models import (
+    Article,
     Binding,
     DeliveryAttempt,
     GroupPost,
@@ -52,7 +53,7 @@ from data.outbox import Push
 from tests.conftest import SHANGHAI, make_settings
 from tests.fakes.onebot import SEND_GROUP, SEND_PRIVATE, FakeOneBot
 from tests.fakes.wechat_api import TEMPLATE_SEND, FakeWeChat
-from tests.fakes.wecom_api import MESSAGE_SEND, FakeWeCom
+from tests.fakes.wecom_api import GETTOKEN, MESSAGE_SEND, FakeWeCom
 from tests.queries import member_id
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
@@ -885,3 +886,130 @@ async def test_the_serving_loop_goes_on_after_a_failed_round_until_told_to_stop(
 
     assert rounds == [Counter(), Counter(sent=1), Counter()]
     assert len(rig.wecom_texts("1001")) == 1
+
+
+# --- the WeCom rung's messages and answers ----------------------------------------------------
+
+
+async def push_article(rig: Rig, roster_id: str, article: Article) -> OutboxItem:
+    """A lone push of a new lesson about `article`, due now."""
+    mid = await member_id(rig.conversation, roster_id)
+    now = rig.clock.now()
+    text = f"新课：{article.title}\n{article.summary}"
+    row = Push(mid, PushKind.LESSON, f"article:{article.id}", today(rig.clock), text, text, now)
+    async with transaction(rig.conversation.sessions) as session:
+        assert await outbox.enqueue(session, [row], now) == 1
+    async with rig.conversation.sessions() as session:
+        return (await session.exec(select(OutboxItem).where(OutboxItem.key == row.key))).one()
+
+
+async def add_lesson(rig: Rig, title: str, url: str) -> Article:
+    async with transaction(rig.conversation.sessions) as session:
+        article = Article(
+            slug=f"lesson-{len(title)}-{len(url)}",
+            kind="lesson",
+            title=title,
+            summary="摘要" * 300,  # beyond a card's description
+            body="正文",
+            url=url,
+            publish_at=rig.clock.now(),
+        )
+        session.add(article)
+    return article
+
+
+async def test_a_lone_article_push_with_a_link_is_a_text_card_cut_to_wecoms_limits(
+    rig: Rig,
+) -> None:
+    await bind(rig.conversation, "1001", "wecom")
+    await bind(rig.conversation, "1002", "wecom")
+    title = "学习贯彻" * 20  # 240 bytes: beyond a card's title
+    lesson = await add_lesson(rig, title, "https://party.example.org/lessons/1")
+    bare = await add_lesson(rig, "没有链接的一课", "")
+    item = await push_article(rig, "1001", lesson)
+    await push_article(rig, "1002", bare)
+
+    assert await rig.run() == Counter(sent=2)
+
+    [card] = [shown for shown in rig.wecom.shown if shown.user == userid("1001")]
+    assert card.msgtype == "textcard"
+    assert card.content["title"] == cut_to_fit(title, 128)
+    assert card.content["description"] == cut_to_fit(item.brief, 512)
+    assert card.content["url"] == "https://party.example.org/lessons/1"
+    [text] = [shown for shown in rig.wecom.shown if shown.user == userid("1002")]
+    assert text.msgtype == "text"
+    assert text.content["content"] == cut_to_fit(f"新课：没有链接的一课\n{'摘要' * 300}", 2048)
+
+
+async def test_the_duplicate_check_reaches_back_four_hours_at_most(rig: Rig) -> None:
+    await bind(rig.conversation, "1001", "wecom")
+    await push(rig.conversation, "1001", "late", rig.clock.now() + dt.timedelta(hours=5))
+    rig.clock.advance(hours=5)
+
+    assert await rig.run() == Counter(sent=1)
+
+    [call] = rig.wecom.calls(MESSAGE_SEND)
+    assert call.body["duplicate_check_interval"] == 4 * 3600
+
+
+@pytest.mark.parametrize(
+    ("errcode", "counts", "qq"),
+    [
+        (45009, Counter(retry=1), 0),  # the API's frequency limit: WeCom again later
+        (45033, Counter(retry=1), 0),  # its concurrency limit, alike
+        (40008, Counter(sent=1), 1),  # refused for another reason: the next rung now
+    ],
+    ids=["frequency", "concurrency", "refused"],
+)
+async def test_a_wecom_refusal_retries_or_goes_to_the_next_rung_and_frees_its_slot(
+    rig: Rig, errcode: int, counts: Counter[str], qq: int
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom", "qq")
+    await push(conversation, "1001", "n1", rig.clock.now())
+    rig.wecom.fail_next(MESSAGE_SEND, errcode)
+
+    assert await rig.run() == counts
+
+    assert len(rig.qq_texts("1001")) == qq
+    assert await wecom_slots(conversation) == 0  # WeCom showed nothing
+    assert (await binding_of(conversation, "1001", "wecom")).reachable
+    [item] = await items_of(conversation, "1001")
+    assert item.last_error.startswith(f"{errcode} ") == (qq == 0)
+    details = await attempt_details(conversation, "1001")
+    assert details[0][:2] == ("wecom", False)
+
+
+async def test_a_refused_wecom_token_sends_the_round_to_the_next_rung_asking_once(
+    rig: Rig,
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom", "qq")
+    await push(conversation, "1001", "bind:7>wecom", rig.clock.now())  # its own slot
+    await push(conversation, "1001", "n1", rig.clock.now())
+    rig.wecom.fail_next(GETTOKEN, 40001, times=10)
+
+    counts = await rig.run()
+
+    assert rig.wecom.calls(MESSAGE_SEND) == []
+    assert len(rig.wecom.calls(GETTOKEN)) == 1  # not asked again for the climb
+    assert counts == Counter(sent=1, retry=1)
+    assert rig.qq_texts("1001") == ["通知 n1"]  # the next rung, in the same round
+    assert await wecom_slots(conversation) == 0
+    assert (await binding_of(conversation, "1001", "wecom")).reachable
+
+
+async def test_past_wecoms_daily_cap_the_mailbox_says_why(make_rig: RigFactory) -> None:
+    rig = make_rig(wecom_daily_cap=1, delivery_concurrency=1)
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom")
+    await bind(conversation, "1002", "wecom")
+    await push(conversation, "1001", "n1", rig.clock.now())
+    await push(conversation, "1002", "n1", rig.clock.now())
+
+    assert await rig.run() == Counter(sent=1, mailbox=1)
+
+    [capped] = [r for r in ("1001", "1002") if not rig.wecom_texts(r)]
+    assert await attempt_details(conversation, capped) == [
+        ("mailbox", True, "WeCom's daily cap reached")
+    ]
