@@ -496,6 +496,7 @@ async def test_the_hourly_limit_defers_until_the_hour_frees(make_rig: RigFactory
     assert waiting.state == "pending"
     assert waiting.attempts == 0  # waiting is not a try
     assert waiting.due_at == start + dt.timedelta(hours=1)
+    assert waiting.last_error == "waits for WeCom's per-member limit"
 
     rig.clock.set(start + dt.timedelta(hours=1))
     assert await rig.run() == Counter(sent=1)
@@ -997,6 +998,28 @@ async def test_a_refused_wecom_token_sends_the_round_to_the_next_rung_asking_onc
     assert rig.qq_texts("1001") == ["通知 n1"]  # the next rung, in the same round
     assert await wecom_slots(conversation) == 0
     assert (await binding_of(conversation, "1001", "wecom")).reachable
+    notice, climbing = await items_of(conversation, "1001")
+    assert notice.last_error == "waits for a message from the wecom account"
+    assert (climbing.state, climbing.last_error) == ("sent", "")
+    assert sorted(await attempts_of(conversation, "1001")) == [
+        ("qq", True),
+        ("reply", False),
+        ("wecom", False),
+    ]
+
+
+async def test_with_wecoms_token_refused_the_mailbox_says_why(rig: Rig) -> None:
+    await bind(rig.conversation, "1001", "wecom")
+    await push(rig.conversation, "1001", "n1", rig.clock.now())
+    rig.wecom.fail_next(GETTOKEN, 40001, times=10)
+
+    assert await rig.run() == Counter(mailbox=1)
+
+    why = "TokenRefused: WeCom API error 40001: invalid secret"
+    assert await attempt_details(rig.conversation, "1001") == [
+        ("wecom", False, why),
+        ("mailbox", True, why),
+    ]
 
 
 async def test_past_wecoms_daily_cap_the_mailbox_says_why(make_rig: RigFactory) -> None:
