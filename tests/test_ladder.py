@@ -52,7 +52,7 @@ from data.models import (
 from data.outbox import Push
 from tests.conftest import SHANGHAI, make_settings
 from tests.fakes.onebot import SEND_GROUP, SEND_PRIVATE, FakeOneBot
-from tests.fakes.wechat_api import TEMPLATE_SEND, FakeWeChat
+from tests.fakes.wechat_api import CUSTOM_SEND, TEMPLATE_SEND, FakeWeChat
 from tests.fakes.wecom_api import GETTOKEN, MESSAGE_SEND, FakeWeCom
 from tests.queries import member_id
 
@@ -1037,3 +1037,48 @@ async def test_past_wecoms_daily_cap_the_mailbox_says_why(make_rig: RigFactory) 
     assert await attempt_details(conversation, capped) == [
         ("mailbox", True, "WeCom's daily cap reached")
     ]
+
+
+# --- a dispatcher that lost its lease ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("channel", "limiter"),
+    [("wecom", "wecom_limiter"), ("qq", "limiter"), ("wechat", "limiter")],
+)
+async def test_a_push_another_dispatcher_took_over_while_this_one_waited_goes_once(
+    rig: Rig,
+    make_rig: RigFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    channel: str,
+    limiter: str,
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", channel)
+    if channel == "wechat":
+        await open_window(conversation, "1001")
+    await push(conversation, "1001", "n1", rig.clock.now())
+    other = make_rig().dispatcher  # a second process on the same database
+    paced = getattr(rig.dispatcher, limiter)
+    turn = paced.acquire
+
+    async def slow_turn() -> None:
+        # This dispatcher waits for its turn past its lease; the other claims and sends.
+        monkeypatch.setattr(paced, "acquire", turn)
+        rig.clock.advance(seconds=rig.settings.delivery_lease_seconds + 1)
+        assert await other.run_once() == Counter(sent=1)
+        await turn()
+
+    monkeypatch.setattr(paced, "acquire", slow_turn)
+
+    assert await rig.run() == Counter()
+
+    shown = {
+        "wecom": len(rig.wecom.calls(MESSAGE_SEND)),
+        "qq": len(rig.onebot.calls(SEND_PRIVATE)),
+        "wechat": len(rig.wechat.calls(CUSTOM_SEND)),
+    }
+    assert shown[channel] == 1
+    [item] = await items_of(conversation, "1001")
+    assert (item.state, item.lease_until) == ("sent", None)
+    assert len(await attempts_of(conversation, "1001")) == 1
