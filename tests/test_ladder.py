@@ -938,6 +938,12 @@ async def test_a_lone_article_push_with_a_link_is_a_text_card_cut_to_wecoms_limi
     assert card.content["title"] == cut_to_fit(title, 128)
     assert card.content["description"] == cut_to_fit(item.brief, 512)
     assert card.content["url"] == "https://party.example.org/lessons/1"
+    # A card keys the duplicate check to its row like a text: back to its creation, no further.
+    intervals = {
+        call.body["msgtype"]: call.body["duplicate_check_interval"]
+        for call in rig.wecom.calls(MESSAGE_SEND)
+    }
+    assert intervals == {"textcard": 60, "text": 60}
     [text] = [shown for shown in rig.wecom.shown if shown.user == userid("1002")]
     assert text.msgtype == "text"
     assert text.content["content"] == cut_to_fit(f"新课：没有链接的一课\n{'摘要' * 300}", 2048)
