@@ -44,7 +44,13 @@ from data.models import (
 )
 from data.outbox import Push
 from tests.conftest import SHANGHAI, Chat, make_settings
-from tests.fakes.wechat_api import CUSTOM_SEND, STABLE_TOKEN, TEMPLATE_SEND, FakeWeChat
+from tests.fakes.wechat_api import (
+    CUSTOM_SEND,
+    MEDIA_UPLOAD,
+    STABLE_TOKEN,
+    TEMPLATE_SEND,
+    FakeWeChat,
+)
 from tests.queries import member_id
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
@@ -1139,3 +1145,63 @@ async def test_a_report_goes_with_its_chart_while_the_budget_allows(
     assert rig.fake.sent_images(openid("2002")) == []
     assert (await wechat_binding(rig.conversation, "2002")).window_used == 4
     assert (tmp_path / "2026-11.png").is_file()
+
+
+async def push_charts(rig: Rig, roster_id: str, charts: list[Path]) -> list[OutboxItem]:
+    """Reports with a chart each, due now for the member (one bundle)."""
+    mid = await member_id(rig.conversation, roster_id)
+    now = rig.clock.now()
+    day = today(rig.clock)
+    rows = [
+        Push(mid, PushKind.REPORT, f"r{n}", day, f"报告{n}", f"报告{n}", now, str(chart))
+        for n, chart in enumerate(charts)
+    ]
+    async with transaction(rig.conversation.sessions) as session:
+        assert await outbox.enqueue(session, rows, now) == len(rows)
+    return await items_of(rig.conversation, roster_id)
+
+
+@pytest.mark.parametrize(
+    ("used", "refused", "images", "window_used"),
+    [
+        (2, None, 1, 4),  # text 3, the first chart 4: the second would take the kept unit
+        (0, 40005, 1, 2),  # the first chart refused: lost alone, the second still goes
+    ],
+    ids=["reserve", "refused"],
+)
+async def test_each_chart_of_a_bundle_goes_while_the_budget_allows_and_alone_fails(
+    conversation: Conversation,
+    rig: Rig,
+    tmp_path: Path,
+    used: int,
+    refused: int | None,
+    images: int,
+    window_used: int,
+) -> None:
+    charts = [tmp_path / "a.png", tmp_path / "b.png"]
+    for n, chart in enumerate(charts):
+        chart.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes([n]) * 64)
+    await bind_wechat(conversation, "1001")
+    await set_window(conversation, "1001", used=used)
+    first, second = await push_charts(rig, "1001", charts)
+    if refused:
+        rig.fake.fail_next(MEDIA_UPLOAD, refused)
+
+    assert await rig.run() == Counter(sent=2)
+
+    assert len(rig.fake.sent_texts(openid("1001"))) == 1  # the digest of both
+    assert len(rig.fake.sent_images(openid("1001"))) == images
+    assert (await wechat_binding(conversation, "1001")).window_used == window_used
+    if refused:
+        assert await attempts_of(conversation, first) == [
+            ("custom", True, 0),
+            ("image", False, None),  # the refusal is in the attempt's detail
+        ]
+        assert await attempts_of(conversation, second) == [("custom", True, 0), ("image", True, 0)]
+        async with conversation.sessions() as session:
+            statement = select(DeliveryAttempt.detail).where(DeliveryAttempt.method == "image")
+            details = list(await session.exec(statement.order_by(col(DeliveryAttempt.id))))
+        assert details == [f"{refused} invalid file type", "ok"]
+    else:
+        assert await attempts_of(conversation, first) == [("custom", True, 0), ("image", True, 0)]
+        assert await attempts_of(conversation, second) == [("custom", True, 0)]
