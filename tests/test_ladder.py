@@ -893,11 +893,13 @@ async def test_the_serving_loop_goes_on_after_a_failed_round_until_told_to_stop(
 # --- the WeCom rung's messages and answers ----------------------------------------------------
 
 
-async def push_article(rig: Rig, roster_id: str, article: Article) -> OutboxItem:
+async def push_article(
+    rig: Rig, roster_id: str, article: Article, text: str | None = None
+) -> OutboxItem:
     """A lone push of a new lesson about `article`, due now."""
     mid = await member_id(rig.conversation, roster_id)
     now = rig.clock.now()
-    text = f"新课：{article.title}\n{article.summary}"
+    text = text or f"新课：{article.title}\n{article.summary}"
     row = Push(mid, PushKind.LESSON, f"article:{article.id}", today(rig.clock), text, text, now)
     async with transaction(rig.conversation.sessions) as session:
         assert await outbox.enqueue(session, [row], now) == 1
@@ -1088,3 +1090,70 @@ async def test_a_push_another_dispatcher_took_over_while_this_one_waited_goes_on
     [item] = await items_of(conversation, "1001")
     assert (item.state, item.lease_until) == ("sent", None)
     assert len(await attempts_of(conversation, "1001")) == 1
+
+
+# --- the WeChat window rung --------------------------------------------------------------------
+
+
+async def test_a_news_card_needs_no_media_store_and_describes_with_the_text_after_its_title(
+    make_rig: RigFactory,
+) -> None:
+    rig = make_rig(public_url="https://party.example.org")  # and no media store
+    conversation = rig.conversation
+    lesson = await add_lesson(rig, "封面课", "https://party.example.org/lessons/1")
+    async with transaction(conversation.sessions) as session:
+        lesson.cover, lesson.cover_mime = "ab" * 32, "image/png"
+        lesson.summary = "摘要一句话"
+        session.add(lesson)
+    texts = {"1001": "【今日微党课】封面 课", "1002": "【今日微党课】封面 课\n 第二行\n第三行 "}
+    for roster_id, text in texts.items():
+        await bind(conversation, roster_id, "wechat")
+        await open_window(conversation, roster_id)
+        await push_article(rig, roster_id, lesson, text)
+
+    assert await rig.run() == Counter(sent=2)
+
+    one_line, three_lines = (rig.wechat.sent_news(openid(r)) for r in ("1001", "1002"))
+    assert [card["description"] for card in one_line] == ["摘要一句话"]  # no line to take
+    assert [card["description"] for card in three_lines] == ["第二行\n第三行"]
+    assert {card["title"] for card in one_line + three_lines} == {"封面课"}
+    assert rig.wechat.sent_texts() == []
+    assert await attempts_of(conversation, "1001") == [("news", True)]
+
+
+async def test_the_window_ends_at_its_end_and_what_it_leaves_waits_with_the_reason(
+    make_rig: RigFactory,
+) -> None:
+    rig = make_rig(delivery_order="wechat-window")  # the window's own reason reaches the mailbox
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat")
+    now = rig.clock.now()
+    binding = await binding_of(conversation, "1001", "wechat")
+    async with transaction(conversation.sessions) as session:
+        binding.window_until, binding.window_budget = now, 5  # it ends now
+        session.add(binding)
+    await push(conversation, "1001", "n1", now)
+
+    assert await rig.run() == Counter(mailbox=1)
+
+    assert rig.wechat.calls(CUSTOM_SEND) == []
+    assert await attempt_details(conversation, "1001") == [("mailbox", True, "outside the window")]
+
+
+async def test_no_template_goes_to_an_account_already_known_unfollowed(
+    make_rig: RigFactory,
+) -> None:
+    rig = make_rig(wechat_template_notice="tmpl-notice")
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "qq")
+    binding = await binding_of(conversation, "1001", "wechat")
+    async with transaction(conversation.sessions) as session:
+        binding.reachable = False  # unfollowed in an earlier round
+        session.add(binding)
+    await push(conversation, "1001", "n1", rig.clock.now())
+    rig.onebot.fail_next(SEND_PRIVATE, 1400, "无法获取用户信息")  # not a friend on QQ either
+
+    assert await rig.run() == Counter(mailbox=1)
+
+    assert rig.wechat.calls(TEMPLATE_SEND) == []
+    assert await attempts_of(conversation, "1001") == [("qq", False), ("mailbox", True)]
