@@ -10,6 +10,7 @@ import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import pytest
@@ -53,7 +54,7 @@ from data.outbox import Push
 from tests.conftest import SHANGHAI, make_settings
 from tests.fakes.onebot import SEND_GROUP, SEND_PRIVATE, FakeOneBot
 from tests.fakes.wechat_api import CUSTOM_SEND, TEMPLATE_SEND, FakeWeChat
-from tests.fakes.wecom_api import GETTOKEN, MESSAGE_SEND, FakeWeCom
+from tests.fakes.wecom_api import ERRMSGS, GETTOKEN, MESSAGE_SEND, FakeWeCom
 from tests.queries import member_id
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
@@ -987,7 +988,53 @@ async def test_a_wecom_refusal_retries_or_goes_to_the_next_rung_and_frees_its_sl
     [item] = await items_of(conversation, "1001")
     assert item.last_error.startswith(f"{errcode} ") == (qq == 0)
     details = await attempt_details(conversation, "1001")
-    assert details[0][:2] == ("wecom", False)
+    assert details[0] == ("wecom", False, ERRMSGS.get(errcode, "error"))
+
+
+async def test_a_wecom_refusal_reaches_the_mailbox_with_its_reason(rig: Rig) -> None:
+    await bind(rig.conversation, "1001", "wecom")
+    await push(rig.conversation, "1001", "n1", rig.clock.now())
+    rig.wecom.fail_next(MESSAGE_SEND, 40008)
+
+    assert await rig.run() == Counter(mailbox=1)
+
+    assert await attempt_details(rig.conversation, "1001") == [
+        ("wecom", False, "invalid message type"),
+        ("mailbox", True, "40008 invalid message type"),
+    ]
+
+
+async def test_an_unexpected_failure_of_one_wecom_send_keeps_wecom_for_the_next(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom", "qq")
+    await push(conversation, "1001", "bind:7>wecom", rig.clock.now())
+    await push(conversation, "1001", "n1", rig.clock.now())
+    assert rig.dispatcher.wecom is not None
+    api = rig.dispatcher.wecom.api
+    send_text = api.send_text
+    failures = iter([RuntimeError("a bug in the first send")])
+
+    async def failing_once(*args: Any, **kwargs: Any) -> Any:
+        if (failure := next(failures, None)) is not None:
+            raise failure
+        return await send_text(*args, **kwargs)
+
+    monkeypatch.setattr(api, "send_text", failing_once)
+
+    assert await rig.run() == Counter(retry=1, sent=1)
+
+    notice, climbing = await items_of(conversation, "1001")
+    assert (notice.state, notice.last_error) == (
+        "pending",
+        "waits for a message from the wecom account",
+    )
+    [failed, *_] = await attempt_details(conversation, "1001")
+    assert failed == ("wecom", False, "RuntimeError: a bug in the first send")
+    assert climbing.state == "sent"
+    assert rig.wecom_texts("1001") == ["通知 n1"]  # WeCom still served the climb
+    assert rig.qq_texts("1001") == []
 
 
 async def test_a_refused_wecom_token_sends_the_round_to_the_next_rung_asking_once(
