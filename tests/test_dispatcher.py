@@ -528,6 +528,12 @@ async def test_a_template_answer_settles_the_item_by_its_errcode(
     assert await attempts_of(conversation, item) == attempts
     assert (await wechat_binding(conversation, "1001")).reachable is reachable
     assert len(await mailbox_of(conversation, "1001")) == (state == "mailbox")
+    if state == "mailbox":  # the template rung's reason goes with it
+        async with conversation.sessions() as session:
+            statement = select(DeliveryAttempt.detail).where(
+                DeliveryAttempt.outbox_id == item.id, DeliveryAttempt.method == "mailbox"
+            )
+            assert (await session.exec(statement)).one().startswith("template refused: 40037 ")
     assert len(await mailbox_of(conversation, ADMIN)) + len(
         await items_of(conversation, ADMIN)
     ) == 2 * (errcode == 40164)  # the admins' alert: an item, then its mailbox entry

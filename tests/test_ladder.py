@@ -664,23 +664,27 @@ async def test_a_notice_for_a_qq_account_no_push_reaches_waits_a_day_for_its_mes
 ) -> None:
     conversation = rig.conversation
     await bind(conversation, "1001", "wechat", "wecom", "qq")
-    await open_window(conversation, "1001")
     qq = await binding_of(conversation, "1001", "qq")
     async with transaction(conversation.sessions) as session:
         qq.reachable = False  # the account left QQ's friends: no push reaches it
         session.add(qq)
     queued = await push(conversation, "1001", "bind:7>qq", rig.clock.now())
+    await push(conversation, "1001", "n1", rig.clock.now())  # climbs: a WeCom slot for it
 
-    assert await rig.run() == Counter(retry=1)
+    assert await rig.run() == Counter(retry=1, sent=1)
 
     why = "waits for a message from the qq account"
-    assert await attempt_details(conversation, "1001") == [("reply", False, why)]
-    [item] = await items_of(conversation, "1001")
+    item, climbing = await items_of(conversation, "1001")
     assert (item.state, item.last_error, item.attempts) == ("pending", why, 1)
     assert item.due_at == queued.due_at + dt.timedelta(days=1)
+    assert climbing.state == "sent"
+    assert sorted(await attempt_details(conversation, "1001")) == [
+        ("reply", False, why),
+        ("wecom", True, "ok"),
+    ]
     assert rig.onebot.private_messages() == []
     assert rig.wechat.sent_texts(openid("1001")) == []
-    assert rig.wecom.calls(MESSAGE_SEND) == []
+    assert rig.wecom_texts("1001") == ["通知 n1"]  # the notice never on another account
 
 
 @pytest.mark.parametrize(
@@ -706,6 +710,9 @@ async def test_a_notice_addressed_to_wechat_out_of_the_window_takes_its_template
     assert await rig.run() == counts
 
     assert await attempts_of(conversation, "1001") == attempts
+    if mailed:  # the rung's reason goes with it
+        [(_, _, why)] = await attempt_details(conversation, "1001")
+        assert why == "outside the window, no template configured"
     sent = [body["touser"] for body in rig.wechat.templates_sent]
     assert sent == ([openid("1001")] if template else [])
     assert len(await mailbox_of(conversation, "1001")) == mailed
@@ -842,7 +849,8 @@ async def test_each_group_post_is_sent_retried_or_failed_by_its_answer(rig: Rig)
     assert await rig.run() == Counter(sent=1, retry=1, failed=2)
 
     posts = await group_posts(rig.conversation)
-    assert [sent.target for sent in rig.onebot.group_messages()] == [654324]
+    [posted] = rig.onebot.group_messages()
+    assert (posted.target, posted.message[0]["data"]["text"]) == (654324, "资讯 article:4")
     assert (posts["654324"].state, posts["654324"].done_at) == ("sent", now)
     retried = posts["654321"]
     assert (retried.state, retried.attempts, retried.lease_until) == ("pending", 1, None)
@@ -1204,3 +1212,36 @@ async def test_no_template_goes_to_an_account_already_known_unfollowed(
 
     assert rig.wechat.calls(TEMPLATE_SEND) == []
     assert await attempts_of(conversation, "1001") == [("qq", False), ("mailbox", True)]
+
+
+async def test_a_group_post_another_dispatcher_took_over_while_this_one_waited_goes_once(
+    rig: Rig, make_rig: RigFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await post_to_groups(rig, ("654321", "article:1", ""))
+    other = make_rig().dispatcher  # a second process on the same database
+    turn = rig.dispatcher.limiter.acquire
+
+    async def slow_turn() -> None:
+        monkeypatch.setattr(rig.dispatcher.limiter, "acquire", turn)
+        rig.clock.advance(seconds=rig.settings.delivery_lease_seconds + 1)
+        assert await other.run_once() == Counter(sent=1)
+        await turn()
+
+    monkeypatch.setattr(rig.dispatcher.limiter, "acquire", slow_turn)
+
+    assert await rig.run() == Counter()
+
+    assert len(rig.onebot.calls(SEND_GROUP)) == 1
+    post = (await group_posts(rig.conversation))["654321"]
+    assert (post.state, post.lease_until, post.attempts) == ("sent", None, 0)
+
+
+async def test_two_pushes_go_to_wecom_as_one_digest_of_both(rig: Rig) -> None:
+    await bind(rig.conversation, "1001", "wecom")
+    await push(rig.conversation, "1001", "n1", rig.clock.now())
+    await push(rig.conversation, "1001", "n2", rig.clock.now())
+
+    assert await rig.run() == Counter(sent=2)
+
+    [digest] = rig.wecom_texts("1001")
+    assert "通知 n1" in digest and "通知 n2" in digest
