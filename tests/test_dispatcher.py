@@ -1170,10 +1170,11 @@ async def push_charts(rig: Rig, roster_id: str, charts: list[Path]) -> list[Outb
 @pytest.mark.parametrize(
     ("used", "refused", "images", "window_used"),
     [
+        (0, None, 2, 3),  # text 1, the charts 2 and 3
         (2, None, 1, 4),  # text 3, the first chart 4: the second would take the kept unit
         (0, 40005, 1, 2),  # the first chart refused: lost alone, the second still goes
     ],
-    ids=["reserve", "refused"],
+    ids=["both", "reserve", "refused"],
 )
 async def test_each_chart_of_a_bundle_goes_while_the_budget_allows_and_alone_fails(
     conversation: Conversation,
@@ -1210,4 +1211,6 @@ async def test_each_chart_of_a_bundle_goes_while_the_budget_allows_and_alone_fai
         assert details == [f"{refused} invalid file type", "ok"]
     else:
         assert await attempts_of(conversation, first) == [("custom", True, 0), ("image", True, 0)]
-        assert await attempts_of(conversation, second) == [("custom", True, 0)]
+        assert await attempts_of(conversation, second) == [("custom", True, 0)] + [
+            ("image", True, 0)
+        ] * (images - 1)
