@@ -539,6 +539,38 @@ async def test_a_template_answer_settles_the_item_by_its_errcode(
     ) == 2 * (errcode == 40164)  # the admins' alert: an item, then its mailbox entry
 
 
+async def test_items_without_a_template_wait_beside_those_sent_by_one(
+    conversation: Conversation, make_rig: RigFactory
+) -> None:
+    rig = make_rig(wechat_template_lesson="tmpl-lesson")
+    await bind_wechat(conversation, "1001")  # window closed: the template rung
+    reminder = await push(conversation, "1001", PushKind.REMINDER, "study")  # no template
+    lesson = await push(conversation, "1001", PushKind.LESSON, "article:1")
+
+    assert await rig.run() == Counter(fallback=1, mailbox=1)
+
+    assert await states(conversation) == {reminder.key: "mailbox", lesson.key: "fallback"}
+    assert [m.text for m in await mailbox_of(conversation, "1001")] == [reminder.brief]
+
+
+async def test_an_unfollowed_template_answer_skips_the_rest_without_trying_them(
+    conversation: Conversation, make_rig: RigFactory
+) -> None:
+    rig = make_rig(wechat_template_reminder="tmpl-reminder", wechat_template_review="tmpl-review")
+    await bind_wechat(conversation, "1001")  # window closed: the template rung
+    rig.fake.not_following(openid("1001"))
+    reminder = await push(conversation, "1001", PushKind.REMINDER, "study")
+    review = await push(conversation, "1001", PushKind.REVIEW, "entry:1")
+
+    assert await rig.run() == Counter(skipped=2)
+
+    assert len(rig.fake.calls(TEMPLATE_SEND)) == 1
+    for item in (reminder, review):
+        row = await reload(conversation, item)
+        assert (row.state, row.last_error[:6]) == ("skipped", "43004 ")
+    assert (await wechat_binding(conversation, "1001")).reachable is False
+
+
 # --- window closed on the platform's side (45015) -------------------------------------------
 
 
