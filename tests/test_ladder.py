@@ -903,13 +903,17 @@ async def test_the_serving_loop_goes_on_after_a_failed_round_until_told_to_stop(
 
 
 async def push_article(
-    rig: Rig, roster_id: str, article: Article, text: str | None = None
+    rig: Rig,
+    roster_id: str,
+    article: Article,
+    text: str | None = None,
+    kind: PushKind = PushKind.LESSON,
 ) -> OutboxItem:
-    """A lone push of a new lesson about `article`, due now."""
+    """A lone push of a new lesson (or `kind`) about `article`, due now."""
     mid = await member_id(rig.conversation, roster_id)
     now = rig.clock.now()
     text = text or f"新课：{article.title}\n{article.summary}"
-    row = Push(mid, PushKind.LESSON, f"article:{article.id}", today(rig.clock), text, text, now)
+    row = Push(mid, kind, f"article:{article.id}", today(rig.clock), text, text, now)
     async with transaction(rig.conversation.sessions) as session:
         assert await outbox.enqueue(session, [row], now) == 1
     async with rig.conversation.sessions() as session:
@@ -1245,3 +1249,19 @@ async def test_two_pushes_go_to_wecom_as_one_digest_of_both(rig: Rig) -> None:
 
     [digest] = rig.wecom_texts("1001")
     assert "通知 n1" in digest and "通知 n2" in digest
+
+
+async def test_a_video_push_without_a_media_store_goes_as_its_text(rig: Rig) -> None:
+    await bind(rig.conversation, "1001", "wechat")
+    await open_window(rig.conversation, "1001")
+    video = await add_lesson(rig, "家书", "https://party.example.org/v/1")
+    async with transaction(rig.conversation.sessions) as session:
+        video.kind, video.video = "video", "ab" * 32  # uploaded, but no store to send it from
+        session.add(video)
+    await push_article(rig, "1001", video, "【微视频】家书\n观看：链接", PushKind.VIDEO)
+
+    assert await rig.run() == Counter(sent=1)
+
+    assert rig.wechat.sent_texts(openid("1001")) == ["【微视频】家书\n观看：链接"]
+    assert rig.wechat.uploads == [] and rig.wechat.sent_videos() == []
+    assert await attempts_of(rig.conversation, "1001") == [("custom", True)]
