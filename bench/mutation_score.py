@@ -2,19 +2,24 @@
 
     .venv/bin/python -m bench.mutation_score
 
-asks mutmut 3 for its CI/CD summary (`mutmut export-cicd-stats`, written to
-mutants/mutmut-cicd-stats.json) and prints killed/total as a percentage, with the other
-outcomes counted. A timeout is a mutant the tests caught (it hung them), so it counts as killed.
+reads mutmut 3's record of every mutant (`mutants/<path>.meta`, one per mutated module: each
+mutant's exit code) and prints killed/total as a percentage for each module, then for all of
+them, with the other outcomes counted. A timeout is a mutant the tests caught (it hung them),
+so it counts as killed. Exit codes mean what mutmut says they mean (`mutmut.stats`).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
-SUMMARY = Path("mutants") / "mutmut-cicd-stats.json"
+from mutmut.stats import status_by_exit_code
+
+MUTANTS = Path("mutants")
+META = ".py.meta"
 
 
 def score(stats: dict[str, int]) -> str:
@@ -30,11 +35,39 @@ def score(stats: dict[str, int]) -> str:
     return f"{caught}/{total} mutants killed ({share}): {outcomes}"
 
 
+def tally(exit_codes: Iterable[int | None]) -> dict[str, int]:
+    """The mutants by outcome (`killed`, `survived`, `not_checked`, …), and their `total`."""
+    counts = Counter(status_by_exit_code[code].replace(" ", "_") for code in exit_codes)
+    stats = {"killed": 0, "timeout": 0, **counts}
+    stats["total"] = sum(counts.values())
+    return stats
+
+
+def by_module(mutants: Path = MUTANTS) -> dict[str, dict[str, int]]:
+    """Each mutated module (`bot.ladder`) with its tally, in name order."""
+    found: dict[str, dict[str, int]] = {}
+    for meta in sorted(mutants.rglob(f"*{META}")):
+        module = ".".join(meta.relative_to(mutants).parts)[: -len(META)]
+        exit_codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"].values()
+        found[module] = tally(exit_codes)
+    return found
+
+
+def report(modules: dict[str, dict[str, int]]) -> list[str]:
+    """A line per module, then the line for all of them."""
+    width = max(map(len, modules))
+    total: Counter[str] = Counter()
+    for stats in modules.values():
+        total.update(stats)
+    lines = [f"{module:<{width}}  {score(stats)}" for module, stats in modules.items()]
+    return [*lines, score({"killed": 0, "timeout": 0, **total})]
+
+
 def main() -> None:
-    subprocess.run([sys.executable, "-m", "mutmut", "export-cicd-stats"], check=True)
-    if not SUMMARY.exists():
+    modules = by_module()
+    if not modules:
         sys.exit("No mutmut results here: run `.venv/bin/mutmut run` first.")
-    print(score(json.loads(SUMMARY.read_text(encoding="utf-8"))))
+    print("\n".join(report(modules)))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ an article without a link stay text (README "内容", PROTOCOLS.md customer-serv
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -228,6 +229,39 @@ async def test_a_video_the_platform_forgot_is_uploaded_again_on_the_retry(
     assert len(wechat.calls(MEDIA_UPLOAD)) == 2 and len(wechat.uploads) == 1
     assert [v["title"] for v in wechat.sent_videos()][-2:] == ["新视频", "新视频"]
     assert all(item.state == OutboxState.SENT.value for item in await items(conversation))
+
+
+@pytest.mark.parametrize(
+    ("errcode", "counts", "texts"),
+    [
+        (-1, Counter(retry=2), 0),  # busy: the push waits for the next try, as a video
+        (40164, Counter(failed=2, mailbox=1), 0),  # configuration: failed, the admins told
+        (40005, Counter(sent=2), 2),  # the file refused for good: the text and its link
+    ],
+    ids=["busy", "configuration", "refused"],
+)
+async def test_a_refused_video_upload_retries_fails_or_sends_the_text_by_its_answer(
+    media_rig: Rig,
+    store: DirectoryStore,
+    conversation: Conversation,
+    errcode: int,
+    counts: Counter[str],
+    texts: int,
+) -> None:
+    wechat = media_rig.fake
+    video = await keep(store, MP4)
+    await add_article(conversation, kind="video", title="家书", video=video)
+    await media_rig.enqueue_article(PushKind.VIDEO)
+    wechat.fail_next(MEDIA_UPLOAD, errcode, times=2)
+
+    assert await media_rig.run() + await media_rig.run() == counts
+
+    assert wechat.sent_videos() == [] and wechat.uploads == []
+    assert len(wechat.sent_texts()) == texts
+    if texts:
+        assert f"观看：{PUBLIC}/media/v/{video}.mp4" in wechat.sent_texts(openid("1001"))[0]
+    async with conversation.sessions() as session:
+        assert list(await session.exec(select(PlatformUpload))) == []
 
 
 async def test_a_missing_video_file_sends_the_text_with_its_link(

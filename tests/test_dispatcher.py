@@ -44,7 +44,13 @@ from data.models import (
 )
 from data.outbox import Push
 from tests.conftest import SHANGHAI, Chat, make_settings
-from tests.fakes.wechat_api import CUSTOM_SEND, STABLE_TOKEN, TEMPLATE_SEND, FakeWeChat
+from tests.fakes.wechat_api import (
+    CUSTOM_SEND,
+    MEDIA_UPLOAD,
+    STABLE_TOKEN,
+    TEMPLATE_SEND,
+    FakeWeChat,
+)
 from tests.queries import member_id
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
@@ -488,6 +494,83 @@ async def test_spent_budget_sends_everything_by_fallback(
     assert (await wechat_binding(conversation, "1001")).window_used == 5
 
 
+@pytest.mark.parametrize(
+    ("errcode", "state", "attempts", "reachable", "why"),
+    [
+        (43004, "skipped", [("template", False, 43004)], False, "43004 "),  # unfollowed
+        (-1, "pending", [("template", False, -1)], True, "-1 "),  # busy: tried again later
+        (40164, "failed", [("template", False, 40164)], True, "40164 "),  # configuration
+        # Refused for another reason: the next rung (by default the mailbox) takes it.
+        (40037, "mailbox", [("template", False, 40037), ("mailbox", True, None)], True, ""),
+    ],
+    ids=["unfollowed", "busy", "configuration", "refused"],
+)
+async def test_a_template_answer_settles_the_item_by_its_errcode(
+    conversation: Conversation,
+    make_rig: RigFactory,
+    errcode: int,
+    state: str,
+    attempts: list[tuple[str, bool, int | None]],
+    reachable: bool,
+    why: str,
+) -> None:
+    rig = make_rig(wechat_template_reminder="tmpl-reminder")
+    await bind_wechat(conversation, "1001")  # window closed: the template rung
+    rig.clock.set(EVENING)
+    assert await rig.enqueue_reminders() == 1
+    rig.fake.fail_next(TEMPLATE_SEND, errcode)
+
+    await rig.run()
+
+    (item,) = await items_of(conversation, "1001")
+    assert item.state == state
+    assert item.last_error.startswith(why)
+    assert await attempts_of(conversation, item) == attempts
+    assert (await wechat_binding(conversation, "1001")).reachable is reachable
+    assert len(await mailbox_of(conversation, "1001")) == (state == "mailbox")
+    if state == "mailbox":  # the template rung's reason goes with it
+        async with conversation.sessions() as session:
+            statement = select(DeliveryAttempt.detail).where(
+                DeliveryAttempt.outbox_id == item.id, DeliveryAttempt.method == "mailbox"
+            )
+            assert (await session.exec(statement)).one().startswith("template refused: 40037 ")
+    assert len(await mailbox_of(conversation, ADMIN)) + len(
+        await items_of(conversation, ADMIN)
+    ) == 2 * (errcode == 40164)  # the admins' alert: an item, then its mailbox entry
+
+
+async def test_items_without_a_template_wait_beside_those_sent_by_one(
+    conversation: Conversation, make_rig: RigFactory
+) -> None:
+    rig = make_rig(wechat_template_lesson="tmpl-lesson")
+    await bind_wechat(conversation, "1001")  # window closed: the template rung
+    reminder = await push(conversation, "1001", PushKind.REMINDER, "study")  # no template
+    lesson = await push(conversation, "1001", PushKind.LESSON, "article:1")
+
+    assert await rig.run() == Counter(fallback=1, mailbox=1)
+
+    assert await states(conversation) == {reminder.key: "mailbox", lesson.key: "fallback"}
+    assert [m.text for m in await mailbox_of(conversation, "1001")] == [reminder.brief]
+
+
+async def test_an_unfollowed_template_answer_skips_the_rest_without_trying_them(
+    conversation: Conversation, make_rig: RigFactory
+) -> None:
+    rig = make_rig(wechat_template_reminder="tmpl-reminder", wechat_template_review="tmpl-review")
+    await bind_wechat(conversation, "1001")  # window closed: the template rung
+    rig.fake.not_following(openid("1001"))
+    reminder = await push(conversation, "1001", PushKind.REMINDER, "study")
+    review = await push(conversation, "1001", PushKind.REVIEW, "entry:1")
+
+    assert await rig.run() == Counter(skipped=2)
+
+    assert len(rig.fake.calls(TEMPLATE_SEND)) == 1
+    for item in (reminder, review):
+        row = await reload(conversation, item)
+        assert (row.state, row.last_error[:6]) == ("skipped", "43004 ")
+    assert (await wechat_binding(conversation, "1001")).reachable is False
+
+
 # --- window closed on the platform's side (45015) -------------------------------------------
 
 
@@ -781,6 +864,46 @@ async def test_ip_not_whitelisted_fails_and_alerts_the_admins_once_a_day(
     assert len(rig.fake.calls(CUSTOM_SEND)) == 3
 
 
+async def test_two_configuration_errors_in_one_round_make_one_alert_naming_both(
+    conversation: Conversation, rig: Rig
+) -> None:
+    await bind_wechat(conversation, "1001", "1002")
+    await set_window(conversation, "1001")
+    await set_window(conversation, "1002")
+    await push(conversation, "1001", PushKind.REMINDER, "study")
+    await push(conversation, "1002", PushKind.REMINDER, "study")
+    rig.fake.fail_next(CUSTOM_SEND, 48001)
+    rig.fake.fail_next(CUSTOM_SEND, 40164)
+
+    assert await rig.run() + await rig.run() == Counter(failed=2, mailbox=1)
+
+    admin = await member_id(conversation, ADMIN)
+    (alert_item,) = await items_of(conversation, ADMIN)
+    assert alert_item.key == f"{admin}:alert:wechat-40164-48001:2026-11-25"
+    (alert,) = await mailbox_of(conversation, ADMIN)
+    assert "40164" in alert.text and "48001" in alert.text
+
+
+async def test_a_refused_token_fails_the_rounds_template_sends_without_asking_again(
+    conversation: Conversation, make_rig: RigFactory
+) -> None:
+    # One send at a time: the second bundle's turn comes after the refusal is known.
+    rig = make_rig(wechat_template_reminder="tmpl-reminder", delivery_concurrency=1)
+    await bind_wechat(conversation, "1001", "1002")  # out of the window: the template rung
+    rig.clock.set(EVENING)
+    assert await rig.enqueue_reminders() == 2
+    rig.fake.fail_next(STABLE_TOKEN, 40164, times=10)
+
+    assert await rig.run() + await rig.run() == Counter(failed=2, mailbox=1)
+
+    assert len(rig.fake.calls(STABLE_TOKEN)) == 1
+    assert rig.fake.calls(TEMPLATE_SEND) == []
+    for roster_id in ("1001", "1002"):
+        (item,) = await items_of(conversation, roster_id)
+        assert (item.state, item.last_error[:6]) == ("failed", "40164 ")
+        assert await attempts_of(conversation, item) == [("template", False, 40164)]
+
+
 async def test_daily_quota_pauses_customer_service_within_the_same_round(
     conversation: Conversation, make_rig: RigFactory
 ) -> None:
@@ -820,7 +943,7 @@ async def test_daily_quota_pauses_customer_service_until_midnight(
     await bind_wechat(conversation, "1001", "1002")
     await set_window(conversation, "1001")
     await set_window(conversation, "1002")
-    rig.clock.set(EVENING)
+    rig.clock.set(EVENING + dt.timedelta(seconds=17, microseconds=250_000))
     first = await push(conversation, "1001", PushKind.REMINDER, "study")
     rig.fake.fail_next(CUSTOM_SEND, 45009)
 
@@ -838,8 +961,8 @@ async def test_daily_quota_pauses_customer_service_until_midnight(
     assert len(rig.fake.calls(CUSTOM_SEND)) == 1
     assert await attempts_of(conversation, second) == [("mailbox", True, None)]
 
-    # After midnight customer service works again.
-    rig.clock.set(dt.datetime(2026, 11, 26, 0, 0, 1, tzinfo=SHANGHAI))
+    # From midnight on customer service works again.
+    rig.clock.set(dt.datetime(2026, 11, 26, 0, 0, 0, tzinfo=SHANGHAI))
     third = await push(conversation, "1002", PushKind.REVIEW, "entry:2")
     assert await rig.run() == Counter(sent=1)
     assert rig.fake.sent_texts(openid("1002")) == [third.text]
@@ -1060,3 +1183,66 @@ async def test_a_report_goes_with_its_chart_while_the_budget_allows(
     assert rig.fake.sent_images(openid("2002")) == []
     assert (await wechat_binding(rig.conversation, "2002")).window_used == 4
     assert (tmp_path / "2026-11.png").is_file()
+
+
+async def push_charts(rig: Rig, roster_id: str, charts: list[Path]) -> list[OutboxItem]:
+    """Reports with a chart each, due now for the member (one bundle)."""
+    mid = await member_id(rig.conversation, roster_id)
+    now = rig.clock.now()
+    day = today(rig.clock)
+    rows = [
+        Push(mid, PushKind.REPORT, f"r{n}", day, f"报告{n}", f"报告{n}", now, str(chart))
+        for n, chart in enumerate(charts)
+    ]
+    async with transaction(rig.conversation.sessions) as session:
+        assert await outbox.enqueue(session, rows, now) == len(rows)
+    return await items_of(rig.conversation, roster_id)
+
+
+@pytest.mark.parametrize(
+    ("used", "refused", "images", "window_used"),
+    [
+        (0, None, 2, 3),  # text 1, the charts 2 and 3
+        (2, None, 1, 4),  # text 3, the first chart 4: the second would take the kept unit
+        (0, 40005, 1, 2),  # the first chart refused: lost alone, the second still goes
+    ],
+    ids=["both", "reserve", "refused"],
+)
+async def test_each_chart_of_a_bundle_goes_while_the_budget_allows_and_alone_fails(
+    conversation: Conversation,
+    rig: Rig,
+    tmp_path: Path,
+    used: int,
+    refused: int | None,
+    images: int,
+    window_used: int,
+) -> None:
+    charts = [tmp_path / "a.png", tmp_path / "b.png"]
+    for n, chart in enumerate(charts):
+        chart.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes([n]) * 64)
+    await bind_wechat(conversation, "1001")
+    await set_window(conversation, "1001", used=used)
+    first, second = await push_charts(rig, "1001", charts)
+    if refused:
+        rig.fake.fail_next(MEDIA_UPLOAD, refused)
+
+    assert await rig.run() == Counter(sent=2)
+
+    assert len(rig.fake.sent_texts(openid("1001"))) == 1  # the digest of both
+    assert len(rig.fake.sent_images(openid("1001"))) == images
+    assert (await wechat_binding(conversation, "1001")).window_used == window_used
+    if refused:
+        assert await attempts_of(conversation, first) == [
+            ("custom", True, 0),
+            ("image", False, None),  # the refusal is in the attempt's detail
+        ]
+        assert await attempts_of(conversation, second) == [("custom", True, 0), ("image", True, 0)]
+        async with conversation.sessions() as session:
+            statement = select(DeliveryAttempt.detail).where(DeliveryAttempt.method == "image")
+            details = list(await session.exec(statement.order_by(col(DeliveryAttempt.id))))
+        assert details == [f"{refused} invalid file type", "ok"]
+    else:
+        assert await attempts_of(conversation, first) == [("custom", True, 0), ("image", True, 0)]
+        assert await attempts_of(conversation, second) == [("custom", True, 0)] + [
+            ("image", True, 0)
+        ] * (images - 1)

@@ -4,11 +4,13 @@ all on loopback, one dispatcher over the test database (README: "The delivery la
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import pytest
@@ -23,15 +25,24 @@ from bot.channels.wecom_api import WeComApi
 from bot.clock import FixedClock, today
 from bot.conversation import Conversation
 from bot.dispatcher import Dispatcher
-from bot.ladder import DEFAULT_ORDER, Rung, parse_order, reachable_rungs
-from bot.messages import Sender
+from bot.ladder import (
+    DEFAULT_ORDER,
+    Rung,
+    parse_order,
+    reachable_rungs,
+    rung_names,
+    window_open,
+)
+from bot.messages import Sender, cut_to_fit
 from bot.roster import RosterRow
 from bot.settings import ConfigError, Settings, load_settings
-from data import members, outbox, wecom_quota
+from data import groups, members, outbox, wecom_quota
 from data.db import transaction
 from data.models import (
+    Article,
     Binding,
     DeliveryAttempt,
+    GroupPost,
     MailboxItem,
     Member,
     OutboxItem,
@@ -41,9 +52,9 @@ from data.models import (
 )
 from data.outbox import Push
 from tests.conftest import SHANGHAI, make_settings
-from tests.fakes.onebot import SEND_PRIVATE, FakeOneBot
-from tests.fakes.wechat_api import TEMPLATE_SEND, FakeWeChat
-from tests.fakes.wecom_api import MESSAGE_SEND, FakeWeCom
+from tests.fakes.onebot import SEND_GROUP, SEND_PRIVATE, FakeOneBot
+from tests.fakes.wechat_api import CUSTOM_SEND, TEMPLATE_SEND, FakeWeChat
+from tests.fakes.wecom_api import ERRMSGS, GETTOKEN, MESSAGE_SEND, FakeWeCom
 from tests.queries import member_id
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
@@ -210,6 +221,20 @@ async def attempts_of(conversation: Conversation, roster_id: str) -> list[tuple[
             .order_by(col(DeliveryAttempt.id))
         )
         return [(method, ok) for method, ok in await session.exec(statement)]
+
+
+async def attempt_details(
+    conversation: Conversation, roster_id: str
+) -> list[tuple[str, bool, str]]:
+    mid = await member_id(conversation, roster_id)
+    async with conversation.sessions() as session:
+        statement = (
+            select(DeliveryAttempt.method, DeliveryAttempt.ok, DeliveryAttempt.detail)
+            .join(OutboxItem, col(OutboxItem.id) == col(DeliveryAttempt.outbox_id))
+            .where(OutboxItem.member_id == mid)
+            .order_by(col(DeliveryAttempt.id))
+        )
+        return [(method, ok, detail) for method, ok, detail in await session.exec(statement)]
 
 
 async def mailbox_of(conversation: Conversation, roster_id: str) -> list[str]:
@@ -472,6 +497,7 @@ async def test_the_hourly_limit_defers_until_the_hour_frees(make_rig: RigFactory
     assert waiting.state == "pending"
     assert waiting.attempts == 0  # waiting is not a try
     assert waiting.due_at == start + dt.timedelta(hours=1)
+    assert waiting.last_error == "waits for WeCom's per-member limit"
 
     rig.clock.set(start + dt.timedelta(hours=1))
     assert await rig.run() == Counter(sent=1)
@@ -538,15 +564,16 @@ async def test_500_members_on_wecom_within_the_daily_cap(make_rig: RigFactory) -
 def test_the_order_is_validated_at_start() -> None:
     assert parse_order(DEFAULT_ORDER) == tuple(Rung)
     assert parse_order("qq, WeCom") == (Rung.QQ, Rung.WECOM, Rung.MAILBOX)
+    known = "wechat-window, wecom, qq, wechat-template, mailbox"
     for bad, why in [
-        ("qq,sms", "unknown delivery rung 'sms'"),
+        ("qq,sms", f"unknown delivery rung 'sms' (known: {known})"),
         ("mailbox,qq", "the mailbox is always the last rung"),
-        ("qq,wecom,qq", "named twice"),
-        ("mailbox", "no push rung"),
+        ("qq,wecom,qq", "a delivery rung is named twice"),
+        ("mailbox", "no push rung named"),
     ]:
-        with pytest.raises(ConfigError, match="QIYI_DELIVERY_ORDER") as refused:
+        with pytest.raises(ConfigError) as refused:
             load_settings(_env_file=None, delivery_order=bad)
-        assert why in str(refused.value)
+        assert str(refused.value) == f"QIYI_DELIVERY_ORDER: {why}"
 
 
 async def test_reachable_rungs_follow_the_bindings_the_window_and_the_order(
@@ -605,7 +632,7 @@ async def test_a_reservation_grants_what_fits_and_says_when_more_may(
 
 async def test_a_notice_addressed_to_the_wecom_account_goes_there_only(rig: Rig) -> None:
     conversation = rig.conversation
-    await bind(conversation, "1001", "wechat", "wecom")
+    await bind(conversation, "1001", "wechat", "wecom", "qq")
     await open_window(conversation, "1001")  # the window would be the ladder's first rung
     await push(conversation, "1001", "bind:7>wecom", rig.clock.now())
     await push(conversation, "1001", "other", rig.clock.now())
@@ -615,3 +642,626 @@ async def test_a_notice_addressed_to_the_wecom_account_goes_there_only(rig: Rig)
     assert rig.wecom_texts("1001") == ["通知 bind:7>wecom"]
     [on_wechat] = rig.wechat.sent_texts(openid("1001"))
     assert "通知 other" in on_wechat and "bind:7" not in on_wechat
+    assert rig.qq_texts("1001") == []
+
+
+async def test_a_notice_addressed_to_the_qq_account_goes_there_privately_only(rig: Rig) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "wecom", "qq")
+    await open_window(conversation, "1001")
+    await push(conversation, "1001", "bind:7>qq", rig.clock.now())
+
+    assert await rig.run() == Counter(sent=1)
+
+    assert rig.qq_texts("1001") == ["通知 bind:7>qq"]
+    assert await attempts_of(conversation, "1001") == [("qq", True)]
+    assert rig.wechat.sent_texts(openid("1001")) == []
+    assert rig.wecom.calls(MESSAGE_SEND) == []
+
+
+async def test_a_notice_for_a_qq_account_no_push_reaches_waits_a_day_for_its_message(
+    rig: Rig,
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "wecom", "qq")
+    qq = await binding_of(conversation, "1001", "qq")
+    async with transaction(conversation.sessions) as session:
+        qq.reachable = False  # the account left QQ's friends: no push reaches it
+        session.add(qq)
+    queued = await push(conversation, "1001", "bind:7>qq", rig.clock.now())
+    await push(conversation, "1001", "n1", rig.clock.now())  # climbs: a WeCom slot for it
+
+    assert await rig.run() == Counter(retry=1, sent=1)
+
+    why = "waits for a message from the qq account"
+    item, climbing = await items_of(conversation, "1001")
+    assert (item.state, item.last_error, item.attempts) == ("pending", why, 1)
+    assert item.due_at == queued.due_at + dt.timedelta(days=1)
+    assert climbing.state == "sent"
+    assert sorted(await attempt_details(conversation, "1001")) == [
+        ("reply", False, why),
+        ("wecom", True, "ok"),
+    ]
+    assert rig.onebot.private_messages() == []
+    assert rig.wechat.sent_texts(openid("1001")) == []
+    assert rig.wecom_texts("1001") == ["通知 n1"]  # the notice never on another account
+
+
+@pytest.mark.parametrize(
+    ("template", "counts", "attempts", "mailed"),
+    [
+        ("tmpl-notice", Counter(fallback=1), [("template", True)], 0),
+        (None, Counter(mailbox=1), [("mailbox", True)], 1),
+    ],
+    ids=["template", "no-template"],
+)
+async def test_a_notice_addressed_to_wechat_out_of_the_window_takes_its_template_or_waits(
+    make_rig: RigFactory,
+    template: str | None,
+    counts: Counter[str],
+    attempts: list[tuple[str, bool]],
+    mailed: int,
+) -> None:
+    rig = make_rig(wechat_template_notice=template)
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "wecom")  # WeCom reachable, but not addressed
+    await push(conversation, "1001", "bind:7>wechat", rig.clock.now())
+
+    assert await rig.run() == counts
+
+    assert await attempts_of(conversation, "1001") == attempts
+    if mailed:  # the rung's reason goes with it
+        [(_, _, why)] = await attempt_details(conversation, "1001")
+        assert why == "outside the window, no template configured"
+    sent = [body["touser"] for body in rig.wechat.templates_sent]
+    assert sent == ([openid("1001")] if template else [])
+    assert len(await mailbox_of(conversation, "1001")) == mailed
+    assert rig.wecom.calls(MESSAGE_SEND) == []
+
+
+async def test_a_notice_addressed_to_an_unfollowed_wechat_account_is_skipped_not_mailed(
+    make_rig: RigFactory,
+) -> None:
+    rig = make_rig(wechat_template_notice="tmpl-notice")
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "wecom")
+    await open_window(conversation, "1001")
+    rig.wechat.not_following(openid("1001"))
+    await push(conversation, "1001", "bind:7>wechat", rig.clock.now())
+
+    assert await rig.run() == Counter(skipped=1)
+
+    [item] = await items_of(conversation, "1001")
+    assert (item.state, item.last_error[:5]) == ("skipped", "43004")
+    assert await attempts_of(conversation, "1001") == [("custom", False)]  # no template tried
+    assert rig.wechat.templates_sent == []
+    assert await mailbox_of(conversation, "1001") == []
+    assert rig.wecom.calls(MESSAGE_SEND) == []
+
+
+# --- the ladder's pure parts ---------------------------------------------------------------
+
+
+def wechat_binding(now: dt.datetime, *, hours_left: float, used: int, budget: int = 5) -> Binding:
+    return Binding(
+        channel="wechat",
+        external_id=openid("1001"),
+        member_id=1,
+        bound_at=now,
+        window_until=now + dt.timedelta(hours=hours_left),
+        window_budget=budget,
+        window_used=used,
+    )
+
+
+def test_the_window_is_open_before_its_end_while_budget_is_left() -> None:
+    now = EVENING
+    assert window_open(wechat_binding(now, hours_left=1, used=4), now)
+    assert not window_open(wechat_binding(now, hours_left=0, used=0), now)  # ends now
+    assert not window_open(wechat_binding(now, hours_left=-1, used=0), now)
+    assert not window_open(wechat_binding(now, hours_left=1, used=5), now)  # budget spent
+    never_opened = wechat_binding(now, hours_left=1, used=0)
+    never_opened.window_until = None
+    assert not window_open(never_opened, now)
+
+
+def test_a_rung_is_reachable_with_both_its_binding_and_its_api(database_url: str) -> None:
+    now = EVENING
+    every_api = {
+        "wechat_appid": "wx-app",
+        "wechat_secret": "wx-secret",
+        "wecom_corp_id": "corp",
+        "wecom_agent_id": 1000002,
+        "wecom_secret": "wecom-secret",
+        "onebot_api_url": "http://127.0.0.1:5700",
+    }
+    wechat = wechat_binding(now, hours_left=1, used=0)
+    qq = Binding(channel="qq", external_id="10001", member_id=1, bound_at=now)
+    wecom = Binding(channel="wecom", external_id=userid("1001"), member_id=1, bound_at=now)
+    gone = Binding(channel="qq", external_id="10001", member_id=1, bound_at=now, reachable=False)
+
+    def rungs(bindings: list[Binding], **overrides: object) -> list[Rung]:
+        settings = make_settings(database_url, **{**every_api, **overrides})
+        return reachable_rungs(settings, bindings, now)
+
+    everything = [Rung.WECHAT_WINDOW, Rung.WECOM, Rung.QQ, Rung.MAILBOX]
+    assert rungs([wechat, wecom, qq]) == everything
+    assert rungs([]) == [Rung.MAILBOX]  # every API, no binding
+    assert rungs([gone]) == [Rung.MAILBOX]
+    assert rungs([wechat], wechat_secret=None) == [Rung.MAILBOX]
+    assert rungs([wechat], wechat_appid=None) == [Rung.MAILBOX]
+    assert rungs([wecom], wecom_secret=None) == [Rung.MAILBOX]
+    assert rungs([qq], onebot_api_url=None) == [Rung.MAILBOX]
+    assert rungs([wechat], wechat_template_reminder="t") == [
+        Rung.WECHAT_WINDOW,
+        Rung.WECHAT_TEMPLATE,
+        Rung.MAILBOX,
+    ]
+
+
+def test_the_reachable_rungs_read_as_people_name_them() -> None:
+    assert (
+        rung_names([Rung.WECHAT_WINDOW, Rung.WECOM, Rung.MAILBOX]) == "微信窗口、企业微信、留言箱"
+    )
+    assert rung_names([Rung.MAILBOX]) == "留言箱"
+
+
+# --- the branches' QQ groups ------------------------------------------------------------------
+
+
+async def post_to_groups(rig: Rig, *posts: tuple[str, str, str]) -> None:
+    """Queue group posts, `(group id, reference, picture)`, due a second apart in that order."""
+    now = rig.clock.now()
+    rows = [
+        groups.Post(
+            "qq",
+            group_id,
+            "news",
+            ref,
+            today(rig.clock),
+            f"资讯 {ref}",
+            now + dt.timedelta(seconds=n),
+            image,
+        )
+        for n, (group_id, ref, image) in enumerate(posts)
+    ]
+    async with transaction(rig.conversation.sessions) as session:
+        assert await groups.enqueue(session, rows, now) == len(rows)
+    rig.clock.advance(seconds=len(rows))
+
+
+async def group_posts(conversation: Conversation) -> dict[str, GroupPost]:
+    async with conversation.sessions() as session:
+        return {post.group_id: post for post in await session.exec(select(GroupPost))}
+
+
+async def test_each_group_post_is_sent_retried_or_failed_by_its_answer(rig: Rig) -> None:
+    rig.onebot.fail_next(SEND_GROUP, 120, "发送群消息失败")  # the first post's call
+    await post_to_groups(
+        rig,
+        ("654321", "article:1", ""),  # refused for now: retried after the backoff
+        ("²", "article:2", ""),  # stored before group ids were checked
+        ("654323", "article:3", "/nonexistent/chart.png"),  # its picture is gone
+        ("654324", "article:4", ""),
+    )
+    now = rig.clock.now()
+
+    assert await rig.run() == Counter(sent=1, retry=1, failed=2)
+
+    posts = await group_posts(rig.conversation)
+    [posted] = rig.onebot.group_messages()
+    assert (posted.target, posted.message[0]["data"]["text"]) == (654324, "资讯 article:4")
+    assert (posts["654324"].state, posts["654324"].done_at) == ("sent", now)
+    retried = posts["654321"]
+    assert (retried.state, retried.attempts, retried.lease_until) == ("pending", 1, None)
+    assert retried.last_error == "120 发送群消息失败"
+    assert now + dt.timedelta(seconds=15) <= retried.due_at <= now + dt.timedelta(seconds=45)
+    bad = posts["²"]
+    assert (bad.state, bad.done_at, bad.lease_until) == ("failed", now, None)
+    assert bad.last_error == "not a QQ group number: '²'"
+    assert posts["654323"].state == "failed"
+    assert posts["654323"].last_error.startswith("FileNotFoundError")
+    assert len(rig.onebot.calls(SEND_GROUP)) == 2  # no call for the bad group id
+
+    rig.clock.set(retried.due_at)
+    assert await rig.run() == Counter(sent=1)
+    assert [sent.target for sent in rig.onebot.group_messages()] == [654324, 654321]
+    assert (await group_posts(rig.conversation))["654321"].state == "sent"
+
+
+# --- the serving loop -------------------------------------------------------------------------
+
+
+async def test_the_serving_loop_goes_on_after_a_failed_round_until_told_to_stop(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bind(rig.conversation, "1001", "wecom")
+    await push(rig.conversation, "1001", "first", rig.clock.now())
+    stop = asyncio.Event()
+    rounds: list[Counter[str]] = []
+    one_round = rig.dispatcher.run_once
+
+    async def counted_round() -> Counter[str]:
+        if not rounds:
+            rounds.append(Counter())
+            raise RuntimeError("the database went away")
+        rounds.append(await one_round())
+        if len(rounds) == 3:
+            stop.set()
+        return rounds[-1]
+
+    monkeypatch.setattr(rig.dispatcher, "run_once", counted_round)
+
+    # No pause between rounds; a loop that waited for `stop` alone would hang here.
+    await asyncio.wait_for(rig.dispatcher.run_forever(stop, idle_seconds=0), timeout=60)
+
+    assert rounds == [Counter(), Counter(sent=1), Counter()]
+    assert len(rig.wecom_texts("1001")) == 1
+
+
+# --- the WeCom rung's messages and answers ----------------------------------------------------
+
+
+async def push_article(
+    rig: Rig,
+    roster_id: str,
+    article: Article,
+    text: str | None = None,
+    kind: PushKind = PushKind.LESSON,
+) -> OutboxItem:
+    """A lone push of a new lesson (or `kind`) about `article`, due now."""
+    mid = await member_id(rig.conversation, roster_id)
+    now = rig.clock.now()
+    text = text or f"新课：{article.title}\n{article.summary}"
+    row = Push(mid, kind, f"article:{article.id}", today(rig.clock), text, text, now)
+    async with transaction(rig.conversation.sessions) as session:
+        assert await outbox.enqueue(session, [row], now) == 1
+    async with rig.conversation.sessions() as session:
+        return (await session.exec(select(OutboxItem).where(OutboxItem.key == row.key))).one()
+
+
+async def add_lesson(rig: Rig, title: str, url: str) -> Article:
+    async with transaction(rig.conversation.sessions) as session:
+        article = Article(
+            slug=f"lesson-{len(title)}-{len(url)}",
+            kind="lesson",
+            title=title,
+            summary="摘要" * 300,  # beyond a card's description
+            body="正文",
+            url=url,
+            publish_at=rig.clock.now(),
+        )
+        session.add(article)
+    return article
+
+
+async def test_a_lone_article_push_with_a_link_is_a_text_card_cut_to_wecoms_limits(
+    rig: Rig,
+) -> None:
+    await bind(rig.conversation, "1001", "wecom")
+    await bind(rig.conversation, "1002", "wecom")
+    title = "学习贯彻" * 20  # 240 bytes: beyond a card's title
+    lesson = await add_lesson(rig, title, "https://party.example.org/lessons/1")
+    bare = await add_lesson(rig, "没有链接的一课", "")
+    item = await push_article(rig, "1001", lesson)
+    await push_article(rig, "1002", bare)
+
+    assert await rig.run() == Counter(sent=2)
+
+    [card] = [shown for shown in rig.wecom.shown if shown.user == userid("1001")]
+    assert card.msgtype == "textcard"
+    assert card.content["title"] == cut_to_fit(title, 128)
+    assert card.content["description"] == cut_to_fit(item.brief, 512)
+    assert card.content["url"] == "https://party.example.org/lessons/1"
+    # A card keys the duplicate check to its row like a text: back to its creation, no further.
+    intervals = {
+        call.body["msgtype"]: call.body["duplicate_check_interval"]
+        for call in rig.wecom.calls(MESSAGE_SEND)
+    }
+    assert intervals == {"textcard": 60, "text": 60}
+    [text] = [shown for shown in rig.wecom.shown if shown.user == userid("1002")]
+    assert text.msgtype == "text"
+    assert text.content["content"] == cut_to_fit(f"新课：没有链接的一课\n{'摘要' * 300}", 2048)
+
+
+async def test_the_duplicate_check_reaches_back_four_hours_at_most(rig: Rig) -> None:
+    await bind(rig.conversation, "1001", "wecom")
+    await push(rig.conversation, "1001", "late", rig.clock.now() + dt.timedelta(hours=5))
+    rig.clock.advance(hours=5)
+
+    assert await rig.run() == Counter(sent=1)
+
+    [call] = rig.wecom.calls(MESSAGE_SEND)
+    assert call.body["duplicate_check_interval"] == 4 * 3600
+
+
+@pytest.mark.parametrize(
+    ("errcode", "counts", "qq"),
+    [
+        (45009, Counter(retry=1), 0),  # the API's frequency limit: WeCom again later
+        (45033, Counter(retry=1), 0),  # its concurrency limit, alike
+        (40008, Counter(sent=1), 1),  # refused for another reason: the next rung now
+    ],
+    ids=["frequency", "concurrency", "refused"],
+)
+async def test_a_wecom_refusal_retries_or_goes_to_the_next_rung_and_frees_its_slot(
+    rig: Rig, errcode: int, counts: Counter[str], qq: int
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom", "qq")
+    await push(conversation, "1001", "n1", rig.clock.now())
+    rig.wecom.fail_next(MESSAGE_SEND, errcode)
+
+    assert await rig.run() == counts
+
+    assert len(rig.qq_texts("1001")) == qq
+    assert await wecom_slots(conversation) == 0  # WeCom showed nothing
+    assert (await binding_of(conversation, "1001", "wecom")).reachable
+    [item] = await items_of(conversation, "1001")
+    assert item.last_error.startswith(f"{errcode} ") == (qq == 0)
+    details = await attempt_details(conversation, "1001")
+    assert details[0] == ("wecom", False, ERRMSGS.get(errcode, "error"))
+
+
+async def test_a_wecom_refusal_reaches_the_mailbox_with_its_reason(rig: Rig) -> None:
+    await bind(rig.conversation, "1001", "wecom")
+    await push(rig.conversation, "1001", "n1", rig.clock.now())
+    rig.wecom.fail_next(MESSAGE_SEND, 40008)
+
+    assert await rig.run() == Counter(mailbox=1)
+
+    assert await attempt_details(rig.conversation, "1001") == [
+        ("wecom", False, "invalid message type"),
+        ("mailbox", True, "40008 invalid message type"),
+    ]
+
+
+async def test_an_unexpected_failure_of_one_wecom_send_keeps_wecom_for_the_next(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom", "qq")
+    await push(conversation, "1001", "bind:7>wecom", rig.clock.now())
+    await push(conversation, "1001", "n1", rig.clock.now())
+    assert rig.dispatcher.wecom is not None
+    api = rig.dispatcher.wecom.api
+    send_text = api.send_text
+    failures = iter([RuntimeError("a bug in the first send")])
+
+    async def failing_once(*args: Any, **kwargs: Any) -> Any:
+        if (failure := next(failures, None)) is not None:
+            raise failure
+        return await send_text(*args, **kwargs)
+
+    monkeypatch.setattr(api, "send_text", failing_once)
+
+    assert await rig.run() == Counter(retry=1, sent=1)
+
+    notice, climbing = await items_of(conversation, "1001")
+    assert (notice.state, notice.last_error) == (
+        "pending",
+        "waits for a message from the wecom account",
+    )
+    [failed, *_] = await attempt_details(conversation, "1001")
+    assert failed == ("wecom", False, "RuntimeError: a bug in the first send")
+    assert climbing.state == "sent"
+    assert rig.wecom_texts("1001") == ["通知 n1"]  # WeCom still served the climb
+    assert rig.qq_texts("1001") == []
+
+
+async def test_a_refused_wecom_token_sends_the_round_to_the_next_rung_asking_once(
+    rig: Rig,
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom", "qq")
+    await push(conversation, "1001", "bind:7>wecom", rig.clock.now())  # its own slot
+    await push(conversation, "1001", "n1", rig.clock.now())
+    rig.wecom.fail_next(GETTOKEN, 40001, times=10)
+
+    counts = await rig.run()
+
+    assert rig.wecom.calls(MESSAGE_SEND) == []
+    assert len(rig.wecom.calls(GETTOKEN)) == 1  # not asked again for the climb
+    assert counts == Counter(sent=1, retry=1)
+    assert rig.qq_texts("1001") == ["通知 n1"]  # the next rung, in the same round
+    assert await wecom_slots(conversation) == 0
+    assert (await binding_of(conversation, "1001", "wecom")).reachable
+    notice, climbing = await items_of(conversation, "1001")
+    assert notice.last_error == "waits for a message from the wecom account"
+    assert (climbing.state, climbing.last_error) == ("sent", "")
+    assert sorted(await attempts_of(conversation, "1001")) == [
+        ("qq", True),
+        ("reply", False),
+        ("wecom", False),
+    ]
+
+
+async def test_with_wecoms_token_refused_the_mailbox_says_why(rig: Rig) -> None:
+    await bind(rig.conversation, "1001", "wecom")
+    await push(rig.conversation, "1001", "n1", rig.clock.now())
+    rig.wecom.fail_next(GETTOKEN, 40001, times=10)
+
+    assert await rig.run() == Counter(mailbox=1)
+
+    why = "TokenRefused: WeCom API error 40001: invalid secret"
+    assert await attempt_details(rig.conversation, "1001") == [
+        ("wecom", False, why),
+        ("mailbox", True, why),
+    ]
+
+
+async def test_past_wecoms_daily_cap_the_mailbox_says_why(make_rig: RigFactory) -> None:
+    rig = make_rig(wecom_daily_cap=1, delivery_concurrency=1)
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom")
+    await bind(conversation, "1002", "wecom")
+    await push(conversation, "1001", "n1", rig.clock.now())
+    await push(conversation, "1002", "n1", rig.clock.now())
+
+    assert await rig.run() == Counter(sent=1, mailbox=1)
+
+    [capped] = [r for r in ("1001", "1002") if not rig.wecom_texts(r)]
+    assert await attempt_details(conversation, capped) == [
+        ("mailbox", True, "WeCom's daily cap reached")
+    ]
+
+
+# --- a dispatcher that lost its lease ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("channel", "limiter"),
+    [("wecom", "wecom_limiter"), ("qq", "limiter"), ("wechat", "limiter")],
+)
+async def test_a_push_another_dispatcher_took_over_while_this_one_waited_goes_once(
+    rig: Rig,
+    make_rig: RigFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    channel: str,
+    limiter: str,
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", channel)
+    if channel == "wechat":
+        await open_window(conversation, "1001")
+    await push(conversation, "1001", "n1", rig.clock.now())
+    other = make_rig().dispatcher  # a second process on the same database
+    paced = getattr(rig.dispatcher, limiter)
+    turn = paced.acquire
+
+    async def slow_turn() -> None:
+        # This dispatcher waits for its turn past its lease; the other claims and sends.
+        monkeypatch.setattr(paced, "acquire", turn)
+        rig.clock.advance(seconds=rig.settings.delivery_lease_seconds + 1)
+        assert await other.run_once() == Counter(sent=1)
+        await turn()
+
+    monkeypatch.setattr(paced, "acquire", slow_turn)
+
+    assert await rig.run() == Counter()
+
+    shown = {
+        "wecom": len(rig.wecom.calls(MESSAGE_SEND)),
+        "qq": len(rig.onebot.calls(SEND_PRIVATE)),
+        "wechat": len(rig.wechat.calls(CUSTOM_SEND)),
+    }
+    assert shown[channel] == 1
+    [item] = await items_of(conversation, "1001")
+    assert (item.state, item.lease_until) == ("sent", None)
+    assert len(await attempts_of(conversation, "1001")) == 1
+
+
+# --- the WeChat window rung --------------------------------------------------------------------
+
+
+async def test_a_news_card_needs_no_media_store_and_describes_with_the_text_after_its_title(
+    make_rig: RigFactory,
+) -> None:
+    rig = make_rig(public_url="https://party.example.org")  # and no media store
+    conversation = rig.conversation
+    lesson = await add_lesson(rig, "封面课", "https://party.example.org/lessons/1")
+    async with transaction(conversation.sessions) as session:
+        lesson.cover, lesson.cover_mime = "ab" * 32, "image/png"
+        lesson.summary = "摘要一句话"
+        session.add(lesson)
+    texts = {"1001": "【今日微党课】封面 课", "1002": "【今日微党课】封面 课\n 第二行\n第三行 "}
+    for roster_id, text in texts.items():
+        await bind(conversation, roster_id, "wechat")
+        await open_window(conversation, roster_id)
+        await push_article(rig, roster_id, lesson, text)
+
+    assert await rig.run() == Counter(sent=2)
+
+    one_line, three_lines = (rig.wechat.sent_news(openid(r)) for r in ("1001", "1002"))
+    assert [card["description"] for card in one_line] == ["摘要一句话"]  # no line to take
+    assert [card["description"] for card in three_lines] == ["第二行\n第三行"]
+    assert {card["title"] for card in one_line + three_lines} == {"封面课"}
+    assert rig.wechat.sent_texts() == []
+    assert await attempts_of(conversation, "1001") == [("news", True)]
+
+
+async def test_the_window_ends_at_its_end_and_what_it_leaves_waits_with_the_reason(
+    make_rig: RigFactory,
+) -> None:
+    rig = make_rig(delivery_order="wechat-window")  # the window's own reason reaches the mailbox
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat")
+    now = rig.clock.now()
+    binding = await binding_of(conversation, "1001", "wechat")
+    async with transaction(conversation.sessions) as session:
+        binding.window_until, binding.window_budget = now, 5  # it ends now
+        session.add(binding)
+    await push(conversation, "1001", "n1", now)
+
+    assert await rig.run() == Counter(mailbox=1)
+
+    assert rig.wechat.calls(CUSTOM_SEND) == []
+    assert await attempt_details(conversation, "1001") == [("mailbox", True, "outside the window")]
+
+
+async def test_no_template_goes_to_an_account_already_known_unfollowed(
+    make_rig: RigFactory,
+) -> None:
+    rig = make_rig(wechat_template_notice="tmpl-notice")
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "qq")
+    binding = await binding_of(conversation, "1001", "wechat")
+    async with transaction(conversation.sessions) as session:
+        binding.reachable = False  # unfollowed in an earlier round
+        session.add(binding)
+    await push(conversation, "1001", "n1", rig.clock.now())
+    rig.onebot.fail_next(SEND_PRIVATE, 1400, "无法获取用户信息")  # not a friend on QQ either
+
+    assert await rig.run() == Counter(mailbox=1)
+
+    assert rig.wechat.calls(TEMPLATE_SEND) == []
+    assert await attempts_of(conversation, "1001") == [("qq", False), ("mailbox", True)]
+
+
+async def test_a_group_post_another_dispatcher_took_over_while_this_one_waited_goes_once(
+    rig: Rig, make_rig: RigFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await post_to_groups(rig, ("654321", "article:1", ""))
+    other = make_rig().dispatcher  # a second process on the same database
+    turn = rig.dispatcher.limiter.acquire
+
+    async def slow_turn() -> None:
+        monkeypatch.setattr(rig.dispatcher.limiter, "acquire", turn)
+        rig.clock.advance(seconds=rig.settings.delivery_lease_seconds + 1)
+        assert await other.run_once() == Counter(sent=1)
+        await turn()
+
+    monkeypatch.setattr(rig.dispatcher.limiter, "acquire", slow_turn)
+
+    assert await rig.run() == Counter()
+
+    assert len(rig.onebot.calls(SEND_GROUP)) == 1
+    post = (await group_posts(rig.conversation))["654321"]
+    assert (post.state, post.lease_until, post.attempts) == ("sent", None, 0)
+
+
+async def test_two_pushes_go_to_wecom_as_one_digest_of_both(rig: Rig) -> None:
+    await bind(rig.conversation, "1001", "wecom")
+    await push(rig.conversation, "1001", "n1", rig.clock.now())
+    await push(rig.conversation, "1001", "n2", rig.clock.now())
+
+    assert await rig.run() == Counter(sent=2)
+
+    [digest] = rig.wecom_texts("1001")
+    assert "通知 n1" in digest and "通知 n2" in digest
+
+
+async def test_a_video_push_without_a_media_store_goes_as_its_text(rig: Rig) -> None:
+    await bind(rig.conversation, "1001", "wechat")
+    await open_window(rig.conversation, "1001")
+    video = await add_lesson(rig, "家书", "https://party.example.org/v/1")
+    async with transaction(rig.conversation.sessions) as session:
+        video.kind, video.video = "video", "ab" * 32  # uploaded, but no store to send it from
+        session.add(video)
+    await push_article(rig, "1001", video, "【微视频】家书\n观看：链接", PushKind.VIDEO)
+
+    assert await rig.run() == Counter(sent=1)
+
+    assert rig.wechat.sent_texts(openid("1001")) == ["【微视频】家书\n观看：链接"]
+    assert rig.wechat.uploads == [] and rig.wechat.sent_videos() == []
+    assert await attempts_of(rig.conversation, "1001") == [("custom", True)]
