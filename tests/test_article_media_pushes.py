@@ -69,9 +69,7 @@ def store(tmp_path: Path) -> DirectoryStore:
 
 @pytest.fixture
 async def media_rig(make_rig: RigFactory, store: DirectoryStore, conversation: Conversation) -> Rig:  # noqa: F811
-    rig = make_rig(public_url=PUBLIC)
-    assert rig.dispatcher.wechat is not None
-    rig.dispatcher.wechat.store = store  # the WeChat rungs send uploaded videos from it
+    rig = make_rig(public_url=PUBLIC, store=store)  # uploaded videos are sent from it
     await bind_wechat(conversation, "1001", "1002")
     for roster_id in ("1001", "1002"):
         await set_window(conversation, roster_id)

@@ -34,6 +34,7 @@ from bot.reports.periods import PeriodKind
 from bot.settings import Settings
 from data import members, outbox
 from data.db import transaction
+from data.media.store import MediaStore
 from data.models import (
     Binding,
     DeliveryAttempt,
@@ -119,7 +120,7 @@ async def make_rig(
     server = await aiohttp_server(fake.app())
     base = str(server.make_url("")).rstrip("/")
 
-    def build(**overrides: object) -> Rig:
+    def build(store: MediaStore | None = None, **overrides: object) -> Rig:
         values: dict[str, object] = {
             "wechat_appid": fake.appid,
             "wechat_secret": fake.secret,
@@ -137,7 +138,9 @@ async def make_rig(
             appid=fake.appid,
             secret=fake.secret,
         )
-        dispatcher = Dispatcher(settings, clock, conversation.sessions, api, rng=random.Random(0))
+        dispatcher = Dispatcher(
+            settings, clock, conversation.sessions, api, rng=random.Random(0), store=store
+        )
         return Rig(conversation, clock, fake, settings, api, dispatcher, http)
 
     yield build
