@@ -1218,6 +1218,25 @@ async def test_no_template_goes_to_an_account_already_known_unfollowed(
     assert await attempts_of(conversation, "1001") == [("qq", False), ("mailbox", True)]
 
 
+async def test_a_member_every_account_of_whom_is_lost_is_skipped_as_not_following(
+    rig: Rig,
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat")
+    binding = await binding_of(conversation, "1001", "wechat")
+    async with transaction(conversation.sessions) as session:
+        binding.reachable = False  # unfollowed in an earlier round, no other account
+        session.add(binding)
+    await push(conversation, "1001", "n1", rig.clock.now())
+
+    assert await rig.run() == Counter(skipped=1)
+
+    assert rig.wechat.calls(CUSTOM_SEND) == rig.wechat.calls(TEMPLATE_SEND) == []
+    assert await attempt_details(conversation, "1001") == [("none", False, "not following")]
+    [item] = await items_of(conversation, "1001")
+    assert (item.state, item.last_error) == ("skipped", "not following")
+
+
 async def test_a_group_post_another_dispatcher_took_over_while_this_one_waited_goes_once(
     rig: Rig, make_rig: RigFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
