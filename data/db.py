@@ -25,7 +25,7 @@ from data import sqlite_inline
 Sessions = async_sessionmaker[AsyncSession]
 
 
-SQLITE_BUSY_TIMEOUT_S = 15
+SQLITE_BUSY_TIMEOUT_S = sqlite_inline.BUSY_TIMEOUT_S
 
 # The asyncio driver of each supported database. A URL without one (`sqlite:///qiyi.db`,
 # `postgresql://…`, as most guides write them) gets it; SQLAlchemy would load the synchronous
@@ -245,7 +245,7 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
             if inline:
                 # The write lock is waited for at BEGIN, with asyncio.sleep; then every step
                 # runs here directly (nothing of this engine awaits).
-                await sqlite_inline.begin_immediately(session, SQLITE_BUSY_TIMEOUT_S)
+                await sqlite_inline.begin_immediately(session)
                 sync = session.sync_session
                 sync.info[INLINE] = sync.connection()
                 try:

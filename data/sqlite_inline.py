@@ -13,9 +13,10 @@ in its greenlet or `data.db.run` runs them on the session's sync side with no gr
 all. What could hold up the loop is waiting for another process's write lock: SQLite's own
 busy handler (which sleeps) is off, and `data.db.transaction` takes the lock with
 `begin_immediately`, an `asyncio.sleep` loop between tries. Every transaction takes the
-write lock at BEGIN (`BEGIN IMMEDIATE`), so once begun nothing in it waits for a lock. So
-sessions of this engine are opened with `data.db.transaction`: a plain session would answer
-"database is locked" at once while another process writes, instead of waiting its turn.
+write lock at BEGIN (`BEGIN IMMEDIATE`), so once begun nothing in it waits for a lock. A
+plain session of this engine (`async with sessions() as session`, a read in a test, say)
+begins in its greenlet: there `do_begin` waits its turn the same way, with `asyncio.sleep`,
+rather than answering "database is locked" at once while another process writes.
 
 A commit that finds the write-ahead log past 1,000 pages copies it back into the database
 file there and then, fsync included, which would stall the loop now and then (measured: a
@@ -50,9 +51,11 @@ log = logging.getLogger(__name__)
 DRIVER = "inline"
 CHECKPOINT_INTERVAL_S = 1.0
 
-# Waiting for another process's write lock: first retry after 1 ms, doubling to 50 ms.
+# Waiting for another process's write lock: first retry after 1 ms, doubling to 50 ms, for
+# at most BUSY_TIMEOUT_S seconds in all.
 FIRST_RETRY_S = 0.001
 LONGEST_RETRY_S = 0.05
+BUSY_TIMEOUT_S = 15
 
 
 class InlineCursor(sqlite3.Cursor):
@@ -116,7 +119,10 @@ class SQLiteDialect_inline(SQLiteDialect_pysqlite):  # SQLAlchemy's naming of di
         # write lock (which SQLite cannot wait for), and nothing in it waits for a lock.
         # Here rather than in an engine event: an engine with no event listeners skips
         # their dispatch on every statement.
-        dbapi_connection.execute("BEGIN IMMEDIATE")
+        if in_greenlet():  # a plain session's first statement: wait for the lock here
+            await_(_begin_waiting(dbapi_connection))
+        else:  # `begin_immediately` (outside any greenlet) waits between its own tries
+            dbapi_connection.execute("BEGIN IMMEDIATE")
 
 
 registry.register(f"sqlite.{DRIVER}", __name__, "SQLiteDialect_inline")
@@ -142,13 +148,43 @@ def is_busy(error: BaseException) -> bool:
     return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-async def begin_immediately(session: AsyncSession, busy_timeout: float) -> None:
+class _Backoff:
+    """The pauses between tries to take the write lock: 1 ms doubling to 50 ms, until
+    `BUSY_TIMEOUT_S` seconds have passed since the backoff was made (one deadline for a
+    `begin_immediately` and the `do_begin` it may run in a greenlet)."""
+
+    def __init__(self) -> None:
+        self.deadline = time.monotonic() + BUSY_TIMEOUT_S
+        self.delay = FIRST_RETRY_S
+
+    async def pause(self, error: BaseException) -> None:
+        """Sleep before the next try; `error` is raised again when it is not a busy
+        database, or when the time is up."""
+        if not is_busy(error):
+            raise error
+        now = time.monotonic()
+        if now >= self.deadline:
+            raise error
+        await asyncio.sleep(min(self.delay, self.deadline - now))
+        self.delay = min(self.delay * 2, LONGEST_RETRY_S)
+
+
+async def _begin_waiting(dbapi_connection: Any) -> None:
+    backoff = _Backoff()
+    while True:
+        try:
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            await backoff.pause(error)
+
+
+async def begin_immediately(session: AsyncSession) -> None:
     """Begin the session's transaction now (`BEGIN IMMEDIATE`, the dialect's `do_begin`),
-    waiting for another process's write lock with `asyncio.sleep` for up to `busy_timeout`
+    waiting for another process's write lock with `asyncio.sleep` for up to `BUSY_TIMEOUT_S`
     seconds; then the `OperationalError` ("database is locked") is raised."""
     pool: Any = session.sync_session.get_bind().pool
-    deadline: float | None = None
-    delay = FIRST_RETRY_S
+    backoff = _Backoff()
     while True:
         try:
             if pool.checkedin():  # taking a connection that waits in the pool awaits nothing
@@ -158,14 +194,7 @@ async def begin_immediately(session: AsyncSession, busy_timeout: float) -> None:
             return
         except OperationalError as error:
             await session.rollback()  # the connection goes back to the pool
-            if not is_busy(error):
-                raise
-            now = time.monotonic()
-            deadline = deadline if deadline is not None else now + busy_timeout
-            if now >= deadline:
-                raise
-            await asyncio.sleep(min(delay, deadline - now))
-            delay = min(delay * 2, LONGEST_RETRY_S)
+            await backoff.pause(error)
 
 
 class Checkpointer:

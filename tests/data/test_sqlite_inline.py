@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from data import db, migrate, processed, sqlite_inline
+from data import migrate, processed, sqlite_inline
 from data.db import create_engine, inline_twin, session_factory, transaction
 from data.models import ProcessedMessage
 from tests.conftest import MORNING
@@ -50,6 +50,17 @@ async def _keys(engine: AsyncEngine) -> list[str]:
         return list((await session.exec(select(ProcessedMessage.key))).all())
 
 
+async def _still_waiting(task: asyncio.Task[object]) -> None:
+    """50 turns of the loop later (each one this coroutine ran: the loop is not held), `task`
+    is still waiting for the lock, not failed."""
+    turns = 0
+    for _ in range(50):
+        await asyncio.sleep(0)
+        turns += 1
+    assert turns == 50
+    assert not task.done()
+
+
 async def test_waiting_for_the_write_lock_leaves_the_loop_free(
     path: Path, other_process: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -59,12 +70,7 @@ async def test_waiting_for_the_write_lock_leaves_the_loop_free(
     try:
         other_process.execute("BEGIN IMMEDIATE")
         waiting = asyncio.create_task(_claim(engine, "m-1"))
-        turns = 0
-        for _ in range(50):
-            await asyncio.sleep(0)  # this coroutine runs: the loop is not held
-            turns += 1
-        assert turns == 50
-        assert not waiting.done()  # still waiting for the lock, not failed
+        await _still_waiting(waiting)
         other_process.execute("COMMIT")
         await waiting
         assert await _keys(engine) == ["m-1"]
@@ -76,18 +82,38 @@ async def test_gives_up_after_the_busy_timeout_and_writes_nothing(
     path: Path, other_process: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = await _migrated(f"sqlite+aiosqlite:///{path}", inline=True)
-    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_S", 0)
+    monkeypatch.setattr(sqlite_inline, "BUSY_TIMEOUT_S", 0)
     impatient = create_engine(f"sqlite+aiosqlite:///{path}", inline=True)
     try:
         other_process.execute("BEGIN IMMEDIATE")
         with pytest.raises(OperationalError, match="locked"):
             await _claim(impatient, "m-1")
+        with pytest.raises(OperationalError, match="locked"):
+            await _keys(impatient)  # a plain session (a read) as well
         other_process.execute("ROLLBACK")
         assert await _keys(engine) == []
         await _claim(impatient, "m-2")  # the same engine works once the lock is free
         assert await _keys(engine) == ["m-2"]
     finally:
         await impatient.dispose()
+        await engine.dispose()
+
+
+async def test_a_plain_session_waits_its_turn_too(
+    path: Path, other_process: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session opened without `transaction` (a read) begins in its greenlet: it waits for
+    another process's write lock there, the loop still serving, instead of failing at once."""
+    monkeypatch.setattr(sqlite_inline, "FIRST_RETRY_S", 0.0)
+    engine = await _migrated(f"sqlite+aiosqlite:///{path}", inline=True)
+    try:
+        await _claim(engine, "m-1")
+        other_process.execute("BEGIN IMMEDIATE")
+        reading = asyncio.create_task(_keys(engine))
+        await _still_waiting(reading)
+        other_process.execute("COMMIT")
+        assert await reading == ["m-1"]
+    finally:
         await engine.dispose()
 
 
