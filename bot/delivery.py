@@ -15,6 +15,7 @@ import aiohttp
 
 from bot.channels.outbound import Answer, TransientError
 from bot.channels.wechat_api import TokenRefused, WeChatApiError
+from bot.channels.wecom_api import WeComApiError
 from bot.clock import Clock
 from data import leases
 from data.db import Sessions, transaction
@@ -51,6 +52,9 @@ def classify(problem: BaseException) -> Failure:
         detail = f"{problem.errcode} {problem.errmsg}"
         token = isinstance(problem, TokenRefused)
         return Failure(problem.errcode in PASSING, detail, problem.errcode, token)
+    if isinstance(problem, WeComApiError) and problem.errcode == BUSY:
+        # WeCom's "system busy" (from gettoken too): it passes; WeCom stays in the round.
+        return Failure(True, f"{problem.errcode} {problem.errmsg}", problem.errcode)
     if isinstance(problem, TransientError | aiohttp.ClientError | TimeoutError):
         return Failure(True, str(problem) or type(problem).__name__)
     if isinstance(problem, json.JSONDecodeError):

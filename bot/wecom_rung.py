@@ -117,7 +117,10 @@ class WeComRung:
             failure = failed.failure
             for item in items:
                 results.attempt(item, "wecom", False, None, failure.detail)
-            if failure.transient:  # it may have been shown: the slot stays counted
+            if failure.transient:
+                if failure.errcode is not None:  # WeCom answered busy: nothing was shown
+                    results.released.append(slot)
+                # else it may have been shown: the slot stays counted
                 for item in items:
                     results.retry(item, failure.detail)
                 return []

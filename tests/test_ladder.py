@@ -976,6 +976,24 @@ async def test_the_duplicate_check_reaches_back_four_hours_at_most(rig: Rig) -> 
     assert call.body["duplicate_check_interval"] == 4 * 3600
 
 
+async def test_a_busy_wecom_token_is_retried_on_wecom_not_passed_on(rig: Rig) -> None:
+    """gettoken's -1 (system busy) passes: the push waits for WeCom, not the next rung."""
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom", "qq")
+    await push(conversation, "1001", "n1", rig.clock.now())
+    rig.wecom.fail_next(GETTOKEN, -1)
+
+    assert await rig.run() == Counter(retry=1)
+
+    assert rig.qq_texts("1001") == []
+    [item] = await items_of(conversation, "1001")
+    assert (item.state, item.attempts, item.last_error) == ("pending", 1, "-1 system busy")
+    assert await wecom_slots(conversation) == 0  # nothing was shown
+    rig.clock.advance(seconds=46)  # the backoff is 30 s ± 50%
+    assert await rig.run() == Counter(sent=1)
+    assert rig.wecom_texts("1001") == ["通知 n1"]
+
+
 @pytest.mark.parametrize(
     ("errcode", "counts", "qq"),
     [
