@@ -151,10 +151,15 @@ class Results:
         change = self.retries.after(item, self.now, error, delay)
         self._settle(item, change, "retry" if change["state"] == "pending" else "failed")
 
-    def fail(self, item: OutboxItem, method: str, failure: Failure) -> None:
-        """A call for the item failed: recorded as an attempt, then retried or failed by kind."""
+    def failed_call(self, item: OutboxItem, method: str, failure: Failure) -> None:
+        """A call for the item raised: an attempt that did not deliver, with the platform's
+        errcode when it answered with one (a refused upload or token, a busy platform)."""
         answer = Answer(failure.errcode, failure.detail) if failure.errcode is not None else None
         self.attempt(item, method, False, answer, failure.detail)
+
+    def fail(self, item: OutboxItem, method: str, failure: Failure) -> None:
+        """A call for the item failed: recorded as an attempt, then retried or failed by kind."""
+        self.failed_call(item, method, failure)
         if failure.alert:
             assert failure.errcode is not None
             self.alerts.add(failure.errcode)

@@ -225,7 +225,7 @@ class WeChatRungs:
                 media_id = await self.call(lambda p=path: api.upload_image(p))  # type: ignore[misc]
                 answer = await self.call(lambda m=media_id: api.send_image(binding.external_id, m))  # type: ignore[misc]
             except CallFailed as failed:
-                results.attempt(item, "image", False, None, failed.failure.detail)
+                results.failed_call(item, "image", failed.failure)
                 continue
             results.attempt(item, "image", answer.ok, answer)
             sent += int(answer.ok)

@@ -116,7 +116,7 @@ class WeComRung:
         except CallFailed as failed:
             failure = failed.failure
             for item in items:
-                results.attempt(item, "wecom", False, None, failure.detail)
+                results.failed_call(item, "wecom", failure)
             if failure.transient:
                 if failure.errcode is not None:  # WeCom answered busy: nothing was shown
                     results.released.append(slot)

@@ -1237,7 +1237,7 @@ async def test_each_chart_of_a_bundle_goes_while_the_budget_allows_and_alone_fai
     if refused:
         assert await attempts_of(conversation, first) == [
             ("custom", True, 0),
-            ("image", False, None),  # the refusal is in the attempt's detail
+            ("image", False, refused),  # the refusal's errcode, its text in the detail
         ]
         assert await attempts_of(conversation, second) == [("custom", True, 0), ("image", True, 0)]
         async with conversation.sessions() as session:

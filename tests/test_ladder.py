@@ -988,6 +988,9 @@ async def test_a_busy_wecom_token_is_retried_on_wecom_not_passed_on(rig: Rig) ->
     assert rig.qq_texts("1001") == []
     [item] = await items_of(conversation, "1001")
     assert (item.state, item.attempts, item.last_error) == ("pending", 1, "-1 system busy")
+    async with conversation.sessions() as session:
+        answered = list(await session.exec(select(DeliveryAttempt.errcode)))
+    assert answered == [-1]  # the platform's answer is recorded with the attempt
     assert await wecom_slots(conversation) == 0  # nothing was shown
     rig.clock.advance(seconds=46)  # the backoff is 30 s ± 50%
     assert await rig.run() == Counter(sent=1)
