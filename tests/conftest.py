@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -100,13 +101,31 @@ async def _reset_postgres(url: str) -> None:
     await engine.dispose()
 
 
+async def _migrate_file(path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    await migrate.upgrade(engine)
+    await engine.dispose()  # the last connection closed: the log is copied in and removed
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per run, copied for each test (migrating takes
+    about a second; tests/data/test_migrations.py runs the migrations themselves)."""
+    path = tmp_path_factory.mktemp("migrated") / "qiyi.db"
+    asyncio.run(_migrate_file(path))
+    return path
+
+
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    if database_url.startswith("postgresql"):
-        await _reset_postgres(database_url)
+async def engine(database_url: str, migrated_sqlite: Path) -> AsyncIterator[AsyncEngine]:
+    postgres = database_url.startswith("postgresql")
+    if not postgres:  # a copy of the file migrated once for the run
+        shutil.copyfile(migrated_sqlite, make_url(database_url).database or "")
     # Inline on SQLite, as the server's message path runs (`data.db.inline_twin`).
     engine = create_engine(database_url, inline=True)
-    await migrate.upgrade(engine)
+    if postgres:
+        await _reset_postgres(database_url)
+        await migrate.upgrade(engine)
     yield engine
     await engine.dispose()
 
