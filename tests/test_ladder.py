@@ -1112,6 +1112,71 @@ async def test_with_wecoms_token_refused_the_mailbox_says_why(rig: Rig) -> None:
     ]
 
 
+async def test_a_bundle_only_of_notices_for_another_account_takes_no_wecom_slot(
+    make_rig: RigFactory,
+) -> None:
+    """Its member is on WeCom, but nothing of the bundle may climb there: the last slot of
+    the day goes to the member who needs it, in the same claim."""
+    rig = make_rig(wecom_daily_cap=1)
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom", "qq")
+    await bind(conversation, "1002", "wecom")
+    await push(conversation, "1001", "bind:7>qq", rig.clock.now())
+    await push(conversation, "1002", "n1", rig.clock.now())
+
+    assert await rig.run() == Counter(sent=2)
+
+    assert rig.qq_texts("1001") == ["通知 bind:7>qq"]
+    assert rig.wecom_texts("1001") == []
+    assert rig.wecom_texts("1002") == ["通知 n1"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ((0, 0, 0, 0), (0, 0, 0, 500_000)),
+        ((0, 0, 0, 200_000), (0, 0, 1, 500_000)),
+        ((0, 0, 30, 0), (0, 1, 30, 0)),
+        ((0, 30, 0, 0), (1, 10, 0, 0)),
+        ((7, 30, 0, 0), (8, 30, 0, 0)),  # midnight UTC falls between them
+    ],
+    ids=["first-microsecond", "first-second", "first-minute", "first-hour", "utc-midnight"],
+)
+async def test_wecoms_daily_cap_counts_from_local_midnight(
+    make_rig: RigFactory, first: tuple[int, ...], second: tuple[int, ...]
+) -> None:
+    """The app's daily cap is a day of the configured zone (Asia/Shanghai), from 00:00:00.0."""
+    rig = make_rig(wecom_daily_cap=1, delivery_concurrency=1)
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom")
+    await bind(conversation, "1002", "wecom")
+    rig.clock.set(dt.datetime(2026, 11, 26, *first, tzinfo=SHANGHAI))
+    await push(conversation, "1001", "n1", rig.clock.now())
+    assert await rig.run() == Counter(sent=1)
+
+    rig.clock.set(dt.datetime(2026, 11, 26, *second, tzinfo=SHANGHAI))
+    await push(conversation, "1002", "n2", rig.clock.now())
+
+    assert await rig.run() == Counter(mailbox=1)  # the same day: the cap is reached
+    assert rig.wecom_texts("1002") == []
+
+
+async def test_wecoms_daily_cap_starts_again_at_local_midnight(make_rig: RigFactory) -> None:
+    rig = make_rig(wecom_daily_cap=1, delivery_concurrency=1)
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wecom")
+    await bind(conversation, "1002", "wecom")
+    rig.clock.set(dt.datetime(2026, 11, 26, 23, 50, tzinfo=SHANGHAI))
+    await push(conversation, "1001", "n1", rig.clock.now())
+    assert await rig.run() == Counter(sent=1)
+
+    rig.clock.set(dt.datetime(2026, 11, 27, 0, 10, tzinfo=SHANGHAI))
+    await push(conversation, "1002", "n2", rig.clock.now())
+
+    assert await rig.run() == Counter(sent=1)
+    assert rig.wecom_texts("1002") == ["通知 n2"]
+
+
 async def test_past_wecoms_daily_cap_the_mailbox_says_why(make_rig: RigFactory) -> None:
     rig = make_rig(wecom_daily_cap=1, delivery_concurrency=1)
     conversation = rig.conversation
