@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Result, event
+from sqlalchemy import Executable, Result, event, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -311,6 +311,46 @@ async def fetch(
     if runs_inline(session):
         return session.sync_session.exec(statement, params=params)  # type: ignore[call-overload]
     return await session.exec(statement, params=params)  # type: ignore[call-overload]
+
+
+M = TypeVar("M", bound=SQLModel)
+
+
+def loaded(session: AsyncSession, model: type[M], values: Sequence[Any]) -> M:
+    """The `model` instance of a row read with Core (`values`: its table's columns in order),
+    persistent in the session as the ORM would have loaded it: its changes are flushed as an
+    UPDATE, and the session's own instance is returned when it has one already.
+
+    For the first query of every message (`data.members.sender_state`): a Core statement and
+    this cost a third less than the same row loaded through the ORM's query machinery.
+    """
+    mapper = inspect(model)
+    sync = session.sync_session
+    key = mapper.identity_key_from_primary_key(
+        [values[index] for index in _primary_key_indexes(model)]
+    )
+    known = sync.identity_map.get(key)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    instance: M = mapper.class_manager.new_instance()
+    instance.__dict__.update(zip(_attribute_names(model), values, strict=True))
+    make_transient_to_detached(instance)  # as if freshly loaded: no history, a key
+    sync.add(instance)
+    return instance
+
+
+@cache
+def _attribute_names(model: type[SQLModel]) -> tuple[str, ...]:
+    mapper = inspect(model)
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    return tuple(mapper.get_property_by_column(column).key for column in table.columns)
+
+
+@cache
+def _primary_key_indexes(model: type[SQLModel]) -> tuple[int, ...]:
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    columns = list(table.columns)
+    return tuple(columns.index(column) for column in table.primary_key.columns)
 
 
 @cache

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.messages import Sender
 from data import mailbox
-from data.db import fetch, run
+from data.db import loaded, run
 from data.models import BindFailure, Binding, Branch, Member, Role
 
 
@@ -71,15 +71,17 @@ class SenderState:
     waiting: bool  # open notices or pending pushes to fold into the reply (`data.mailbox`)
 
 
-# Built once: the first query of every message (the member as an ORM object, since handlers
-# get a Member; the window and what waits as plain columns). It locks the member's row for
+# Built once: the first query of every message (the member's columns, made the session's
+# ORM object by `data.db.loaded` since handlers get a Member; the window and what waits as
+# plain columns). It locks the member's row for
 # the message's transaction: one member's messages (from any of their channels) run one
 # after the other, so what a handler reads before it awards (the day's study points, an
 # earlier quiz answer) is still true when it writes — two check-ins at the same moment
 # cannot both find the day empty. On SQLite, BEGIN IMMEDIATE already serialises writers.
+_MEMBER_COLUMNS = len(Member.__table__.columns)  # type: ignore[attr-defined]
 _SENDER_STATE = (
     select(
-        Member,
+        *Member.__table__.columns,  # type: ignore[attr-defined]
         col(Binding.id),
         col(Binding.window_until),
         col(Binding.window_budget),
@@ -109,10 +111,11 @@ async def sender_state(session: AsyncSession, sender: Sender) -> SenderState | N
     """The member behind a chat account, that account's push window and whether anything
     waits for the member, in one query; None for an account nobody has bound."""
     params = {"channel": sender.channel, "external_id": sender.external_id}
-    row = (await fetch(session, _SENDER_STATE, params)).first()
+    row = (await run(session, _SENDER_STATE, params)).first()
     if row is None:
         return None
-    member, binding_id, until, budget, used, waiting = row
+    member = loaded(session, Member, row[:_MEMBER_COLUMNS])
+    binding_id, until, budget, used, waiting = row[_MEMBER_COLUMNS:]
     return SenderState(member, Window(binding_id, until, budget, used), bool(waiting))
 
 
