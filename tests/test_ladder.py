@@ -37,6 +37,7 @@ from bot.messages import Sender, cut_to_fit
 from bot.roster import RosterRow
 from bot.settings import ConfigError, Settings, load_settings
 from data import groups, members, outbox, wecom_quota
+from data.audit import Actor, Door
 from data.db import transaction
 from data.models import (
     Article,
@@ -251,13 +252,17 @@ async def wecom_slots(conversation: Conversation) -> int:
 
 
 async def push(
-    conversation: Conversation, roster_id: str, ref: str, due_at: dt.datetime
+    conversation: Conversation,
+    roster_id: str,
+    ref: str,
+    due_at: dt.datetime,
+    kind: PushKind = PushKind.NOTICE,
 ) -> OutboxItem:
     mid = await member_id(conversation, roster_id)
     now = conversation.clock.now()
     row = Push(
         mid,
-        PushKind.NOTICE,
+        kind,
         ref,
         today(conversation.clock),
         f"通知 {ref}",
@@ -1190,6 +1195,116 @@ async def test_past_wecoms_daily_cap_the_mailbox_says_why(make_rig: RigFactory) 
     [capped] = [r for r in ("1001", "1002") if not rig.wecom_texts(r)]
     assert await attempt_details(conversation, capped) == [
         ("mailbox", True, "WeCom's daily cap reached")
+    ]
+
+
+# --- the QQ rung -------------------------------------------------------------------------------
+
+
+async def attempt_rows(
+    conversation: Conversation, roster_id: str
+) -> list[tuple[int, str, bool, int | None, str]]:
+    """(item, method, ok, errcode, detail) of each of the member's attempts, in order."""
+    mid = await member_id(conversation, roster_id)
+    async with conversation.sessions() as session:
+        statement = (
+            select(
+                DeliveryAttempt.outbox_id,
+                DeliveryAttempt.method,
+                DeliveryAttempt.ok,
+                DeliveryAttempt.errcode,
+                DeliveryAttempt.detail,
+            )
+            .join(OutboxItem, col(OutboxItem.id) == col(DeliveryAttempt.outbox_id))
+            .where(OutboxItem.member_id == mid)
+            .order_by(col(DeliveryAttempt.id))
+        )
+        return [tuple(row) for row in await session.exec(statement)]  # type: ignore[misc]
+
+
+async def test_a_lesson_is_left_to_the_branchs_qq_group_while_a_notice_goes_privately(
+    rig: Rig,
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "qq")  # 第一党支部
+    async with transaction(conversation.sessions) as session:
+        operator = Actor(Door.CLI, "cli:test@host", "host")
+        await groups.set_group(session, "第一党支部", "qq", "123456", operator, rig.clock.now())
+    lesson = await push(conversation, "1001", "l1", rig.clock.now(), PushKind.LESSON)
+    notice = await push(conversation, "1001", "n1", rig.clock.now())
+
+    assert await rig.run() == Counter(skipped=1, sent=1)
+
+    assert rig.qq_texts("1001") == ["通知 n1"]  # alone: its own text, not a digest
+    states = {
+        item.id: (item.state, item.last_error) for item in await items_of(conversation, "1001")
+    }
+    assert states == {lesson.id: ("skipped", "posted in the branch group"), notice.id: ("sent", "")}
+    group, private = await attempt_rows(conversation, "1001")
+    assert group == (lesson.id, "qq-group", True, None, "posted in the branch group")
+    assert private[:4] == (notice.id, "qq", True, 0)
+
+
+async def test_several_items_go_to_qq_as_one_digest(rig: Rig) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "qq")
+    await push(conversation, "1001", "n1", rig.clock.now())
+    await push(conversation, "1001", "n2", rig.clock.now())
+
+    assert await rig.run() == Counter(sent=2)
+
+    [digest] = rig.qq_texts("1001")
+    assert "通知 n1" in digest and "通知 n2" in digest
+
+
+async def test_a_refused_qq_send_records_its_retcode_and_is_retried(rig: Rig) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "qq")
+    item = await push(conversation, "1001", "n1", rig.clock.now())
+    rig.onebot.fail_next(SEND_PRIVATE, 1200, "风控")
+
+    assert await rig.run() == Counter(retry=1)
+
+    assert await attempt_rows(conversation, "1001") == [(item.id, "qq", False, 1200, "风控")]
+
+
+async def test_a_qq_send_that_raises_records_an_attempt_for_each_item_and_retries_them(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "qq")
+    first = await push(conversation, "1001", "n1", rig.clock.now())
+    second = await push(conversation, "1001", "n2", rig.clock.now())
+
+    async def unreachable(*args: object, **kwargs: object) -> None:
+        raise aiohttp.ClientConnectionError("connection refused")
+
+    assert rig.dispatcher.onebot is not None
+    monkeypatch.setattr(rig.dispatcher.onebot, "send_private", unreachable)
+
+    assert await rig.run() == Counter(retry=2)
+
+    assert await attempt_rows(conversation, "1001") == [
+        (first.id, "qq", False, None, "connection refused"),
+        (second.id, "qq", False, None, "connection refused"),
+    ]
+    assert [i.state for i in await items_of(conversation, "1001")] == ["pending", "pending"]
+
+
+async def test_the_mailbox_says_why_no_rung_took_the_item(rig: Rig) -> None:
+    conversation = rig.conversation
+    async with transaction(conversation.sessions) as session:  # 1002: the official QQ bot only
+        member = await members.member_by_roster_id(session, "1002")
+        assert member is not None
+        await members.bind(session, Sender("qqbot", "openid-1002"), member, rig.clock.now())
+    await push(conversation, "1001", "n1", rig.clock.now())  # 1001: no account at all
+    await push(conversation, "1002", "n2", rig.clock.now())
+
+    assert await rig.run() == Counter(mailbox=2)
+
+    assert await attempt_details(conversation, "1001") == [("mailbox", True, "no account")]
+    assert await attempt_details(conversation, "1002") == [
+        ("mailbox", True, "no push reaches the member now")
     ]
 
 
