@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from sqlalchemy import func, insert
+from sqlalchemy import func, insert, update
 from sqlmodel import col, select
 
 from bot import pushes
@@ -1351,6 +1351,38 @@ async def test_a_push_another_dispatcher_took_over_while_this_one_waited_goes_on
     [item] = await items_of(conversation, "1001")
     assert (item.state, item.lease_until) == ("sent", None)
     assert len(await attempts_of(conversation, "1001")) == 1
+
+
+async def test_the_items_still_held_go_back_untried_when_another_dispatcher_took_one(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "qq")
+    taken = await push(conversation, "1001", "bind:7>qq", rig.clock.now())  # sent first, alone
+    held = await push(conversation, "1001", "n1", rig.clock.now())
+    theirs = rig.clock.now() + dt.timedelta(hours=1)
+    paced = rig.dispatcher.limiter
+    turn = paced.acquire
+
+    async def slow_turn() -> None:
+        # While this dispatcher waits for its turn, another one claims `taken` alone.
+        monkeypatch.setattr(paced, "acquire", turn)
+        async with transaction(conversation.sessions) as session:
+            statement = update(OutboxItem).where(col(OutboxItem.id) == taken.id)
+            await session.exec(statement.values(lease_until=theirs))  # type: ignore[call-overload]
+        rig.clock.advance(seconds=rig.settings.delivery_lease_seconds)  # renewed at the guard
+        await turn()
+
+    monkeypatch.setattr(paced, "acquire", slow_turn)
+
+    # `held` went back to pending untried, and the round's next claim sent it.
+    assert await rig.run() == Counter(sent=1)
+
+    assert rig.qq_texts("1001") == ["通知 n1"]
+    items = {item.id: item for item in await items_of(conversation, "1001")}
+    assert (items[taken.id].state, items[taken.id].lease_until) == ("sending", theirs)
+    assert items[held.id].state == "sent"
+    assert await attempts_of(conversation, "1001") == [("qq", True)]
 
 
 # --- the WeChat window rung --------------------------------------------------------------------
