@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import func, insert, update
 from sqlmodel import col, select
 
+from bot import dispatcher as dispatcher_module
 from bot import pushes
 from bot.channels.onebot_api import OneBotApi
 from bot.channels.wechat_api import WeChatApi
@@ -1306,6 +1307,22 @@ async def test_the_mailbox_says_why_no_rung_took_the_item(rig: Rig) -> None:
     assert await attempt_details(conversation, "1002") == [
         ("mailbox", True, "no push reaches the member now")
     ]
+
+
+async def test_a_claim_takes_at_most_a_batch_of_members(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each claim (one transaction, one lease) holds BATCH_MEMBERS members' items at most; the
+    round claims again until nothing is due."""
+    monkeypatch.setattr(dispatcher_module, "BATCH_MEMBERS", 2)
+    for roster_id in ("1001", "1002", "1003"):
+        await bind(rig.conversation, roster_id, "qq")
+        await push(rig.conversation, roster_id, "n1", rig.clock.now())
+    claimed: list[int] = []
+
+    assert await rig.dispatcher.run_once(progress=claimed.append) == Counter(sent=3)
+
+    assert claimed == [2, 1]
 
 
 # --- a dispatcher that lost its lease ---------------------------------------------------------
