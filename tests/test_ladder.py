@@ -1267,6 +1267,55 @@ async def test_a_refused_qq_send_records_its_retcode_and_is_retried(rig: Rig) ->
     assert await rig.run() == Counter(retry=1)
 
     assert await attempt_rows(conversation, "1001") == [(item.id, "qq", False, 1200, "风控")]
+    [waiting] = await items_of(conversation, "1001")
+    assert (waiting.state, waiting.attempts, waiting.last_error) == ("pending", 1, "1200 风控")
+
+
+async def test_a_qq_account_that_cannot_be_messaged_passes_the_item_on_saying_why(
+    rig: Rig,
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "qq")
+    await push(conversation, "1001", "n1", rig.clock.now())
+    rig.onebot.fail_next(SEND_PRIVATE, 1400, "不是好友")
+
+    assert await rig.run() == Counter(mailbox=1)
+
+    assert await attempt_details(conversation, "1001") == [
+        ("qq", False, "不是好友"),
+        ("mailbox", True, "1400 不是好友"),
+    ]
+
+
+async def test_a_bug_in_a_rung_fails_the_bundles_items_saying_what(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation = rig.conversation
+    await bind(conversation, "1001", "qq")
+    await push(conversation, "1001", "n1", rig.clock.now())
+
+    async def broken(*args: object) -> list[OutboxItem]:
+        raise RuntimeError("a bug in the QQ rung")
+
+    monkeypatch.setattr(rig.dispatcher, "_qq_rung", broken)
+
+    assert await rig.run() == Counter(failed=1)
+
+    assert await attempt_details(conversation, "1001") == [
+        ("dispatch", False, "RuntimeError: a bug in the QQ rung")
+    ]
+
+
+async def test_an_alert_waits_in_the_admins_mailbox(rig: Rig) -> None:
+    await bind(rig.conversation, "1001", "qq")  # reachable, yet alerts are not pushed
+    await push(rig.conversation, "1001", "a1", rig.clock.now(), PushKind.ALERT)
+
+    assert await rig.run() == Counter(mailbox=1)
+
+    assert rig.qq_texts("1001") == []
+    assert await attempt_details(rig.conversation, "1001") == [
+        ("mailbox", True, "alerts wait for the admin's next message")
+    ]
 
 
 async def test_a_qq_send_that_raises_records_an_attempt_for_each_item_and_retries_them(
