@@ -119,7 +119,6 @@ class Dispatcher:
         self.settings = settings
         self.clock = clock
         self.sessions = sessions
-        self.api = api
         self.rng = rng or random.Random()
         self.lease = dt.timedelta(seconds=settings.delivery_lease_seconds)
         self.retries = leases.Retries(

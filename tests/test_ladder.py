@@ -1374,6 +1374,26 @@ async def test_a_claim_takes_at_most_a_batch_of_members(
     assert claimed == [2, 1]
 
 
+async def test_without_wechat_or_wecom_configured_their_bindings_are_passed_by(
+    rig: Rig, http: aiohttp.ClientSession
+) -> None:
+    """A server with only OneBot configured: a member bound on WeChat (window open) and WeCom
+    too gets the push on QQ, and nothing is tried on the unconfigured platforms."""
+    conversation = rig.conversation
+    await bind(conversation, "1001", "wechat", "wecom", "qq")
+    await open_window(conversation, "1001")
+    await push(conversation, "1001", "n1", rig.clock.now())
+    settings = rig.settings
+    qq_only = Dispatcher(
+        settings, rig.clock, conversation.sessions, None, onebot=OneBotApi(http, settings)
+    )
+
+    assert await qq_only.run_once() == Counter(sent=1)
+
+    assert rig.qq_texts("1001") == ["通知 n1"]
+    assert await attempts_of(conversation, "1001") == [("qq", True)]
+
+
 # --- a dispatcher that lost its lease ---------------------------------------------------------
 
 
