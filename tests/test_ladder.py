@@ -1579,6 +1579,49 @@ async def test_a_group_post_another_dispatcher_took_over_while_this_one_waited_g
     assert (post.state, post.lease_until, post.attempts) == ("sent", None, 0)
 
 
+async def test_a_group_post_waiting_past_half_its_lease_renews_it_and_goes(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await post_to_groups(rig, ("654321", "article:1", ""))
+    turn = rig.dispatcher.limiter.acquire
+
+    async def slow_turn() -> None:
+        monkeypatch.setattr(rig.dispatcher.limiter, "acquire", turn)
+        rig.clock.advance(seconds=rig.settings.delivery_lease_seconds * 0.75)
+        await turn()
+
+    monkeypatch.setattr(rig.dispatcher.limiter, "acquire", slow_turn)
+
+    assert await rig.run() == Counter(sent=1)
+
+    post = (await group_posts(rig.conversation))["654321"]
+    assert (post.state, post.lease_until) == ("sent", None)
+
+
+async def test_a_group_post_taken_over_during_its_send_is_not_counted_by_this_dispatcher(
+    rig: Rig, make_rig: RigFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The send outlived the lease and another dispatcher claimed the post meanwhile: the row
+    is the other's to settle, and this round counts nothing for it."""
+    await post_to_groups(rig, ("654321", "article:1", ""))
+    other = make_rig().dispatcher
+    assert rig.dispatcher.onebot is not None
+    send = rig.dispatcher.onebot.send_group
+
+    async def slow_send(*args: Any, **kwargs: Any) -> Any:
+        answer = await send(*args, **kwargs)
+        rig.clock.advance(seconds=rig.settings.delivery_lease_seconds + 1)
+        assert await other.run_once() == Counter(sent=1)
+        return answer
+
+    monkeypatch.setattr(rig.dispatcher.onebot, "send_group", slow_send)
+
+    assert await rig.run() == Counter()
+
+    post = (await group_posts(rig.conversation))["654321"]
+    assert (post.state, post.lease_until) == ("sent", None)
+
+
 async def test_two_pushes_go_to_wecom_as_one_digest_of_both(rig: Rig) -> None:
     await bind(rig.conversation, "1001", "wecom")
     await push(rig.conversation, "1001", "n1", rig.clock.now())
