@@ -6,6 +6,7 @@ Chinese branch names need a CJK font; on Debian/Ubuntu install `fonts-wqy-microh
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import warnings
@@ -41,17 +42,39 @@ TOP_HIGHLIGHTED = 3
 
 @cache
 def cjk_font() -> str | None:
-    """The first installed font of `CJK_FONTS`; None (and one warning) when there is none."""
+    """The first installed font of `CJK_FONTS`; None (and one warning) when there is none.
+
+    matplotlib lists the system's fonts once and caches the list on disk for good: a font
+    installed after that (`apt-get install fonts-wqy-microhei` once the server ran) is not
+    in it. So when the cached list has none of ours, the system's font files are looked at
+    once more and the new ones added.
+    """
+    found = _first_cjk()
+    if found is None:
+        _add_system_fonts()
+        found = _first_cjk()
+    if found is None:
+        log.warning(
+            "No CJK font found (%s); Chinese text in report charts will not render."
+            " Install fonts-wqy-microhei (Debian/Ubuntu).",
+            ", ".join(CJK_FONTS),
+        )
+    return found
+
+
+def _first_cjk() -> str | None:
     installed = {entry.name for entry in font_manager.fontManager.ttflist}
-    for name in CJK_FONTS:
-        if name in installed:
-            return name
-    log.warning(
-        "No CJK font found (%s); Chinese text in report charts will not render."
-        " Install fonts-wqy-microhei (Debian/Ubuntu) and clear matplotlib's font cache.",
-        ", ".join(CJK_FONTS),
-    )
-    return None
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def _add_system_fonts() -> None:
+    """Add the system's font files that matplotlib's list does not have."""
+    manager = font_manager.fontManager
+    known = {entry.fname for entry in manager.ttflist}
+    for path in font_manager.findSystemFonts():
+        if path not in known:
+            with contextlib.suppress(OSError, RuntimeError, ValueError):  # a damaged file
+                manager.addfont(path)
 
 
 def ranked_scores(report: Report) -> list[tuple[int, str, float]]:

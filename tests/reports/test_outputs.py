@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from matplotlib import image
+from matplotlib import font_manager, image
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -486,6 +486,22 @@ def test_chart_without_a_cjk_font_warns_once_and_renders(
 def test_installed_cjk_font_is_found() -> None:
     # This machine and CI install fonts-wqy-microhei (see README).
     assert chart.cjk_font() in chart.CJK_FONTS
+
+
+def test_a_font_installed_after_matplotlib_cached_its_list_is_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """matplotlib's font list, cached on disk before the font was installed, lacks it."""
+    manager = font_manager.fontManager
+    chart.cjk_font()  # the list now has the font's file, if it did not already
+    files = {entry.fname for entry in manager.ttflist if entry.name in chart.CJK_FONTS}
+    stale = [entry for entry in manager.ttflist if entry.fname not in files]
+    monkeypatch.setattr(manager, "ttflist", stale)
+    chart.cjk_font.cache_clear()
+    try:
+        assert chart.cjk_font() in chart.CJK_FONTS
+    finally:
+        chart.cjk_font.cache_clear()
 
 
 # --- reports computed from the database (SQLite and PostgreSQL) --------------------------
