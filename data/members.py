@@ -73,11 +73,11 @@ class SenderState:
 
 # Built once: the first query of every message (the member's columns, made the session's
 # ORM object by `data.db.loaded` since handlers get a Member; the window and what waits as
-# plain columns). It locks the member's row for
-# the message's transaction: one member's messages (from any of their channels) run one
-# after the other, so what a handler reads before it awards (the day's study points, an
-# earlier quiz answer) is still true when it writes — two check-ins at the same moment
-# cannot both find the day empty. On SQLite, BEGIN IMMEDIATE already serialises writers.
+# plain columns). It locks the member's row for the message's transaction: one member's
+# messages (from any of their channels) run one after the other, so what a handler reads
+# before it awards (the day's study points, an earlier quiz answer) is still true when it
+# writes — two check-ins at the same moment cannot both find the day empty. On SQLite,
+# BEGIN IMMEDIATE already serialises writers.
 _MEMBER_COLUMNS = len(Member.__table__.columns)  # type: ignore[attr-defined]
 _SENDER_STATE = (
     select(
