@@ -225,18 +225,32 @@ async def attempts_of(conversation: Conversation, roster_id: str) -> list[tuple[
         return [(method, ok) for method, ok in await session.exec(statement)]
 
 
-async def attempt_details(
+async def attempt_rows(
     conversation: Conversation, roster_id: str
-) -> list[tuple[str, bool, str]]:
+) -> list[tuple[int, str, bool, int | None, str]]:
+    """(item, method, ok, errcode, detail) of each of the member's attempts, in order."""
     mid = await member_id(conversation, roster_id)
     async with conversation.sessions() as session:
         statement = (
-            select(DeliveryAttempt.method, DeliveryAttempt.ok, DeliveryAttempt.detail)
+            select(
+                DeliveryAttempt.outbox_id,
+                DeliveryAttempt.method,
+                DeliveryAttempt.ok,
+                DeliveryAttempt.errcode,
+                DeliveryAttempt.detail,
+            )
             .join(OutboxItem, col(OutboxItem.id) == col(DeliveryAttempt.outbox_id))
             .where(OutboxItem.member_id == mid)
             .order_by(col(DeliveryAttempt.id))
         )
-        return [(method, ok, detail) for method, ok, detail in await session.exec(statement)]
+        return [tuple(row) for row in await session.exec(statement)]  # type: ignore[misc]
+
+
+async def attempt_details(
+    conversation: Conversation, roster_id: str
+) -> list[tuple[str, bool, str]]:
+    rows = await attempt_rows(conversation, roster_id)
+    return [(method, ok, detail) for _, method, ok, _, detail in rows]
 
 
 async def mailbox_of(conversation: Conversation, roster_id: str) -> list[str]:
@@ -1200,27 +1214,6 @@ async def test_past_wecoms_daily_cap_the_mailbox_says_why(make_rig: RigFactory) 
 
 
 # --- the QQ rung -------------------------------------------------------------------------------
-
-
-async def attempt_rows(
-    conversation: Conversation, roster_id: str
-) -> list[tuple[int, str, bool, int | None, str]]:
-    """(item, method, ok, errcode, detail) of each of the member's attempts, in order."""
-    mid = await member_id(conversation, roster_id)
-    async with conversation.sessions() as session:
-        statement = (
-            select(
-                DeliveryAttempt.outbox_id,
-                DeliveryAttempt.method,
-                DeliveryAttempt.ok,
-                DeliveryAttempt.errcode,
-                DeliveryAttempt.detail,
-            )
-            .join(OutboxItem, col(OutboxItem.id) == col(DeliveryAttempt.outbox_id))
-            .where(OutboxItem.member_id == mid)
-            .order_by(col(DeliveryAttempt.id))
-        )
-        return [tuple(row) for row in await session.exec(statement)]  # type: ignore[misc]
 
 
 async def test_a_lesson_is_left_to_the_branchs_qq_group_while_a_notice_goes_privately(
