@@ -83,7 +83,8 @@ class Router:
     def __init__(self) -> None:
         self._commands: list[Command] = []
         self._by_name: dict[str, Command] = {}
-        self._longest_first: list[str] = []  # the command words, for `match`
+        self._lengths: list[int] = []  # the command words' lengths, longest first, for `match`
+        self._head_length = 8  # how much of a text `match` reads: see `register`
         self._events: dict[InboundKind, tuple[Handler, tuple[str, ...]]] = {}
         self._dialogs: dict[str, tuple[DialogHandler, tuple[str, ...]]] = {}
         self.dialog_role: Role | None = None  # the lowest role any dialog answers
@@ -108,7 +109,9 @@ class Router:
                 if name in self._by_name:
                     raise ValueError(f"command word {name!r} is declared twice")
                 self._by_name[name] = command
-            self._longest_first = sorted(self._by_name, key=len, reverse=True)
+            self._lengths = sorted({len(name) for name in self._by_name}, reverse=True)
+            # Room for a leading "/" and spaces before the longest word.
+            self._head_length = 2 * self._lengths[0] + 8
             self._commands.append(command)
             return handler
 
@@ -150,17 +153,14 @@ class Router:
         head = read(source[: self._head_length])
         words = head.text.lstrip("/").lstrip()
         skipped = len(head.text) - len(words)
-        for name in self._longest_first:
-            if words.startswith(name):
-                start = skipped + len(name)
+        for length in self._lengths:  # a dictionary look-up per length, longest first
+            word = words[:length]
+            command = self._by_name.get(word)
+            if command is not None:
+                start = skipped + len(word)
                 rest = head.source_from(start) + source[len(head.source) :]
-                return self._by_name[name], rest.strip().lstrip(":：").strip()
+                return command, rest.strip().lstrip(":：").strip()
         return None
-
-    @property
-    def _head_length(self) -> int:
-        # Room for a leading "/" and spaces before the longest word.
-        return 2 * max((len(name) for name in self._by_name), default=0) + 8
 
     def event_handler(self, kind: InboundKind) -> tuple[Handler, tuple[str, ...]] | None:
         return self._events.get(kind)

@@ -22,6 +22,7 @@ from data.models import (
     Material,
     Member,
 )
+from data.planned import planned
 
 # A member signed up or expected without a sign-up: counted against the capacity.
 HOLDING_A_PLACE = (
@@ -181,6 +182,7 @@ def _open_for_sign_in_by() -> Select[Any]:
 # activities, then each one's branches, then the member's place took one each through the
 # ORM.
 _OPEN_FOR_SIGN_IN_BY = _open_for_sign_in_by()
+_OPEN_FOR_SIGN_IN_BY = planned(_OPEN_FOR_SIGN_IN_BY)
 _ACTIVITY_COLUMNS = tuple(column.name for column in _ACTIVITY.columns)
 
 
@@ -302,6 +304,7 @@ _STATE_OF = core_select(_ATTENDANCE.c.state).where(
     _ATTENDANCE.c.activity_id == bindparam("activity_id"),
     _ATTENDANCE.c.member_id == bindparam("member_id"),
 )
+_STATE_OF = planned(_STATE_OF)
 
 
 async def state_of(session: AsyncSession, activity_id: int, member_id: int) -> str | None:

@@ -28,6 +28,7 @@ from data.models import (
     StudyEntry,
     VolunteerEntry,
 )
+from data.planned import planned
 
 
 @dataclass(frozen=True)
@@ -298,10 +299,13 @@ _ONE_MEMBER = core_select(
     .where(*_in_days(_LEDGER))
     .scalar_subquery(),
 )
+_ONE_MEMBER = planned(_ONE_MEMBER)
 _GOAL_DAYS = core_select(_DAILY.c.day).where(_DAILY.c.total >= bindparam("goal"))
+_GOAL_DAYS = planned(_GOAL_DAYS)
 _ARTICLE_DAYS = (
     core_select(_NOTE.c.day).where(*_in_days(_NOTE), _NOTE.c.chars >= bindparam("chars")).distinct()
 )
+_ARTICLE_DAYS = planned(_ARTICLE_DAYS)
 
 
 async def one_member(

@@ -15,6 +15,7 @@ from bot.messages import Sender
 from data import mailbox
 from data.db import loaded, run
 from data.models import BindFailure, Binding, Branch, Member, Role
+from data.planned import planned
 
 
 @dataclass(frozen=True)
@@ -95,11 +96,13 @@ _SENDER_STATE = (
     )
     .with_for_update(of=Member)  # type: ignore[arg-type]
 )
+_SENDER_STATE = planned(_SENDER_STATE)
 _OPEN_WINDOW = (
     update(Binding)
     .where(col(Binding.id) == bindparam("binding_id"))
     .values(window_until=bindparam("until"), window_budget=bindparam("budget"), window_used=0)
 )
+_OPEN_WINDOW = planned(_OPEN_WINDOW)
 
 
 async def member_for(session: AsyncSession, sender: Sender) -> Member | None:

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from data.db import insert_new, run
 from data.limits import shortened
 from data.models import PointsEntry
+from data.planned import planned
 
 REASON_LIMIT = 200  # PointsEntry.reason
 
@@ -49,6 +50,7 @@ _SINCE = func.coalesce(
 )
 _CARD = select(_LEDGER.c.source, func.sum(_LEDGER.c.points), _SINCE).where(_OF_MEMBER)
 _CARD = _CARD.group_by(_LEDGER.c.source)
+_CARD = planned(_CARD)
 
 
 @dataclass(frozen=True)

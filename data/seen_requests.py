@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from data.db import insert_new, run
 from data.models import SeenRequest
+from data.planned import planned
 
 UNIQUE = ["channel", "timestamp", "nonce"]
 
@@ -21,6 +22,7 @@ _STORED_HASH = select(SeenRequest.body_hash).where(
     SeenRequest.timestamp == bindparam("timestamp"),
     SeenRequest.nonce == bindparam("nonce"),
 )
+_STORED_HASH = planned(_STORED_HASH)
 
 
 def body_hash(body: bytes | str) -> str:

@@ -12,7 +12,7 @@ never await, so they run on the caller's thread, whether an `AsyncSession` metho
 in its greenlet or `data.db.run` runs them on the session's sync side with no greenlet at
 all. What could hold up the loop is waiting for another process's write lock: SQLite's own
 busy handler (which sleeps) is off, and `data.db.transaction` takes the lock with
-`begin_immediately`, an `asyncio.sleep` loop between tries. Every transaction takes the
+`begin_waiting`, an `asyncio.sleep` loop between tries. Every transaction takes the
 write lock at BEGIN (`BEGIN IMMEDIATE`), so once begun nothing in it waits for a lock. A
 plain session of this engine (`async with sessions() as session`, a read in a test, say)
 begins in its greenlet: there `do_begin` waits its turn the same way, with `asyncio.sleep`,
@@ -41,9 +41,9 @@ from typing import Any
 from sqlalchemy import pool
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class SQLiteDialect_inline(SQLiteDialect_pysqlite):  # SQLAlchemy's naming of di
         # their dispatch on every statement.
         if in_greenlet():  # a plain session's first statement: wait for the lock here
             await_(_begin_waiting(dbapi_connection))
-        else:  # `begin_immediately` (outside any greenlet) waits between its own tries
+        else:  # `begin_waiting` (outside any greenlet) waits between its own tries
             dbapi_connection.execute("BEGIN IMMEDIATE")
 
 
@@ -179,21 +179,16 @@ async def _begin_waiting(dbapi_connection: Any) -> None:
             await backoff.pause(error)
 
 
-async def begin_immediately(session: AsyncSession) -> None:
-    """Begin the session's transaction now (`BEGIN IMMEDIATE`, the dialect's `do_begin`),
+async def begin_waiting(connection: Connection) -> None:
+    """Begin a transaction on `connection` now (`BEGIN IMMEDIATE`, the dialect's `do_begin`),
     waiting for another process's write lock with `asyncio.sleep` for up to `BUSY_TIMEOUT_S`
     seconds; then the `OperationalError` ("database is locked") is raised."""
-    pool: Any = session.sync_session.get_bind().pool
     backoff = _Backoff()
     while True:
         try:
-            if pool.checkedin():  # taking a connection that waits in the pool awaits nothing
-                session.sync_session.connection()
-            else:  # opening one may take the pool's asyncio lock: in a greenlet
-                await session.connection()
+            connection.begin()
             return
         except OperationalError as error:
-            await session.rollback()  # the connection goes back to the pool
             await backoff.pause(error)
 
 

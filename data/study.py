@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from data.db import run
 from data.models import PointsEntry, StudyEntry
+from data.planned import planned
 
 # How far back a streak is followed: far enough for any streak a person keeps up.
 STREAK_HORIZON_DAYS = 3660
@@ -17,9 +18,11 @@ STREAK_HORIZON_DAYS = 3660
 
 _ENTRY = StudyEntry.__table__  # type: ignore[attr-defined]
 _ADD_ENTRY = insert(_ENTRY).returning(_ENTRY.c.id)
+_ADD_ENTRY = planned(_ADD_ENTRY)
 _MINUTES_ON = select(func.coalesce(func.sum(_ENTRY.c.minutes), 0)).where(
     _ENTRY.c.member_id == bindparam("member_id"), _ENTRY.c.day == bindparam("day")
 )
+_MINUTES_ON = planned(_MINUTES_ON)
 _LEDGER = PointsEntry.__table__  # type: ignore[attr-defined]
 _STUDY_POINTS_ON = select(func.coalesce(func.sum(_LEDGER.c.points), 0)).where(
     _LEDGER.c.member_id == bindparam("member_id"),
@@ -27,6 +30,7 @@ _STUDY_POINTS_ON = select(func.coalesce(func.sum(_LEDGER.c.points), 0)).where(
     _LEDGER.c.day == bindparam("day"),
 )
 _DAY_SO_FAR = select(_MINUTES_ON.scalar_subquery(), _STUDY_POINTS_ON.scalar_subquery())
+_DAY_SO_FAR = planned(_DAY_SO_FAR)
 _GOAL_DAYS = (
     select(_ENTRY.c.day)
     .where(
@@ -38,6 +42,7 @@ _GOAL_DAYS = (
     .having(func.sum(_ENTRY.c.minutes) >= bindparam("goal"))
     .order_by(_ENTRY.c.day.desc())
 )
+_GOAL_DAYS = planned(_GOAL_DAYS)
 
 
 async def add_entry(

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from data.db import run
 from data.models import Throttle
+from data.planned import planned
 
 _THROTTLE = Throttle.__table__  # type: ignore[attr-defined]
 # Asked on every sign-in: built once, run as Core (data.db.run).
@@ -18,6 +19,7 @@ _COUNT_SINCE = select(func.count()).where(
     _THROTTLE.c.key == bindparam("key"),
     _THROTTLE.c.at >= bindparam("since"),
 )
+_COUNT_SINCE = planned(_COUNT_SINCE)
 
 
 async def count_since(session: AsyncSession, scope: str, key: str, since: dt.datetime) -> int:

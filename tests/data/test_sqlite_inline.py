@@ -9,8 +9,10 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
@@ -203,3 +205,80 @@ async def test_checkpoints_off_the_loop_checkpoints_once_more_at_the_end(
             await threaded.dispose()
     finally:
         await engine.dispose()
+
+
+async def _connection_of_a_transaction(engine: AsyncEngine, gate: asyncio.Event) -> object:
+    """The DBAPI connection a transaction ran on; it waits for `gate` inside."""
+    async with transaction(session_factory(engine)) as session:
+        await processed.record(
+            session, "test", str(id(gate)) + str(asyncio.current_task()), "", MORNING
+        )
+        await gate.wait()
+        return session.sync_session.connection().connection.dbapi_connection
+
+
+async def test_queued_transactions_pass_one_connection_on_and_the_last_gives_it_back(
+    path: Path,
+) -> None:
+    engine = await _migrated(f"sqlite+aiosqlite:///{path}", inline=True)
+    pool: Any = engine.sync_engine.pool
+    checkouts: list[object] = []
+    event.listen(pool, "checkout", lambda *args: checkouts.append(args[0]))
+    try:
+        gate = asyncio.Event()
+        tasks = [asyncio.create_task(_connection_of_a_transaction(engine, gate)) for _ in range(3)]
+        await _still_waiting(tasks[0])  # the first inside, the others queued
+        gate.set()
+        used = await asyncio.gather(*tasks)
+        assert used[0] is used[1] is used[2]
+        assert len(checkouts) == 1  # handed on, not checked in and out again
+        assert pool.checkedout() == 0  # nobody waits: back in the pool
+        assert len(await _keys(engine)) == 3
+    finally:
+        await engine.dispose()
+
+
+async def test_a_waiter_cancelled_before_its_turn_gives_the_connection_back(path: Path) -> None:
+    engine = await _migrated(f"sqlite+aiosqlite:///{path}", inline=True)
+    pool: Any = engine.sync_engine.pool
+    try:
+        gate = asyncio.Event()
+        first = asyncio.create_task(_connection_of_a_transaction(engine, gate))
+        await _still_waiting(first)
+        second = asyncio.create_task(_claim(engine, "m-2"))
+        await _still_waiting(second)  # queued: the first keeps the connection for it
+        gate.set()
+        second.cancel()  # … and it never comes
+        await first
+        with contextlib.suppress(asyncio.CancelledError):
+            await second
+        assert pool.checkedout() == 0
+        await _claim(engine, "m-3")  # the queue goes on
+        assert pool.checkedout() == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_a_failed_transaction_leaves_the_held_connection_clean(path: Path) -> None:
+    engine = await _migrated(f"sqlite+aiosqlite:///{path}", inline=True)
+    try:
+        gate = asyncio.Event()
+        first = asyncio.create_task(_connection_of_a_transaction(engine, gate))
+        await _still_waiting(first)
+        failing = asyncio.create_task(_claim_then_fail(engine, "m-lost"))
+        after = asyncio.create_task(_claim(engine, "m-kept"))
+        await _still_waiting(after)
+        gate.set()
+        await first
+        with pytest.raises(RuntimeError):
+            await failing
+        await after  # on the same connection, handed on by the failed one
+        assert "m-lost" not in await _keys(engine) and "m-kept" in await _keys(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _claim_then_fail(engine: AsyncEngine, key: str) -> None:
+    async with transaction(session_factory(engine)) as session:
+        await processed.record(session, "test", key, "", MORNING)
+        raise RuntimeError("the handler failed")

@@ -74,6 +74,11 @@ def test_bounded_int_refuses_anything_else(text: str) -> None:
         ("\ufeff笔记 第一段\r\n第二段", "笔记", "第一段\n第二段"),
         ("我的月报", "我的月报", ""),
         ("月报", "我的月报", ""),
+        # The longest word first: 签到码 is not 签到 with the argument 码.
+        ("签到码 3", "签到码", "3"),
+        ("签到 1234", "签到", "1234"),
+        ("取消报名 5", "取消报名", "5"),
+        ("签到", "签到", ""),
     ],
 )
 def test_routing_reads_the_word_normalised_and_keeps_the_arguments_as_typed(
