@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, event, insert, select
 from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
@@ -23,6 +23,15 @@ _IDS = planned.planned(
     select(Member.id).where(col(Member.id).in_(bindparam("ids", expanding=True)))
 )
 _KEYS = planned.planned(insert(ProcessedMessage))
+_DEFAULTS = MetaData()
+_NOTED = Table(
+    "planned_noted",
+    _DEFAULTS,
+    Column("id", Integer, primary_key=True),
+    Column("text", String(20)),
+    Column("origin", String(20), default=lambda: "python"),  # computed by SQLAlchemy
+)
+_NOTE = planned.planned(insert(_NOTED))
 _UNMARKED = select(Member.id).where(col(Member.roster_id) == bindparam("roster_id"))
 
 
@@ -102,6 +111,26 @@ async def test_what_a_plan_cannot_do_runs_through_sqlalchemy(chat: Chat) -> None
         unmarked = await run(session, _UNMARKED, {"roster_id": "1002"})
         assert not isinstance(unmarked, planned.Fetched)
         assert unmarked.scalars().all() == ids
+
+
+async def test_a_python_side_default_is_computed_by_sqlalchemy(chat: Chat) -> None:
+    async with transaction(chat.conversation.sessions) as session:
+        await session.run_sync(lambda sync: _DEFAULTS.create_all(sync.connection()))
+        await run(session, _NOTE, {"text": "a"})
+        assert await _by_core(session, select(_NOTED.c.text, _NOTED.c.origin), None) == [
+            ("a", "python")
+        ]
+
+
+async def test_a_listener_on_the_connection_sees_its_statements(chat: Chat) -> None:
+    seen: list[str] = []
+    sender = chat.sender("1002")
+    params = {"channel": sender.channel, "external_id": sender.external_id}
+    async with transaction(chat.conversation.sessions) as session:
+        connection = await session.run_sync(lambda sync: sync.connection())
+        event.listen(connection, "before_cursor_execute", lambda *args: seen.append(args[2]))
+        assert (await run(session, members._SENDER_STATE, params)).one() is not None
+    assert any("FROM member" in statement for statement in seen)
 
 
 async def test_a_listener_sees_every_statement(chat: Chat, engine: AsyncEngine) -> None:
