@@ -53,9 +53,10 @@ class Plan:
     """What running one compiled statement on the DBAPI takes."""
 
     sql: str
-    names: tuple[str, ...]  # the positional parameters, in order
+    # Each positional parameter in order: the key it is given by, whether it must be given,
+    # its own value (a literal's), its type's processing.
+    inputs: tuple[tuple[str, bool, Any, Processor], ...]
     compiled: SQLCompiler
-    bind_processors: Mapping[str, Callable[[Any], Any]]
     keys: tuple[str, ...]  # result columns
     row: type[tuple[Any, ...]]
     types: tuple[Any, ...]
@@ -149,14 +150,20 @@ def _plan_for(
         and not compiled.post_compile_params
         and not compiled.schema_translate_map
         and not compiled._textual_ordered_columns
+        and not compiled._collected_params  # values given with `.params()`
+        and not any(bind.callable for bind in compiled.bind_names)
     ):
         columns = compiled._result_columns
         keys = tuple(column.keyname for column in columns)
+        binds = {name: bind for bind, name in compiled.bind_names.items()}
+        processors = compiled._bind_processors
         plan = Plan(
             sql=compiled.string,
-            names=tuple(compiled.positiontup),
+            inputs=tuple(
+                (bind.key, bind.required, bind.value, processors.get(name))
+                for name, bind in ((name, binds[name]) for name in compiled.positiontup)
+            ),
             compiled=compiled,
-            bind_processors=compiled._bind_processors,
             keys=keys,
             row=collections.namedtuple("Row", keys, rename=True),  # type: ignore[misc]
             types=tuple(column.type for column in columns),
@@ -167,14 +174,19 @@ def _plan_for(
 
 def _run(connection: Connection, plan: Plan, values: Mapping[str, Any]) -> Fetched:
     dialect = connection.dialect
-    constructed = plan.compiled.construct_params(values, escape_names=False)
-    processors = plan.bind_processors
-    parameters = dialect.execute_sequence_format(
-        [
-            processors[name](constructed[name]) if name in processors else constructed[name]
-            for name in plan.names
-        ]
-    )
+    # What `construct_params` and SQLAlchemy's execution context make of the values, without
+    # a dictionary of every parameter in between.
+    given: list[Any] = []
+    for key, required, own, process in plan.inputs:
+        if key in values:
+            value = values[key]
+        elif required:
+            plan.compiled.construct_params(values)  # raises SQLAlchemy's "a value is required"
+            raise AssertionError(key)
+        else:
+            value = own
+        given.append(value if process is None else process(value))
+    parameters = dialect.execute_sequence_format(given)
     dbapi_connection: Any = connection.connection
     cursor = dbapi_connection.cursor()
     try:

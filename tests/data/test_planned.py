@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, event, insert, select
-from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound
+from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -75,6 +75,13 @@ async def test_parameters_are_processed_as_sqlalchemy_would(chat: Chat) -> None:
         params = {"member_id": member.id, "day": day}
         assert await _by_core(session, study._MINUTES_ON, params) == [(45,)]
         assert (await run(session, study._MINUTES_ON, params)).scalar_one() == 45
+
+
+async def test_a_value_left_out_is_refused_as_sqlalchemy_refuses_it(chat: Chat) -> None:
+    async with transaction(chat.conversation.sessions) as session:
+        for statement in (study._MINUTES_ON, _UNMARKED):
+            with pytest.raises(SQLAlchemyError, match="A value is required for bind parameter"):
+                await run(session, statement, {"member_id": 1})
 
 
 async def test_a_statements_columns_follow_the_parameters_given(engine: AsyncEngine) -> None:
