@@ -32,6 +32,16 @@ _NOTED = Table(
     Column("origin", String(20), default=lambda: "python"),  # computed by SQLAlchemy
 )
 _NOTE = planned.planned(insert(_NOTED))
+_BY_PARAMS = planned.planned(
+    select(Member.id)
+    .where(col(Member.roster_id) == bindparam("roster_id"))
+    .params(roster_id="1002")
+)
+_BY_CALLABLE = planned.planned(
+    select(Member.id).where(
+        col(Member.roster_id) == bindparam("roster_id", callable_=lambda: "1002")
+    )
+)
 _UNMARKED = select(Member.id).where(col(Member.roster_id) == bindparam("roster_id"))
 
 
@@ -115,6 +125,8 @@ async def test_what_a_plan_cannot_do_runs_through_sqlalchemy(chat: Chat) -> None
         expanded = await run(session, _IDS, {"ids": [*ids, 123_456]})
         assert not isinstance(expanded, planned.Fetched)  # an IN list: SQLAlchemy expands it
         assert expanded.scalars().all() == ids
+        for valued in (_BY_PARAMS, _BY_CALLABLE):  # values SQLAlchemy keeps aside
+            assert (await run(session, valued)).scalars().all() == ids
         unmarked = await run(session, _UNMARKED, {"roster_id": "1002"})
         assert not isinstance(unmarked, planned.Fetched)
         assert unmarked.scalars().all() == ids
