@@ -32,10 +32,12 @@ _NOTED = Table(
     Column("origin", String(20), default=lambda: "python"),  # computed by SQLAlchemy
 )
 _NOTE = planned.planned(insert(_NOTED))
+# A shape of its own: SQLAlchemy's compiled cache would otherwise serve the form compiled
+# for another statement of this shape, which knows nothing of these `.params()`.
 _BY_PARAMS = planned.planned(
-    select(Member.id)
-    .where(col(Member.roster_id) == bindparam("roster_id"))
-    .params(roster_id="1002")
+    select(Member.id, Member.name)
+    .where(col(Member.roster_id) == bindparam("given_roster_id"))
+    .params(given_roster_id="1002")
 )
 _BY_CALLABLE = planned.planned(
     select(Member.id).where(
