@@ -287,9 +287,9 @@ async def _inline_transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]
     here, joins its transaction, and the connection commits once the session's changes are
     flushed: none of the session's own transaction and connection bookkeeping (measured: an
     empty transaction 104 → 37 µs)."""
-    held = await _begun(sessions.kw["bind"])
-    connection: Any = held.sync_connection
-    session = sessions(bind=held)
+    begun = await _begun(sessions.kw["bind"])
+    connection: Any = begun.sync_connection
+    session = sessions(bind=begun)
     sync = session.sync_session
     sync.info[INLINE] = connection
     try:

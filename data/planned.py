@@ -57,8 +57,7 @@ class Plan:
     # its own value (a literal's), its type's processing.
     inputs: tuple[tuple[str, bool, Any, Processor], ...]
     compiled: SQLCompiler
-    keys: tuple[str, ...]  # result columns
-    row: type[tuple[Any, ...]]
+    row: type[tuple[Any, ...]]  # named by the result columns' keys
     types: tuple[Any, ...]
     result_processors: list[Processor] | None = field(default=None)
 
@@ -154,7 +153,7 @@ def _plan_for(
         and not any(bind.callable for bind in compiled.bind_names)
     ):
         columns = compiled._result_columns
-        keys = tuple(column.keyname for column in columns)
+        keys = [column.keyname for column in columns]
         binds = {name: bind for bind, name in compiled.bind_names.items()}
         processors = compiled._bind_processors
         plan = Plan(
@@ -164,7 +163,6 @@ def _plan_for(
                 for name, bind in ((name, binds[name]) for name in compiled.positiontup)
             ),
             compiled=compiled,
-            keys=keys,
             row=collections.namedtuple("Row", keys, rename=True),  # type: ignore[misc]
             types=tuple(column.type for column in columns),
         )

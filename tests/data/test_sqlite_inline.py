@@ -207,14 +207,11 @@ async def test_checkpoints_off_the_loop_checkpoints_once_more_at_the_end(
         await engine.dispose()
 
 
-async def _connection_of_a_transaction(engine: AsyncEngine, gate: asyncio.Event) -> object:
-    """The DBAPI connection a transaction ran on; it waits for `gate` inside."""
+async def _claim_when(engine: AsyncEngine, key: str, gate: asyncio.Event) -> None:
+    """A transaction that claims `key`, then waits for `gate` before it commits."""
     async with transaction(session_factory(engine)) as session:
-        await processed.record(
-            session, "test", str(id(gate)) + str(asyncio.current_task()), "", MORNING
-        )
+        await processed.record(session, "test", key, "", MORNING)
         await gate.wait()
-        return session.sync_session.connection().connection.dbapi_connection
 
 
 # A connection left for the garbage collector is an SAWarning there; raised, it is an
@@ -225,7 +222,7 @@ async def test_queued_transactions_each_give_their_connection_back(path: Path) -
     pool: Any = engine.sync_engine.pool
     try:
         gate = asyncio.Event()
-        tasks = [asyncio.create_task(_connection_of_a_transaction(engine, gate)) for _ in range(3)]
+        tasks = [asyncio.create_task(_claim_when(engine, f"m-{n}", gate)) for n in range(3)]
         await _still_waiting(tasks[0])  # the first inside, the others queued
         assert pool.checkedout() == 1  # the queued ones hold nothing while they wait
         gate.set()
@@ -241,7 +238,7 @@ async def test_a_waiter_cancelled_before_its_turn_leaves_nothing_checked_out(pat
     pool: Any = engine.sync_engine.pool
     try:
         gate = asyncio.Event()
-        first = asyncio.create_task(_connection_of_a_transaction(engine, gate))
+        first = asyncio.create_task(_claim_when(engine, "m-1", gate))
         await _still_waiting(first)
         second = asyncio.create_task(_claim(engine, "m-2"))
         await _still_waiting(second)  # queued behind the first
@@ -261,7 +258,7 @@ async def test_a_failed_transaction_is_rolled_back_and_the_queue_goes_on(path: P
     engine = await _migrated(f"sqlite+aiosqlite:///{path}", inline=True)
     try:
         gate = asyncio.Event()
-        first = asyncio.create_task(_connection_of_a_transaction(engine, gate))
+        first = asyncio.create_task(_claim_when(engine, "m-1", gate))
         await _still_waiting(first)
         failing = asyncio.create_task(_claim_then_fail(engine, "m-lost"))
         after = asyncio.create_task(_claim(engine, "m-kept"))
